@@ -1,0 +1,20 @@
+/* kwire: a Kafka client library in plain C11. Umbrella header. */
+#ifndef KWIRE_H
+#define KWIRE_H
+
+#include "kwire/error.h"
+#include "kwire/mem.h"
+
+#define KWIRE_VERSION_STRING "0.1.0"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library's version string, e.g. "0.1.0". */
+const char *kw_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
