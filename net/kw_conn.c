@@ -1,0 +1,351 @@
+/* Broker connection state machine (see kw_conn.h). */
+#define _POSIX_C_SOURCE 200809L
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "kwire/error.h"
+#include "net/kw_conn.h"
+#include "net/kw_transport.h"
+#include "proto/kw_buf.h"
+#include "proto/kw_frame.h"
+#include "proto/kw_mem.h"
+#include "proto/kw_msg.h"
+
+#define KW_MAX_API_KEY 128
+#define KW_UNSUPPORTED_VERSION_KERR 35
+
+typedef struct pending {
+  int32_t correlation_id;
+  int16_t api_key, version;
+  int64_t deadline;
+  kw_conn_cb cb;
+  void *ud;
+} pending;
+
+struct kw_conn {
+  kw_conn_config cfg;
+  const kw_transport_ops *tp;
+  kw_conn_state state;
+  int fd, last_error;
+  struct addrinfo *addrs, *next_addr;
+  int64_t state_deadline; /* connect / handshake timeout */
+  int32_t next_corr;
+  kw_buf out; /* encoded frames not yet written */
+  kw_buf in;  /* bytes read, not yet a whole frame */
+  pending *q; /* in-flight requests, oldest first (Kafka answers in order) */
+  int nq;
+  kw_arena arena; /* decoded ApiVersions answer */
+  int16_t broker_min[KW_MAX_API_KEY], broker_max[KW_MAX_API_KEY]; /* -1: not offered */
+  int16_t apiversions_version;
+};
+
+static void fail_pending(kw_conn *c, int err) {
+  /* Callbacks may queue new requests on other connections; take the list first. */
+  while (c->nq > 0) {
+    pending p = c->q[0];
+    memmove(c->q, c->q + 1, (size_t)(c->nq - 1) * sizeof *c->q);
+    c->nq--;
+    if (p.cb) p.cb(p.ud, err, p.api_key, p.version, NULL);
+  }
+}
+
+kw_conn *kw_conn_new(const kw_conn_config *cfg) {
+  kw_conn *c = kw_alloc(cfg->mem, sizeof *c);
+  if (!c) return NULL;
+  memset(c, 0, sizeof *c);
+  c->cfg = *cfg;
+  if (!c->cfg.client_id) c->cfg.client_id = "kwire";
+  if (c->cfg.max_frame <= 0) c->cfg.max_frame = 100 * 1024 * 1024;
+  if (c->cfg.max_in_flight <= 0) c->cfg.max_in_flight = 5;
+  if (c->cfg.request_timeout_ms <= 0) c->cfg.request_timeout_ms = 30000;
+  if (c->cfg.connect_timeout_ms <= 0) c->cfg.connect_timeout_ms = 10000;
+  c->tp = &kw_transport_tcp;
+  c->fd = -1;
+  c->next_corr = 1;
+  kw_buf_init_grow(&c->out, cfg->mem);
+  kw_buf_init_grow(&c->in, cfg->mem);
+  kw_arena_init(&c->arena, cfg->mem, 0);
+  /* +1: the ApiVersions request itself rides in the queue during the handshake. */
+  c->q = kw_alloc(cfg->mem, sizeof *c->q * (size_t)(c->cfg.max_in_flight + 1));
+  if (!c->q) {
+    kw_free(cfg->mem, c);
+    return NULL;
+  }
+  return c;
+}
+
+static void drop_socket(kw_conn *c) {
+  if (c->fd >= 0) {
+    c->tp->close(NULL);
+    close(c->fd);
+  }
+  c->fd = -1;
+  kw_buf_reset(&c->out);
+  kw_buf_reset(&c->in);
+}
+
+void kw_conn_close(kw_conn *c, int err) {
+  drop_socket(c);
+  if (c->addrs) freeaddrinfo(c->addrs);
+  c->addrs = c->next_addr = NULL;
+  c->state = KW_CONN_DOWN;
+  c->last_error = err;
+  fail_pending(c, err ? err : KW_ERR_DISCONNECTED);
+}
+
+void kw_conn_free(kw_conn *c) {
+  if (!c) return;
+  kw_conn_close(c, KW_ERR_DISCONNECTED);
+  kw_buf_free(&c->out);
+  kw_buf_free(&c->in);
+  kw_arena_reset(&c->arena);
+  kw_free(c->cfg.mem, c->q);
+  kw_free(c->cfg.mem, c);
+}
+
+kw_conn_state kw_conn_get_state(const kw_conn *c) { return c->state; }
+int kw_conn_last_error(const kw_conn *c) { return c->last_error; }
+int kw_conn_fd(const kw_conn *c) { return c->fd; }
+int kw_conn_in_flight(const kw_conn *c) { return c->nq; }
+
+short kw_conn_events(const kw_conn *c) {
+  switch (c->state) {
+  case KW_CONN_DOWN: return 0;
+  case KW_CONN_CONNECTING: return POLLOUT;
+  case KW_CONN_HANDSHAKE: return POLLIN | POLLOUT;
+  default: return (short)(POLLIN | (c->out.len ? POLLOUT : 0));
+  }
+}
+
+int64_t kw_conn_deadline(const kw_conn *c) {
+  int64_t d = INT64_MAX;
+  if (c->state == KW_CONN_CONNECTING || c->state == KW_CONN_HANDSHAKE) d = c->state_deadline;
+  for (int i = 0; i < c->nq; i++)
+    if (c->q[i].deadline < d) d = c->q[i].deadline;
+  return d;
+}
+
+/* ---- requests ---- */
+
+static int enqueue(kw_conn *c, int16_t key, int16_t ver, const void *msg, kw_conn_cb cb, void *ud, int64_t now) {
+  kw_req_header h = {key, ver, c->next_corr,
+                     {(const uint8_t *)c->cfg.client_id, (int32_t)strlen(c->cfg.client_id)}};
+  size_t mark = c->out.len;
+  int err = kw_request_frame(&c->out, &h, msg);
+  if (err) {
+    c->out.len = mark; /* nothing half-written stays queued */
+    c->out.err = 0;
+    return err;
+  }
+  c->q[c->nq++] = (pending){c->next_corr, key, ver, now + c->cfg.request_timeout_ms, cb, ud};
+  c->next_corr = c->next_corr == INT32_MAX ? 1 : c->next_corr + 1;
+  return 0;
+}
+
+int kw_conn_version(const kw_conn *c, int16_t key) {
+  if (c->state != KW_CONN_READY || key < 0 || key >= KW_MAX_API_KEY || c->broker_max[key] < 0)
+    return KW_ERR_NO_VERSION;
+  return kw_version_pick(key, c->broker_min[key], c->broker_max[key]);
+}
+
+bool kw_conn_broker_range(const kw_conn *c, int16_t key, int16_t *min, int16_t *max) {
+  if (key < 0 || key >= KW_MAX_API_KEY || c->broker_max[key] < 0) return false;
+  *min = c->broker_min[key];
+  *max = c->broker_max[key];
+  return true;
+}
+
+int kw_conn_request(kw_conn *c, int16_t key, int version, const void *msg, kw_conn_cb cb, void *ud, int64_t now) {
+  if (c->state != KW_CONN_READY) return KW_ERR_STATE;
+  if (c->nq >= c->cfg.max_in_flight) return KW_ERR_WOULD_BLOCK;
+  if (version < 0) version = kw_conn_version(c, key);
+  if (version < 0) return version;
+  return enqueue(c, key, (int16_t)version, msg, cb, ud, now);
+}
+
+/* ---- the ApiVersions handshake ---- */
+
+static const char *const kw_software_version = "0.1.0";
+
+static int send_api_versions(kw_conn *c, int16_t ver, int64_t now) {
+  kw_api_versions_req req;
+  kw_msg_init(KW_SCHEMA_API_VERSIONS_REQ, &req);
+  req.client_software_name = (kw_slice){(const uint8_t *)"kwire", 5};
+  req.client_software_version = (kw_slice){(const uint8_t *)kw_software_version, (int32_t)strlen(kw_software_version)};
+  c->apiversions_version = ver;
+  return enqueue(c, KW_API_API_VERSIONS, ver, &req, NULL, NULL, now);
+}
+
+/* Returns 0 when READY, 1 when it resent ApiVersions at a lower version, or an error. */
+static int on_api_versions(kw_conn *c, kw_rd *body, int64_t now) {
+  kw_api_versions_resp resp;
+  kw_arena_reset(&c->arena);
+  /* A broker that does not speak our version answers in v0 with UNSUPPORTED_VERSION
+   * and its own range for ApiVersions: peek the error code to know how to read it. */
+  kw_rd peek = *body;
+  int16_t code = kw_rd_i16(&peek);
+  int16_t ver = code == KW_UNSUPPORTED_VERSION_KERR ? 0 : c->apiversions_version;
+  int err = kw_response_decode(KW_API_API_VERSIONS, ver, body, &c->arena, &resp);
+  if (err) return err;
+  for (int k = 0; k < KW_MAX_API_KEY; k++) c->broker_min[k] = c->broker_max[k] = -1;
+  for (int32_t i = 0; i < resp.n_api_keys; i++) {
+    const kw_api_versions_resp_api_version *a = &resp.api_keys[i];
+    if (a->api_key >= 0 && a->api_key < KW_MAX_API_KEY && a->min_version <= a->max_version) {
+      c->broker_min[a->api_key] = a->min_version;
+      c->broker_max[a->api_key] = a->max_version;
+    }
+  }
+  if (code == KW_UNSUPPORTED_VERSION_KERR) {
+    int retry = c->broker_max[KW_API_API_VERSIONS] >= 0
+                    ? kw_version_pick(KW_API_API_VERSIONS, c->broker_min[KW_API_API_VERSIONS],
+                                      c->broker_max[KW_API_API_VERSIONS])
+                    : 0;
+    if (retry < 0) retry = 0;
+    if (retry >= c->apiversions_version) return KW_ERR_NO_VERSION; /* would loop */
+    err = send_api_versions(c, (int16_t)retry, now);
+    return err ? err : 1;
+  }
+  if (code != 0) return KW_ERR_BROKER;
+  c->state = KW_CONN_READY;
+  return 0;
+}
+
+/* ---- I/O ---- */
+
+static int try_next_address(kw_conn *c, int64_t now) {
+  while (c->next_addr) {
+    struct addrinfo *ai = c->next_addr;
+    c->next_addr = ai->ai_next;
+    drop_socket(c);
+    int err = kw_tcp_connect(ai->ai_addr, ai->ai_addrlen, ai->ai_family, &c->fd);
+    if (err == 0 || err == KW_ERR_WOULD_BLOCK) {
+      c->state = KW_CONN_CONNECTING;
+      c->state_deadline = now + c->cfg.connect_timeout_ms;
+      return 0;
+    }
+  }
+  return KW_ERR_CONNECT;
+}
+
+int kw_conn_connect(kw_conn *c, int64_t now) {
+  if (c->state != KW_CONN_DOWN) return KW_ERR_STATE;
+  char port[16];
+  snprintf(port, sizeof port, "%d", c->cfg.port);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  /* getaddrinfo blocks; an asynchronous resolver can replace it behind this call. */
+  if (getaddrinfo(c->cfg.host, port, &hints, &c->addrs) != 0 || !c->addrs) {
+    c->last_error = KW_ERR_RESOLVE;
+    return KW_ERR_RESOLVE;
+  }
+  c->next_addr = c->addrs;
+  c->last_error = 0;
+  int err = try_next_address(c, now);
+  if (err) kw_conn_close(c, err);
+  return err;
+}
+
+static int flush_out(kw_conn *c) {
+  while (c->out.len) {
+    struct iovec iov = {c->out.data, c->out.len};
+    ssize_t n = c->tp->sendv(NULL, c->fd, &iov, 1);
+    if (n == KW_ERR_WOULD_BLOCK) return 0;
+    if (n < 0) return (int)n;
+    memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
+    c->out.len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Hands every complete frame in `in` to its request's callback. */
+static int dispatch_frames(kw_conn *c, int64_t now) {
+  size_t off = 0;
+  int err = 0;
+  while (!err) {
+    size_t len;
+    int st = kw_frame_peek(c->in.data + off, c->in.len - off, c->cfg.max_frame, &len);
+    if (st == KW_ERR_TRUNCATED) break;
+    if (st) return st;
+    if (c->nq == 0) return KW_ERR_CORRELATION;
+    pending p = c->q[0];
+    kw_rd body;
+    kw_rd_init(&body, c->in.data + off + 4, len);
+    int32_t corr;
+    kw_resp_header_decode(&body, &corr, kw_resp_header_version(p.api_key, p.version));
+    if (body.err) return body.err;
+    if (corr != p.correlation_id) return KW_ERR_CORRELATION;
+    memmove(c->q, c->q + 1, (size_t)(c->nq - 1) * sizeof *c->q);
+    c->nq--;
+    off += 4 + len;
+    if (p.api_key == KW_API_API_VERSIONS && c->state == KW_CONN_APIVERSIONS) {
+      int r = on_api_versions(c, &body, now);
+      if (r < 0) err = r;
+    } else if (p.cb) {
+      p.cb(p.ud, 0, p.api_key, p.version, &body);
+    }
+  }
+  memmove(c->in.data, c->in.data + off, c->in.len - off);
+  c->in.len -= off;
+  return err;
+}
+
+static int read_in(kw_conn *c, int64_t now) {
+  for (;;) {
+    if (kw_buf_reserve(&c->in, 64 * 1024)) return c->in.err;
+    ssize_t n = c->tp->recv(NULL, c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+    if (n == KW_ERR_WOULD_BLOCK) return 0;
+    if (n < 0) return (int)n;
+    c->in.len += (size_t)n;
+    int err = dispatch_frames(c, now);
+    if (err) return err;
+    if (c->state == KW_CONN_DOWN) return 0;
+  }
+}
+
+static int expire(kw_conn *c, int64_t now) {
+  if (c->state == KW_CONN_CONNECTING && now >= c->state_deadline)
+    return c->next_addr ? try_next_address(c, now) : KW_ERR_TIMED_OUT;
+  if (c->state == KW_CONN_HANDSHAKE && now >= c->state_deadline) return KW_ERR_TIMED_OUT;
+  /* A timed-out request leaves the connection unusable: its answer may still arrive and
+   * would be taken for the next one's, so the connection is closed, as Kafka clients do. */
+  for (int i = 0; i < c->nq; i++)
+    if (now >= c->q[i].deadline) return KW_ERR_TIMED_OUT;
+  return 0;
+}
+
+static int step(kw_conn *c, short revents, int64_t now) {
+  if (c->state == KW_CONN_CONNECTING) {
+    if (!(revents & (POLLOUT | POLLERR | POLLHUP))) return expire(c, now);
+    if (kw_tcp_connect_result(c->fd) != 0) return try_next_address(c, now);
+    c->state = KW_CONN_HANDSHAKE;
+    revents = 0;
+  }
+  if (c->state == KW_CONN_HANDSHAKE) {
+    short want;
+    int err = c->tp->handshake(NULL, c->fd, &want);
+    if (err == KW_ERR_WOULD_BLOCK) return expire(c, now);
+    if (err) return err;
+    c->state = KW_CONN_APIVERSIONS;
+    err = send_api_versions(c, 4, now);
+    if (err) return err;
+    revents |= POLLOUT;
+  }
+  if (revents & (POLLIN | POLLHUP | POLLERR)) {
+    int err = read_in(c, now);
+    if (err) return err;
+  }
+  if (c->fd >= 0 && c->out.len) {
+    int err = flush_out(c);
+    if (err) return err;
+  }
+  return expire(c, now);
+}
+
+int kw_conn_step(kw_conn *c, short revents, int64_t now) {
+  if (c->state == KW_CONN_DOWN) return 0;
+  int err = step(c, revents, now);
+  if (err) kw_conn_close(c, err);
+  return err;
+}

@@ -1,0 +1,64 @@
+/* One broker connection as a state machine: nonblocking connect (every resolved
+ * address in turn), the ApiVersions handshake, framing with a maximum frame size,
+ * correlation ids, pipelined requests up to a cap, and request timeouts.
+ * No threads and no clock of its own: the caller passes `now` (ms, monotonic) and
+ * drives it with the fd's readiness (kw_conn_fd / kw_conn_events / kw_conn_deadline
+ * / kw_conn_step). */
+#ifndef KW_NET_CONN_H
+#define KW_NET_CONN_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "kwire/mem.h"
+#include "proto/kw_rd.h"
+
+typedef struct kw_conn kw_conn;
+
+typedef enum kw_conn_state {
+  KW_CONN_DOWN,        /* not connected (initially, and after a failure) */
+  KW_CONN_CONNECTING,  /* TCP connect in progress */
+  KW_CONN_HANDSHAKE,   /* transport handshake (TLS later) */
+  KW_CONN_APIVERSIONS, /* waiting for the ApiVersions answer */
+  KW_CONN_READY,       /* requests may be sent */
+} kw_conn_state;
+
+/* Called once per request: err 0 with `body` positioned after the response header,
+ * or an error (KW_ERR_TIMED_OUT, KW_ERR_DISCONNECTED, ...) with body NULL. */
+typedef void (*kw_conn_cb)(void *ud, int err, int16_t api_key, int16_t version, kw_rd *body);
+
+typedef struct kw_conn_config {
+  const char *host;
+  int port;
+  const char *client_id;       /* NULL: "kwire" */
+  const kw_mem *mem;           /* NULL: libc */
+  int32_t max_frame;           /* largest response accepted; default 100 MB */
+  int max_in_flight;           /* unanswered requests; default 5 */
+  int64_t request_timeout_ms;  /* default 30000 */
+  int64_t connect_timeout_ms;  /* per address; default 10000 */
+} kw_conn_config;
+
+kw_conn *kw_conn_new(const kw_conn_config *cfg);
+void kw_conn_free(kw_conn *c); /* fails pending requests with KW_ERR_DISCONNECTED */
+
+/* Resolves the host and starts connecting; the handshake follows by itself. */
+int kw_conn_connect(kw_conn *c, int64_t now);
+void kw_conn_close(kw_conn *c, int err); /* fails pending requests with err */
+
+kw_conn_state kw_conn_get_state(const kw_conn *c);
+int kw_conn_last_error(const kw_conn *c); /* why it went down; 0 if it never did */
+int kw_conn_fd(const kw_conn *c);         /* -1 when down */
+short kw_conn_events(const kw_conn *c);   /* POLLIN / POLLOUT wanted */
+int64_t kw_conn_deadline(const kw_conn *c); /* earliest timeout, INT64_MAX if none */
+/* Does the I/O the fd is ready for, runs callbacks, fires timeouts. Returns 0, or the
+ * error that took the connection down. */
+int kw_conn_step(kw_conn *c, short revents, int64_t now);
+
+/* Highest version of `api_key` both sides speak, or KW_ERR_NO_VERSION (READY only). */
+int kw_conn_version(const kw_conn *c, int16_t api_key);
+/* The broker's advertised range for api_key; false if it did not list it. */
+bool kw_conn_broker_range(const kw_conn *c, int16_t api_key, int16_t *min, int16_t *max);
+/* Queues a request (READY only). version < 0: the negotiated one. KW_ERR_WOULD_BLOCK
+ * when max_in_flight requests are unanswered. */
+int kw_conn_request(kw_conn *c, int16_t api_key, int version, const void *msg, kw_conn_cb cb, void *ud, int64_t now);
+int kw_conn_in_flight(const kw_conn *c);
+
+#endif

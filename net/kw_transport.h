@@ -1,0 +1,29 @@
+/* How a connection moves bytes: a small function table so TLS (later) can sit where
+ * plain TCP sits now. All calls are nonblocking; KW_ERR_WOULD_BLOCK means "try again
+ * when the fd is ready". */
+#ifndef KW_NET_TRANSPORT_H
+#define KW_NET_TRANSPORT_H
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+typedef struct kw_transport_ops {
+  const char *name;
+  /* After the TCP connect completed: 0 when ready, KW_ERR_WOULD_BLOCK to wait for
+   * *want_events (POLLIN/POLLOUT), or an error. TCP is ready at once. */
+  int (*handshake)(void *tctx, int fd, short *want_events);
+  /* Bytes read (> 0), KW_ERR_WOULD_BLOCK, KW_ERR_DISCONNECTED or KW_ERR_IO. */
+  ssize_t (*recv)(void *tctx, int fd, void *buf, size_t len);
+  /* Bytes written (>= 0), KW_ERR_WOULD_BLOCK or KW_ERR_IO. */
+  ssize_t (*sendv)(void *tctx, int fd, const struct iovec *iov, int iovcnt);
+  void (*close)(void *tctx);
+} kw_transport_ops;
+
+extern const kw_transport_ops kw_transport_tcp;
+
+/* Nonblocking TCP connect to one resolved address: 0 connected, KW_ERR_WOULD_BLOCK
+ * in progress (wait for POLLOUT, then kw_tcp_connect_result), or an error. */
+int kw_tcp_connect(const void *sockaddr, unsigned addrlen, int family, int *fd_out);
+int kw_tcp_connect_result(int fd);
+
+#endif

@@ -1,0 +1,82 @@
+/* Integration test helpers (see it_support.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "tests/integration/it_support.h"
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "kwire/error.h"
+
+void it_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
+  fprintf(stderr, "FAIL %s:%d: %s: ", file, line, cond);
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  exit(1);
+}
+
+int64_t it_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void it_bootstrap(char *host, int hostlen, int *port) {
+  char line[512] = {0};
+  const char *env = getenv("KW_BOOTSTRAP");
+  if (env && *env) {
+    snprintf(line, sizeof line, "%s", env);
+  } else {
+    const char *dir = getenv("KW_BROKER_DIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/bootstrap", dir ? dir : ".");
+    FILE *f = fopen(path, "r");
+    IT_CHECK(f != NULL, "no broker running: %s missing (start one with tests/broker/kafka start, "
+                        "or run the test through ctest, whose fixture does)", path);
+    if (!fgets(line, sizeof line, f)) line[0] = 0;
+    fclose(f);
+  }
+  line[strcspn(line, ",\r\n")] = 0;
+  char *colon = strrchr(line, ':');
+  IT_CHECK(colon != NULL, "bootstrap address '%s' is not host:port", line);
+  *colon = 0;
+  snprintf(host, (size_t)hostlen, "%s", line);
+  *port = atoi(colon + 1);
+}
+
+bool it_drive(kw_conn *c, bool (*done)(kw_conn *c, void *ud), void *ud, int timeout_ms) {
+  int64_t end = it_now_ms() + timeout_ms;
+  while (!done(c, ud)) {
+    int64_t now = it_now_ms();
+    if (now >= end || kw_conn_get_state(c) == KW_CONN_DOWN) return false;
+    int64_t wait = kw_conn_deadline(c);
+    wait = wait == INT64_MAX ? end - now : (wait < end ? wait : end) - now;
+    struct pollfd p = {kw_conn_fd(c), kw_conn_events(c), 0};
+    int n = poll(&p, 1, (int)(wait < 0 ? 0 : wait > 100 ? 100 : wait));
+    kw_conn_step(c, n > 0 ? p.revents : 0, it_now_ms());
+  }
+  return true;
+}
+
+static bool is_ready(kw_conn *c, void *ud) {
+  (void)ud;
+  return kw_conn_get_state(c) == KW_CONN_READY;
+}
+
+kw_conn *it_connect(int timeout_ms) {
+  char host[256];
+  int port;
+  it_bootstrap(host, sizeof host, &port);
+  kw_conn_config cfg = {.host = host, .port = port, .client_id = "kwire-it"};
+  kw_conn *c = kw_conn_new(&cfg);
+  IT_CHECK(c != NULL, "out of memory");
+  int err = kw_conn_connect(c, it_now_ms());
+  IT_CHECK(err == 0, "connect to %s:%d: %s", host, port, kw_strerror(err));
+  IT_CHECK(it_drive(c, is_ready, NULL, timeout_ms), "broker %s:%d not ready within %d ms: %s", host, port,
+           timeout_ms, kw_strerror(kw_conn_last_error(c)));
+  return c;
+}
