@@ -61,4 +61,11 @@ bool kw_conn_broker_range(const kw_conn *c, int16_t api_key, int16_t *min, int16
 int kw_conn_request(kw_conn *c, int16_t api_key, int version, const void *msg, kw_conn_cb cb, void *ud, int64_t now);
 int kw_conn_in_flight(const kw_conn *c);
 
+/* Monotonic milliseconds. */
+int64_t kw_now_ms(void);
+/* Blocking helpers for tools and tests: poll() this one connection until done()
+ * says so (0), it goes down (its error) or timeout_ms passes (KW_ERR_TIMED_OUT). */
+int kw_conn_wait(kw_conn *c, bool (*done)(kw_conn *c, void *ud), void *ud, int timeout_ms);
+int kw_conn_wait_ready(kw_conn *c, int timeout_ms);
+
 #endif

@@ -58,9 +58,10 @@ int main(void) {
   kw_msg_init(KW_SCHEMA_METADATA_REQ, &req);
   req.n_topics = -1; /* all topics */
   md_result res = {0};
-  int err = kw_conn_request(c, KW_API_METADATA, -1, &req, on_metadata, &res, it_now_ms());
+  int err = kw_conn_request(c, KW_API_METADATA, -1, &req, on_metadata, &res, kw_now_ms());
   IT_CHECK(err == 0, "metadata request: %s", kw_strerror(err));
-  IT_CHECK(it_drive(c, md_done, &res, 15000), "no metadata answer: %s", kw_strerror(kw_conn_last_error(c)));
+  err = kw_conn_wait(c, md_done, &res, 15000);
+  IT_CHECK(err == 0, "no metadata answer: %s", kw_strerror(err));
   IT_CHECK(res.err == 0, "metadata failed: %s", kw_strerror(res.err));
   IT_CHECK(res.brokers >= 1, "metadata lists %d brokers", res.brokers);
   char host[256];

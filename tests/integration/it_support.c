@@ -1,12 +1,10 @@
 /* Integration test helpers (see it_support.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "tests/integration/it_support.h"
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "kwire/error.h"
 
 void it_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
@@ -17,12 +15,6 @@ void it_fail(const char *file, int line, const char *cond, const char *fmt, ...)
   va_end(ap);
   fputc('\n', stderr);
   exit(1);
-}
-
-int64_t it_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void it_bootstrap(char *host, int hostlen, int *port) {
@@ -48,25 +40,6 @@ void it_bootstrap(char *host, int hostlen, int *port) {
   *port = atoi(colon + 1);
 }
 
-bool it_drive(kw_conn *c, bool (*done)(kw_conn *c, void *ud), void *ud, int timeout_ms) {
-  int64_t end = it_now_ms() + timeout_ms;
-  while (!done(c, ud)) {
-    int64_t now = it_now_ms();
-    if (now >= end || kw_conn_get_state(c) == KW_CONN_DOWN) return false;
-    int64_t wait = kw_conn_deadline(c);
-    wait = wait == INT64_MAX ? end - now : (wait < end ? wait : end) - now;
-    struct pollfd p = {kw_conn_fd(c), kw_conn_events(c), 0};
-    int n = poll(&p, 1, (int)(wait < 0 ? 0 : wait > 100 ? 100 : wait));
-    kw_conn_step(c, n > 0 ? p.revents : 0, it_now_ms());
-  }
-  return true;
-}
-
-static bool is_ready(kw_conn *c, void *ud) {
-  (void)ud;
-  return kw_conn_get_state(c) == KW_CONN_READY;
-}
-
 kw_conn *it_connect(int timeout_ms) {
   char host[256];
   int port;
@@ -74,9 +47,8 @@ kw_conn *it_connect(int timeout_ms) {
   kw_conn_config cfg = {.host = host, .port = port, .client_id = "kwire-it"};
   kw_conn *c = kw_conn_new(&cfg);
   IT_CHECK(c != NULL, "out of memory");
-  int err = kw_conn_connect(c, it_now_ms());
-  IT_CHECK(err == 0, "connect to %s:%d: %s", host, port, kw_strerror(err));
-  IT_CHECK(it_drive(c, is_ready, NULL, timeout_ms), "broker %s:%d not ready within %d ms: %s", host, port,
-           timeout_ms, kw_strerror(kw_conn_last_error(c)));
+  int err = kw_conn_connect(c, kw_now_ms());
+  if (!err) err = kw_conn_wait_ready(c, timeout_ms);
+  IT_CHECK(err == 0, "broker %s:%d not ready within %d ms: %s", host, port, timeout_ms, kw_strerror(err));
   return c;
 }

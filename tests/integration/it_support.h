@@ -13,12 +13,9 @@
   } while (0)
 void it_fail(const char *file, int line, const char *cond, const char *fmt, ...);
 
-int64_t it_now_ms(void);
 /* The first bootstrap address from KW_BOOTSTRAP or $KW_BROKER_DIR/bootstrap; exits
  * with a clear message when no broker is running. */
 void it_bootstrap(char *host, int hostlen, int *port);
-/* Polls the connection until done() says so or timeout_ms passes; false on timeout. */
-bool it_drive(kw_conn *c, bool (*done)(kw_conn *c, void *ud), void *ud, int timeout_ms);
 /* Connects and waits for READY; exits on failure. */
 kw_conn *it_connect(int timeout_ms);
 
