@@ -4,6 +4,7 @@
  * decode again (the codec is its own oracle). */
 #include <stdint.h>
 #include <stdlib.h>
+#include "kwire/error.h"
 #include "proto/kw_msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
