@@ -46,7 +46,7 @@ int kw_buf_reserve(kw_buf *b, size_t extra) {
 
 uint8_t *kw_buf_extend(kw_buf *b, size_t n) {
   if (kw_buf_reserve(b, n)) return NULL;
-  uint8_t *p = b->mode == KW_BUF_COUNT ? NULL : b->data + b->len;
+  uint8_t *p = b->mode == KW_BUF_COUNT || !b->data ? NULL : b->data + b->len;
   b->len += n;
   return p;
 }

@@ -23,8 +23,9 @@ typedef struct kw_rd {
 } kw_rd;
 
 static inline void kw_rd_init(kw_rd *r, const void *data, size_t len) {
-  r->p = data;
-  r->end = r->p + len;
+  static const uint8_t nothing[1];
+  r->p = data ? (const uint8_t *)data : nothing; /* NULL + 0 is undefined in C */
+  r->end = r->p + (data ? len : 0);
   r->err = 0;
 }
 static inline size_t kw_rd_left(const kw_rd *r) { return r->err ? 0 : (size_t)(r->end - r->p); }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "net/kw_conn.h"
+#include "proto/kw_mem.h"
 
 /* Prints "FAIL: ..." with the location and exits 1. */
 #define IT_CHECK(cond, ...)                                                     \
@@ -18,5 +19,8 @@ void it_fail(const char *file, int line, const char *cond, const char *fmt, ...)
 void it_bootstrap(char *host, int hostlen, int *port);
 /* Connects and waits for READY; exits on failure. */
 kw_conn *it_connect(int timeout_ms);
+/* Sends one request at the negotiated version, waits for the answer and decodes it
+ * into `resp` (arrays in `arena`). Exits on any failure. Returns the version used. */
+int it_call(kw_conn *c, int16_t api_key, const void *req, void *resp, kw_arena *arena);
 
 #endif
