@@ -266,10 +266,9 @@ def main():
          "/* Kafka API keys kwire speaks. */", "enum kw_api_key {"]
     for api, key, lo, hi, _, _ in messages:
         h.append("  KW_API_%s = %d, /* versions %d-%d */" % (snake(api).upper(), key, lo, hi))
-    h += ["};", "", "/* Schema ids (index into kw_structs) of each request and response. */", "enum kw_schema_id {"]
-    for api, key, lo, hi, rq, rs in messages:
-        h.append("  KW_SCHEMA_%s_REQ = %d," % (snake(api).upper(), rq.top.index))
-        h.append("  KW_SCHEMA_%s_RESP = %d," % (snake(api).upper(), rs.top.index))
+    h += ["};", "", "/* Schema ids (index into kw_structs) of every message and nested struct, for", " * kw_msg_init(). */", "enum kw_schema_id {"]
+    for st in structs:
+        h.append("  KW_SCHEMA_%s = %d," % (st.cname[3:].upper(), st.index))
     h += ["};", "#define KW_N_APIS %d" % len(messages), "#define KW_N_STRUCTS %d" % len(structs), ""]
     for _, _, _, _, rq, rs in messages:
         h.append("/* %s / %s */" % (rq.name, rs.name))
