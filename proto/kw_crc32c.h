@@ -18,7 +18,7 @@ const char *kw_crc32c_impl(void);
 uint32_t kw_crc32c_portable(uint32_t crc, const void *data, size_t len);
 uint32_t kw_crc32c_hw(uint32_t crc, const void *data, size_t len);
 
-/* ---- Internal: shared by kw_crc32c*.c only. ---- */
+/* ---- Internal: for kw_crc32c*.c, and for tests and benchmarks to reach every path. ---- */
 
 /* The hardware paths work on the raw register (no pre/post inversion). */
 typedef uint32_t (*kw_crc32c_raw_fn)(uint32_t state, const unsigned char *p, size_t len);
@@ -43,9 +43,10 @@ size_t kw_crc32c_hw_paths(kw_crc32c_path *out, size_t max);
 size_t kw_crc32c_x86_paths(kw_crc32c_path *out, size_t max);
 size_t kw_crc32c_arm_paths(kw_crc32c_path *out, size_t max);
 
-/* Carry-less-multiply constants for joining three interleaved streams:
- * kw_crc32c_shift_k[k - 1] = x^(64k - 33) mod P, bit-reflected, shifts a CRC past 8k
- * zero bytes (k = 1..256) by clmul then one CRC32 of the 64-bit product. */
+/* Carry-less-multiply constants: kw_crc32c_shift_k[k - 1] = x^(64k - 33) mod P,
+ * bit-reflected, shifts a CRC past 8k zero bytes (k = 1..256) by clmul then one CRC32 of
+ * the 64-bit product; it joins three interleaved streams, and entries k, k - 1 fold a
+ * 16-byte lane 64k bits further on. */
 #if defined(KW_CRC32C_X86) || defined(KW_CRC32C_ARM)
 #define KW_CRC32C_SHIFT_K_MAX 256
 extern const uint32_t kw_crc32c_shift_k[KW_CRC32C_SHIFT_K_MAX];

@@ -102,8 +102,10 @@ KW_TARGET_CRC_CLMUL static uint32_t crc_3way(uint32_t st, const unsigned char *p
  *
  * A 128-bit lane holding 16 message bytes stands for the polynomial L*x^64 + H (L its
  * first 8 bytes, H its last, bit-reflected). Moving it D = 64k bits further on is
- * clmul(L, x^(D+31)) ^ clmul(H, x^(D-33)) (the 33 accounts for the reflected product and
- * the final crc32), both constants found in kw_crc32c_shift_k as entries k and k - 1. */
+ * clmul(L, x^(D+31)) ^ clmul(H, x^(D-33)) (the 33: a bit-reflected product of a 64-bit
+ * and a 32-bit value stands for their product times x^33), both constants found in
+ * kw_crc32c_shift_k as entries k and k - 1. A lane left at the end is 16 message bytes
+ * congruent to everything before, so two crc32 steps from zero finish it. */
 KW_TARGET_FOLD static inline __m256i fold_k256(unsigned k) {
   long long lo = kw_crc32c_shift_k[k], hi = kw_crc32c_shift_k[k - 1];
   return _mm256_set_epi64x(hi, lo, hi, lo);
@@ -126,7 +128,7 @@ KW_TARGET_FOLD static inline __m256i ld256(const unsigned char *p) {
 KW_TARGET_FOLD static uint32_t crc_fold(uint32_t st, const unsigned char *p, size_t n) {
   if (n < MIN_FOLD) return crc_3way(st, p, n);
   /* Four accumulators of two lanes (128 bytes), so the multiplier's latency is hidden.
-   * The register joins the first 4 bytes of the message. */
+   * The incoming register is xored into the first 4 message bytes. */
   __m256i x0 = _mm256_xor_si256(ld256(p), _mm256_set_epi64x(0, 0, 0, (long long)st));
   __m256i x1 = ld256(p + 32), x2 = ld256(p + 64), x3 = ld256(p + 96);
   p += 128;

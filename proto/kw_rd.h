@@ -45,6 +45,23 @@ int32_t kw_rd_varint(kw_rd *r);    /* zig-zag, at most 5 bytes */
 int64_t kw_rd_varlong(kw_rd *r);   /* zig-zag, at most 10 bytes */
 uint64_t kw_rd_uvarlong(kw_rd *r); /* unsigned, at most 10 bytes */
 const uint8_t *kw_rd_raw(kw_rd *r, size_t n); /* n bytes in place, or NULL */
+
+/* Inline one-byte fast paths for the record reader's hot loop; longer values and
+ * errors take the checked out-of-line path. */
+static inline int32_t kw_rd_varint_fast(kw_rd *r) {
+  if (r->p < r->end && *r->p < 0x80) {
+    uint32_t z = *r->p++;
+    return (int32_t)((z >> 1) ^ (~(z & 1) + 1));
+  }
+  return kw_rd_varint(r);
+}
+static inline int64_t kw_rd_varlong_fast(kw_rd *r) {
+  if (r->p < r->end && *r->p < 0x80) {
+    uint64_t z = *r->p++;
+    return (int64_t)((z >> 1) ^ (~(z & 1) + 1));
+  }
+  return kw_rd_varlong(r);
+}
 void kw_rd_skip(kw_rd *r, size_t n);
 
 /* Length-prefixed string or bytes. compact: unsigned varint of len+1 (0 = null);

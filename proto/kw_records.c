@@ -175,7 +175,7 @@ int kw_batch_records(const kw_batch *b, kw_buf *scratch, size_t max_decompressed
 }
 
 static kw_slice read_varslice(kw_rd *r) {
-  int32_t len = kw_rd_varint(r);
+  int32_t len = kw_rd_varint_fast(r);
   if (r->err) return (kw_slice){NULL, 0};
   if (len < -1) {
     kw_rd_fail(r, KW_ERR_MALFORMED);
@@ -187,18 +187,18 @@ static kw_slice read_varslice(kw_rd *r) {
 }
 
 int kw_record_next(kw_rd *records, const kw_batch *b, kw_record *rec) {
-  int32_t len = kw_rd_varint(records);
+  int32_t len = kw_rd_varint_fast(records);
   if (records->err) return records->err;
-  if (len < 0 || (size_t)len > kw_rd_left(records)) return KW_ERR_TRUNCATED;
-  kw_rd r;
-  kw_rd_init(&r, kw_rd_raw(records, (size_t)len), (size_t)len);
-  rec->attributes = kw_rd_i8(&r);
+  if (len < 1 || (size_t)len > kw_rd_left(records)) return len < 0 ? KW_ERR_MALFORMED : KW_ERR_TRUNCATED;
+  kw_rd r = {records->p, records->p + len, 0};
+  records->p += len;
+  rec->attributes = (int8_t)*r.p++;
   /* Hostile deltas may overflow: wrap (unsigned) rather than invoke undefined behaviour. */
-  rec->timestamp = (int64_t)((uint64_t)b->base_timestamp + (uint64_t)kw_rd_varlong(&r));
-  rec->offset = (int64_t)((uint64_t)b->base_offset + (uint64_t)(int64_t)kw_rd_varint(&r));
+  rec->timestamp = (int64_t)((uint64_t)b->base_timestamp + (uint64_t)kw_rd_varlong_fast(&r));
+  rec->offset = (int64_t)((uint64_t)b->base_offset + (uint64_t)(int64_t)kw_rd_varint_fast(&r));
   rec->key = read_varslice(&r);
   rec->value = read_varslice(&r);
-  rec->n_headers = kw_rd_varint(&r);
+  rec->n_headers = kw_rd_varint_fast(&r);
   if (!r.err && (rec->n_headers < 0 || (size_t)rec->n_headers > kw_rd_left(&r) / 2)) kw_rd_fail(&r, KW_ERR_MALFORMED);
   rec->headers = r; /* the rest of the record */
   if (b->attributes & KW_BATCH_LOG_APPEND_TIME) rec->timestamp = b->max_timestamp;
