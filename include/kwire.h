@@ -4,6 +4,8 @@
 
 #include "kwire/error.h"
 #include "kwire/mem.h"
+#include "kwire/config.h"
+#include "kwire/client.h"
 
 #define KWIRE_VERSION_STRING "0.1.0"
 

@@ -110,6 +110,7 @@ kw_conn_state kw_conn_get_state(const kw_conn *c) { return c->state; }
 int kw_conn_last_error(const kw_conn *c) { return c->last_error; }
 int kw_conn_fd(const kw_conn *c) { return c->fd; }
 int kw_conn_in_flight(const kw_conn *c) { return c->nq; }
+size_t kw_conn_unsent(const kw_conn *c) { return c->out.len; }
 
 short kw_conn_events(const kw_conn *c) {
   switch (c->state) {
@@ -130,7 +131,9 @@ int64_t kw_conn_deadline(const kw_conn *c) {
 
 /* ---- requests ---- */
 
-static int enqueue(kw_conn *c, int16_t key, int16_t ver, const void *msg, kw_conn_cb cb, void *ud, int64_t now) {
+/* expect_answer false: Produce with acks=0, which the broker never answers. */
+static int enqueue(kw_conn *c, int16_t key, int16_t ver, const void *msg, kw_conn_cb cb, void *ud, int64_t now,
+                   bool expect_answer) {
   kw_req_header h = {key, ver, c->next_corr,
                      {(const uint8_t *)c->cfg.client_id, (int32_t)strlen(c->cfg.client_id)}};
   size_t mark = c->out.len;
@@ -140,7 +143,7 @@ static int enqueue(kw_conn *c, int16_t key, int16_t ver, const void *msg, kw_con
     c->out.err = 0;
     return err;
   }
-  c->q[c->nq++] = (pending){c->next_corr, key, ver, now + c->cfg.request_timeout_ms, cb, ud};
+  if (expect_answer) c->q[c->nq++] = (pending){c->next_corr, key, ver, now + c->cfg.request_timeout_ms, cb, ud};
   c->next_corr = c->next_corr == INT32_MAX ? 1 : c->next_corr + 1;
   return 0;
 }
@@ -163,7 +166,14 @@ int kw_conn_request(kw_conn *c, int16_t key, int version, const void *msg, kw_co
   if (c->nq >= c->cfg.max_in_flight) return KW_ERR_WOULD_BLOCK;
   if (version < 0) version = kw_conn_version(c, key);
   if (version < 0) return version;
-  return enqueue(c, key, (int16_t)version, msg, cb, ud, now);
+  return enqueue(c, key, (int16_t)version, msg, cb, ud, now, true);
+}
+
+int kw_conn_send_oneway(kw_conn *c, int16_t key, int version, const void *msg, int64_t now) {
+  if (c->state != KW_CONN_READY) return KW_ERR_STATE;
+  if (version < 0) version = kw_conn_version(c, key);
+  if (version < 0) return version;
+  return enqueue(c, key, (int16_t)version, msg, NULL, NULL, now, false);
 }
 
 /* ---- the ApiVersions handshake ---- */
@@ -176,7 +186,7 @@ static int send_api_versions(kw_conn *c, int16_t ver, int64_t now) {
   req.client_software_name = (kw_slice){(const uint8_t *)"kwire", 5};
   req.client_software_version = (kw_slice){(const uint8_t *)kw_software_version, (int32_t)strlen(kw_software_version)};
   c->apiversions_version = ver;
-  return enqueue(c, KW_API_API_VERSIONS, ver, &req, NULL, NULL, now);
+  return enqueue(c, KW_API_API_VERSIONS, ver, &req, NULL, NULL, now, true);
 }
 
 /* Returns 0 when READY, 1 when it resent ApiVersions at a lower version, or an error. */
@@ -341,6 +351,13 @@ static int step(kw_conn *c, short revents, int64_t now) {
     if (err) return err;
   }
   return expire(c, now);
+}
+
+int kw_conn_flush(kw_conn *c) {
+  if (c->state < KW_CONN_APIVERSIONS || c->fd < 0 || !c->out.len) return 0;
+  int err = flush_out(c);
+  if (err) kw_conn_close(c, err);
+  return err;
 }
 
 int kw_conn_step(kw_conn *c, short revents, int64_t now) {

@@ -60,9 +60,16 @@ bool kw_conn_broker_range(const kw_conn *c, int16_t api_key, int16_t *min, int16
  * when max_in_flight requests are unanswered. */
 int kw_conn_request(kw_conn *c, int16_t api_key, int version, const void *msg, kw_conn_cb cb, void *ud, int64_t now);
 int kw_conn_in_flight(const kw_conn *c);
+/* A request the broker does not answer (Produce with acks=0): queued for writing only. */
+int kw_conn_send_oneway(kw_conn *c, int16_t api_key, int version, const void *msg, int64_t now);
+/* Writes what is queued now, without waiting for the next step (lower latency). */
+int kw_conn_flush(kw_conn *c);
+/* Bytes queued for writing and not yet accepted by the socket. */
+size_t kw_conn_unsent(const kw_conn *c);
 
-/* Monotonic milliseconds. */
+/* Monotonic milliseconds (timers), and wall-clock milliseconds (record timestamps). */
 int64_t kw_now_ms(void);
+int64_t kw_wall_ms(void);
 /* Blocking helpers for tools and tests: poll() this one connection until done()
  * says so (0), it goes down (its error) or timeout_ms passes (KW_ERR_TIMED_OUT). */
 int kw_conn_wait(kw_conn *c, bool (*done)(kw_conn *c, void *ud), void *ud, int timeout_ms);

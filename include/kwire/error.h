@@ -31,7 +31,11 @@ extern "C" {
   X(KW_ERR_CONFIG, -21, "unknown configuration key or invalid value")             \
   X(KW_ERR_BROKER, -22, "the broker answered with a Kafka error code")            \
   X(KW_ERR_NO_VERSION, -23, "no API version both sides support")                  \
-  X(KW_ERR_WOULD_BLOCK, -24, "operation would block")
+  X(KW_ERR_WOULD_BLOCK, -24, "operation would block")                           \
+  X(KW_ERR_ALL_BROKERS_DOWN, -25, "all brokers are down")                         \
+  X(KW_ERR_UNKNOWN_TOPIC, -26, "topic does not exist")                            \
+  X(KW_ERR_FATAL, -27, "fatal producer error (the client must be recreated)")     \
+  X(KW_ERR_DESTROYED, -28, "client destroyed before delivery")
 
 enum kw_error {
   KW_OK = 0,

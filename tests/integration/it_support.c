@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "kwire/error.h"
 #include "proto/kw_msg.h"
 
@@ -83,4 +84,56 @@ int it_call(kw_conn *c, int16_t api_key, const void *req, void *resp, kw_arena *
   IT_CHECK(err == 0, "API %d v%d: no answer: %s", api_key, v, kw_strerror(err));
   IT_CHECK(k.err == 0, "API %d v%d: answer not decoded: %s", api_key, v, kw_strerror(k.err));
   return v;
+}
+
+kw_uuid it_create_topic(kw_conn *c, const char *topic, int32_t partitions) {
+  kw_arena a;
+  kw_arena_init(&a, NULL, 0);
+  kw_create_topics_req_creatable_topic t;
+  kw_msg_init(KW_SCHEMA_CREATE_TOPICS_REQ_CREATABLE_TOPIC, &t);
+  t.name = (kw_slice){(const uint8_t *)topic, (int32_t)strlen(topic)};
+  t.num_partitions = partitions;
+  t.replication_factor = 1;
+  kw_create_topics_req req;
+  kw_msg_init(KW_SCHEMA_CREATE_TOPICS_REQ, &req);
+  req.topics = &t;
+  req.n_topics = 1;
+  req.timeout_ms = 15000;
+  kw_create_topics_resp resp;
+  it_call(c, KW_API_CREATE_TOPICS, &req, &resp, &a);
+  IT_CHECK(resp.n_topics == 1 && resp.topics[0].error_code == 0, "CreateTopics %s: error %d", topic,
+           resp.n_topics == 1 ? resp.topics[0].error_code : -999);
+  kw_arena_reset(&a);
+  for (int attempt = 0; attempt < 150; attempt++) {
+    kw_metadata_req_topic mt;
+    kw_msg_init(KW_SCHEMA_METADATA_REQ_TOPIC, &mt);
+    mt.name = t.name;
+    kw_metadata_req mreq;
+    kw_msg_init(KW_SCHEMA_METADATA_REQ, &mreq);
+    mreq.topics = &mt;
+    mreq.n_topics = 1;
+    kw_metadata_resp md;
+    it_call(c, KW_API_METADATA, &mreq, &md, &a);
+    bool ready = md.n_topics == 1 && md.topics[0].error_code == 0 && md.topics[0].n_partitions == partitions;
+    for (int32_t i = 0; ready && i < md.topics[0].n_partitions; i++)
+      if (md.topics[0].partitions[i].leader_id < 0) ready = false;
+    if (ready) {
+      kw_uuid id = md.topics[0].topic_id;
+      kw_arena_reset(&a);
+      return id;
+    }
+    kw_arena_reset(&a);
+    nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+  }
+  IT_CHECK(0, "topic %s has no leaders after 15 s", topic);
+  return (kw_uuid){{0}};
+}
+
+const char *it_bootstrap_string(void) {
+  static char buf[300];
+  char host[256];
+  int port;
+  it_bootstrap(host, sizeof host, &port);
+  snprintf(buf, sizeof buf, "%s:%d", host, port);
+  return buf;
 }

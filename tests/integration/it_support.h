@@ -22,5 +22,10 @@ kw_conn *it_connect(int timeout_ms);
 /* Sends one request at the negotiated version, waits for the answer and decodes it
  * into `resp` (arrays in `arena`). Exits on any failure. Returns the version used. */
 int it_call(kw_conn *c, int16_t api_key, const void *req, void *resp, kw_arena *arena);
+/* Creates a topic (replication factor 1) and waits until every partition has a leader;
+ * returns the topic id. */
+kw_uuid it_create_topic(kw_conn *c, const char *topic, int32_t partitions);
+/* "host:port" of the broker, for other clients (kcat). */
+const char *it_bootstrap_string(void);
 
 #endif

@@ -7,6 +7,7 @@ Reads Kafka's JSON message schemas (the copies in the kafka-clients jar, or
   kw_msg_gen.h   one plain C struct per message and nested struct, the API enum
   kw_msg_gen.c   field tables that the one interpreter in proto/kw_msg.c walks
   kw_kerr_gen.c  Kafka's error table (from tools/gen/DumpErrors.java output)
+  kw_kerr_gen.h  an enum of Kafka's error codes (KW_KERR_NOT_LEADER_OR_FOLLOWER, ...)
 
 Tables plus one interpreter, rather than code per message, keep the whole codec
 small (the library's text budget is 150 KB) and give the fuzzers one decoder to
@@ -328,13 +329,20 @@ def write_errors(tsv, path):
     for code, name, retriable, refresh, msg in rows:
         flags = []
         if retriable:
-            flags.append("KW_KERR_RETRIABLE")
+            flags.append("KW_KERR_F_RETRIABLE")
         if refresh:
-            flags.append("KW_KERR_REFRESH_METADATA")
+            flags.append("KW_KERR_F_REFRESH_METADATA")
         out.append("  {%d, %s, %s, %s}," % (code, " | ".join(flags) or "0", cstr(name), cstr(msg)))
     out += ["};", "const int kw_kerr_count = (int)(sizeof kw_kerr_table / sizeof kw_kerr_table[0]);", ""]
     with open(path, "w") as fp:
         fp.write("\n".join(out))
+    h = [HEADER, "#ifndef KW_PROTO_GEN_KERR_H", "#define KW_PROTO_GEN_KERR_H", "",
+         "/* Kafka's error codes, as the int16 fields of responses carry them. */", "enum kw_kafka_error {"]
+    for code, name, retriable, refresh, msg in rows:
+        h.append("  KW_KERR_%s = %d," % (name, code))
+    h += ["};", "", "#endif", ""]
+    with open(path.replace(".c", ".h"), "w") as fp:
+        fp.write("\n".join(h))
 
 
 if __name__ == "__main__":

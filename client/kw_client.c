@@ -1,0 +1,209 @@
+/* The public client API (include/kwire/client.h): configuration into settings, the
+ * poll loop and the event-loop plumbing over the cluster and the producer. */
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include "client/kw_cluster.h"
+#include "client/kw_config.h"
+#include "client/kw_log.h"
+#include "client/kw_partitioner.h"
+#include "client/kw_producer.h"
+#include "kwire/client.h"
+#include "kwire/error.h"
+#include "proto/kw_mem.h"
+
+#define KW_MAX_POLLFDS 64
+
+struct kw_client {
+  kw_config *conf;
+  const kw_mem *mem;
+  kw_logger log;
+  kw_cluster cluster;
+  kw_producer *prod;
+  kw_error_cb err_cb;
+  void *err_ud;
+};
+
+static void on_cluster_error(void *ud, int err, const char *reason) {
+  kw_client *cl = ud;
+  kw_log(&cl->log, KW_LOG_ERR, "BROKER", "%s", reason);
+  if (cl->err_cb) cl->err_cb(cl->err_ud, err, reason);
+}
+
+static void on_metadata(void *ud, int64_t now) {
+  kw_client *cl = ud;
+  KW_DBG(&cl->log, METADATA, "metadata: %d brokers, %d topics", cl->cluster.n_brokers, cl->cluster.n_topics);
+  if (cl->prod) kw_producer_on_metadata(cl->prod, now);
+}
+
+/* Config enum order (client/kw_config.h) to the partitioner module's enum. */
+static int partitioner_kind(int conf_value) {
+  static const int map[] = {[KW_PART_MURMUR2_RANDOM] = KW_PARTITIONER_MURMUR2_RANDOM,
+                            [KW_PART_MURMUR2] = KW_PARTITIONER_MURMUR2,
+                            [KW_PART_CONSISTENT] = KW_PARTITIONER_CONSISTENT,
+                            [KW_PART_CONSISTENT_RANDOM] = KW_PARTITIONER_CONSISTENT_RANDOM,
+                            [KW_PART_FNV1A] = KW_PARTITIONER_FNV1A,
+                            [KW_PART_FNV1A_RANDOM] = KW_PARTITIONER_FNV1A_RANDOM};
+  return map[conf_value];
+}
+
+kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errlen) {
+  char dummy[1];
+  if (!errstr) {
+    errstr = dummy;
+    errlen = sizeof dummy;
+  }
+  errstr[0] = 0;
+  kw_config *copy = kw_config_dup(conf);
+  if (!copy) {
+    snprintf(errstr, errlen, "out of memory");
+    return NULL;
+  }
+  if (kw_config_finalize(copy, KW_CF_P, errstr, errlen) != KW_OK) {
+    kw_config_free(copy);
+    return NULL;
+  }
+  const kw_conf_values *v = kw_config_values(copy);
+  const kw_mem *mem = kw_config_mem(copy);
+  kw_client *cl = kw_alloc(mem, sizeof *cl);
+  if (!cl) {
+    kw_config_free(copy);
+    return NULL;
+  }
+  memset(cl, 0, sizeof *cl);
+  cl->conf = copy;
+  cl->mem = mem;
+  kw_logger_init(&cl->log, copy);
+  kw_cluster_settings cs = {
+      .mem = mem,
+      .client_id = v->client_id,
+      .request_timeout_ms = v->request_timeout_ms,
+      .connect_timeout_ms = v->connect_timeout_ms,
+      .reconnect_backoff_ms = v->reconnect_backoff_ms,
+      .reconnect_backoff_max_ms = v->reconnect_backoff_max_ms,
+      .retry_backoff_ms = v->retry_backoff_ms,
+      .metadata_refresh_ms = v->metadata_refresh_ms > 0 ? v->metadata_refresh_ms : INT64_MAX / 4,
+      .max_frame = (int32_t)v->receive_message_max_bytes,
+      .max_in_flight = (int)v->max_in_flight,
+      .allow_auto_create = v->allow_auto_create_topics,
+  };
+  int err = kw_cluster_init(&cl->cluster, &cs, v->bootstrap_servers, errstr, errlen);
+  if (err) {
+    kw_cluster_free(&cl->cluster);
+    kw_config_free(copy);
+    kw_free(mem, cl);
+    return NULL;
+  }
+  cl->cluster.ud = cl;
+  cl->cluster.on_metadata = on_metadata;
+  cl->cluster.on_error = on_cluster_error;
+  kw_producer_settings ps = {
+      .linger_ms = v->linger_ms,
+      .batch_size = v->batch_size,
+      .batch_num_messages = (int32_t)v->batch_num_messages,
+      .message_max_bytes = v->message_max_bytes,
+      .max_in_flight = (int)v->max_in_flight,
+      .acks = (int16_t)v->acks,
+      .delivery_timeout_ms = v->delivery_timeout_ms > 0 ? v->delivery_timeout_ms : INT64_MAX / 4,
+      .request_timeout_ms = v->request_timeout_ms,
+      .retry_backoff_ms = v->retry_backoff_ms,
+      .retry_backoff_max_ms = v->retry_backoff_max_ms,
+      .codec = v->compression_type,
+      .partitioner = partitioner_kind(v->partitioner),
+      .idempotence = v->enable_idempotence,
+      .max_messages = v->queue_max_messages,
+      .max_bytes = v->queue_max_kbytes * 1024,
+  };
+  cl->prod = kw_producer_create(&cl->cluster, &ps, mem, &cl->log);
+  if (!cl->prod) {
+    kw_cluster_free(&cl->cluster);
+    kw_config_free(copy);
+    kw_free(mem, cl);
+    snprintf(errstr, errlen, "out of memory");
+    return NULL;
+  }
+  return cl;
+}
+
+void kw_client_set_delivery_cb(kw_client *cl, kw_delivery_cb cb, void *ud) {
+  kw_producer_set_callbacks(cl->prod, cb, ud, cl->err_cb, cl->err_ud);
+}
+
+void kw_client_set_error_cb(kw_client *cl, kw_error_cb cb, void *ud) {
+  cl->err_cb = cb;
+  cl->err_ud = ud;
+}
+
+int kw_produce(kw_client *cl, const char *topic, int32_t partition, const void *key, size_t key_len, const void *value,
+               size_t value_len, const kw_header *headers, int n_headers, int64_t timestamp, void *opaque) {
+  return kw_producer_produce(cl->prod, topic, partition, key, key_len, value, value_len, headers, n_headers, timestamp,
+                             opaque, kw_now_ms());
+}
+
+int kw_client_fds(kw_client *cl, kw_pollfd *fds, int max) { return kw_cluster_fds(&cl->cluster, fds, max); }
+
+static int64_t next_deadline(kw_client *cl) {
+  int64_t a = kw_cluster_deadline(&cl->cluster), b = kw_producer_deadline(cl->prod);
+  return a < b ? a : b;
+}
+
+int kw_client_next_timeout(kw_client *cl) {
+  int64_t d = next_deadline(cl);
+  if (d == INT64_MAX) return -1;
+  int64_t ms = d - kw_now_ms();
+  return ms <= 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+int kw_client_step(kw_client *cl, const kw_pollfd *fds, int n) {
+  int64_t now = kw_now_ms();
+  kw_cluster_step(&cl->cluster, fds, fds ? n : 0, now);
+  return kw_producer_run(cl->prod, now);
+}
+
+int kw_client_poll(kw_client *cl, int timeout_ms) {
+  int64_t end = kw_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+  int served = 0;
+  for (;;) {
+    served += kw_client_step(cl, NULL, 0); /* timers and sends before waiting */
+    if (served > 0) return served;
+    kw_pollfd fds[KW_MAX_POLLFDS];
+    struct pollfd pfds[KW_MAX_POLLFDS];
+    int n = kw_client_fds(cl, fds, KW_MAX_POLLFDS);
+    if (n > KW_MAX_POLLFDS) n = KW_MAX_POLLFDS;
+    for (int i = 0; i < n; i++) pfds[i] = (struct pollfd){fds[i].fd, fds[i].events, 0};
+    int64_t now = kw_now_ms();
+    int64_t wake = next_deadline(cl);
+    if (wake > end) wake = end;
+    int wait = wake <= now ? 0 : (int)(wake - now);
+    int r = poll(pfds, (nfds_t)n, wait);
+    for (int i = 0; i < n; i++) fds[i].revents = r > 0 ? pfds[i].revents : 0;
+    served += kw_client_step(cl, fds, n);
+    if (served > 0 || kw_now_ms() >= end) return served;
+  }
+}
+
+int kw_client_outstanding(const kw_client *cl) { return kw_producer_outstanding(cl->prod); }
+
+int kw_client_flush(kw_client *cl, int timeout_ms) {
+  int64_t end = kw_now_ms() + timeout_ms;
+  kw_producer_set_flushing(cl->prod, true);
+  while (kw_producer_outstanding(cl->prod) > 0) {
+    int64_t left = end - kw_now_ms();
+    if (left <= 0) break;
+    kw_client_poll(cl, (int)(left < 100 ? left : 100));
+  }
+  kw_producer_set_flushing(cl->prod, false);
+  return kw_producer_outstanding(cl->prod) > 0 ? KW_ERR_TIMED_OUT : KW_OK;
+}
+
+void kw_client_destroy(kw_client *cl) {
+  if (!cl) return;
+  const kw_conf_values *v = kw_config_values(cl->conf);
+  kw_client_flush(cl, (int)(v->delivery_timeout_ms > 0 && v->delivery_timeout_ms < INT32_MAX ? v->delivery_timeout_ms : 300000));
+  kw_producer_free(cl->prod, KW_ERR_DESTROYED);
+  kw_cluster_free(&cl->cluster); /* closing connections reports what was in flight */
+  kw_producer_release(cl->prod);
+  const kw_mem *mem = cl->mem;
+  kw_config_free(cl->conf);
+  kw_free(mem, cl);
+}

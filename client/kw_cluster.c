@@ -1,0 +1,338 @@
+/* Cluster view: brokers, connections, metadata (see kw_cluster.h). */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "client/kw_cluster.h"
+#include "kwire/error.h"
+#include "proto/kw_kerr.h"
+#include "proto/kw_msg.h"
+
+static char *dup_str(const kw_mem *m, const char *s, size_t n) {
+  char *d = kw_alloc(m, n + 1);
+  if (d) {
+    memcpy(d, s, n);
+    d[n] = 0;
+  }
+  return d;
+}
+
+int64_t kw_backoff_jitter(uint32_t *rng, int64_t ms) {
+  *rng = *rng * 1103515245u + 12345u;
+  int64_t spread = ms / 5;
+  if (spread <= 0) return ms;
+  return ms - spread + (int64_t)((*rng >> 8) % (uint32_t)(2 * spread + 1));
+}
+
+static bool grow(const kw_mem *m, void *arrp, int *cap, int need, size_t elem) {
+  if (need <= *cap) return true;
+  int ncap = *cap ? *cap * 2 : 8;
+  while (ncap < need) ncap *= 2;
+  void **arr = arrp;
+  void *p = kw_realloc(m, *arr, (size_t)ncap * elem);
+  if (!p) return false;
+  *arr = p;
+  *cap = ncap;
+  return true;
+}
+
+static kw_broker *add_broker(kw_cluster *cl, int32_t node_id, const char *host, size_t hostlen, int port) {
+  if (!grow(cl->set.mem, &cl->brokers, &cl->cap_brokers, cl->n_brokers + 1, sizeof *cl->brokers)) return NULL;
+  kw_broker *b = kw_alloc(cl->set.mem, sizeof *b);
+  if (!b) return NULL;
+  memset(b, 0, sizeof *b);
+  b->node_id = node_id;
+  b->host = dup_str(cl->set.mem, host, hostlen);
+  b->port = port;
+  b->backoff_ms = cl->set.reconnect_backoff_ms;
+  if (!b->host) {
+    kw_free(cl->set.mem, b);
+    return NULL;
+  }
+  cl->brokers[cl->n_brokers++] = b;
+  return b;
+}
+
+int kw_cluster_init(kw_cluster *cl, const kw_cluster_settings *set, const char *bootstrap, char *errstr,
+                    size_t errlen) {
+  memset(cl, 0, sizeof *cl);
+  cl->set = *set;
+  cl->rng = 0x2545F491u ^ (uint32_t)(uintptr_t)cl;
+  int32_t next_id = -1;
+  const char *p = bootstrap ? bootstrap : "";
+  while (*p) {
+    const char *end = p + strcspn(p, ",");
+    const char *colon = NULL;
+    for (const char *q = p; q < end; q++)
+      if (*q == ':') colon = q;
+    while (p < end && *p == ' ') p++;
+    int port = colon ? atoi(colon + 1) : 9092;
+    const char *host_end = colon ? colon : end;
+    if (host_end == p || port <= 0 || port > 65535) {
+      snprintf(errstr, errlen, "Invalid value for configuration property \"bootstrap.servers\": \"%.*s\"",
+               (int)(end - p), p);
+      return KW_ERR_CONFIG;
+    }
+    if (!add_broker(cl, next_id--, p, (size_t)(host_end - p), port)) return KW_ERR_NOMEM;
+    p = *end ? end + 1 : end;
+  }
+  if (cl->n_brokers == 0) {
+    snprintf(errstr, errlen, "No bootstrap servers configured (bootstrap.servers)");
+    return KW_ERR_CONFIG;
+  }
+  return KW_OK;
+}
+
+void kw_cluster_free(kw_cluster *cl) {
+  for (int i = 0; i < cl->n_brokers; i++) {
+    kw_conn_free(cl->brokers[i]->conn);
+    kw_free(cl->set.mem, cl->brokers[i]->host);
+    kw_free(cl->set.mem, cl->brokers[i]);
+  }
+  for (int i = 0; i < cl->n_topics; i++) {
+    kw_free(cl->set.mem, cl->topics[i]->name);
+    kw_free(cl->set.mem, cl->topics[i]->parts);
+    kw_free(cl->set.mem, cl->topics[i]);
+  }
+  kw_free(cl->set.mem, cl->brokers);
+  kw_free(cl->set.mem, cl->topics);
+  memset(cl, 0, sizeof *cl);
+}
+
+kw_topic *kw_cluster_topic(kw_cluster *cl, const char *name, bool create) {
+  for (int i = 0; i < cl->n_topics; i++)
+    if (strcmp(cl->topics[i]->name, name) == 0) return cl->topics[i];
+  if (!create || !grow(cl->set.mem, &cl->topics, &cl->cap_topics, cl->n_topics + 1, sizeof *cl->topics))
+    return NULL;
+  kw_topic *t = kw_alloc(cl->set.mem, sizeof *t);
+  if (!t) return NULL;
+  memset(t, 0, sizeof *t);
+  t->name = dup_str(cl->set.mem, name, strlen(name));
+  if (!t->name) {
+    kw_free(cl->set.mem, t);
+    return NULL;
+  }
+  cl->topics[cl->n_topics++] = t;
+  cl->md_next = 0; /* a new topic: ask now */
+  return t;
+}
+
+void kw_cluster_refresh_soon(kw_cluster *cl, int64_t now) {
+  int64_t at = now + cl->set.retry_backoff_ms;
+  if (cl->md_next > at) cl->md_next = at;
+}
+
+kw_broker *kw_cluster_broker(kw_cluster *cl, int32_t node_id) {
+  for (int i = 0; i < cl->n_brokers; i++)
+    if (cl->brokers[i]->node_id == node_id) return cl->brokers[i];
+  return NULL;
+}
+
+static void start_connect(kw_cluster *cl, kw_broker *b, int64_t now) {
+  if (!b->conn) {
+    kw_conn_config cc = {.host = b->host, .port = b->port, .client_id = cl->set.client_id, .mem = cl->set.mem,
+                         .max_frame = cl->set.max_frame, .max_in_flight = cl->set.max_in_flight,
+                         .request_timeout_ms = cl->set.request_timeout_ms,
+                         .connect_timeout_ms = cl->set.connect_timeout_ms};
+    b->conn = kw_conn_new(&cc);
+    if (!b->conn) return;
+  }
+  if (kw_conn_get_state(b->conn) != KW_CONN_DOWN || now < b->retry_at) return;
+  /* The next attempt waits longer, whatever this one's outcome; READY resets it. */
+  b->retry_at = now + kw_backoff_jitter(&cl->rng, b->backoff_ms);
+  b->backoff_ms = b->backoff_ms * 2 > cl->set.reconnect_backoff_max_ms ? cl->set.reconnect_backoff_max_ms
+                                                                       : b->backoff_ms * 2;
+  (void)kw_conn_connect(b->conn, now);
+}
+
+kw_conn *kw_cluster_conn(kw_cluster *cl, int32_t node_id, int64_t now) {
+  kw_broker *b = kw_cluster_broker(cl, node_id);
+  if (!b) return NULL;
+  if (b->conn && kw_conn_get_state(b->conn) == KW_CONN_READY) return b->conn;
+  start_connect(cl, b, now);
+  return NULL;
+}
+
+/* ---- metadata ---- */
+
+static void apply_metadata(kw_cluster *cl, const kw_metadata_resp *md, int64_t now) {
+  for (int32_t i = 0; i < md->n_brokers; i++) {
+    const kw_metadata_resp_broker *mb = &md->brokers[i];
+    kw_broker *b = kw_cluster_broker(cl, mb->node_id);
+    if (!b) { /* adopt a bootstrap entry with the same address, keeping its connection */
+      for (int k = 0; k < cl->n_brokers && !b; k++) {
+        kw_broker *c = cl->brokers[k];
+        if (c->node_id < 0 && c->port == mb->port && (int32_t)strlen(c->host) == mb->host.len &&
+            memcmp(c->host, mb->host.ptr, (size_t)mb->host.len) == 0)
+          b = c;
+      }
+      if (b) b->node_id = mb->node_id;
+      else b = add_broker(cl, mb->node_id, (const char *)mb->host.ptr, (size_t)mb->host.len, mb->port);
+      if (!b) continue;
+    }
+    if (b->port != mb->port || (int32_t)strlen(b->host) != mb->host.len ||
+        memcmp(b->host, mb->host.ptr, (size_t)mb->host.len) != 0) {
+      char *h = dup_str(cl->set.mem, (const char *)mb->host.ptr, (size_t)mb->host.len);
+      if (!h) continue;
+      kw_free(cl->set.mem, b->host);
+      b->host = h;
+      b->port = mb->port;
+      if (b->conn) kw_conn_close(b->conn, KW_ERR_DISCONNECTED); /* moved: reconnect there */
+    }
+  }
+  bool again = false;
+  for (int32_t i = 0; i < md->n_topics; i++) {
+    const kw_metadata_resp_topic *mt = &md->topics[i];
+    if (!mt->name.ptr) continue;
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)mt->name.len, (const char *)mt->name.ptr);
+    kw_topic *t = kw_cluster_topic(cl, name, false);
+    if (!t) continue;
+    t->error = mt->error_code;
+    t->id = mt->topic_id;
+    if (mt->error_code) {
+      again = true;
+      continue;
+    }
+    if (mt->n_partitions != t->n_parts) {
+      kw_tp_meta *p = kw_realloc(cl->set.mem, t->parts, (size_t)(mt->n_partitions > 0 ? mt->n_partitions : 1) * sizeof *p);
+      if (!p) continue;
+      t->parts = p;
+      t->n_parts = mt->n_partitions;
+    }
+    for (int32_t k = 0; k < t->n_parts; k++) t->parts[k] = (kw_tp_meta){-1, -1, KW_KERR_LEADER_NOT_AVAILABLE};
+    for (int32_t k = 0; k < mt->n_partitions; k++) {
+      const kw_metadata_resp_partition *mp = &mt->partitions[k];
+      if (mp->partition_index < 0 || mp->partition_index >= t->n_parts) continue;
+      t->parts[mp->partition_index] = (kw_tp_meta){mp->leader_id, mp->leader_epoch, mp->error_code};
+      if (mp->leader_id < 0) again = true;
+    }
+  }
+  cl->md_last_answer = now;
+  cl->md_next = now + (again ? cl->set.retry_backoff_ms : cl->set.metadata_refresh_ms);
+  if (cl->on_metadata) cl->on_metadata(cl->ud, now);
+}
+
+typedef struct md_call {
+  kw_cluster *cl;
+} md_call;
+
+static void on_metadata(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
+  kw_cluster *cl = ud;
+  cl->md_in_flight = false;
+  int64_t now = kw_now_ms();
+  if (err) {
+    cl->md_next = now + cl->set.retry_backoff_ms;
+    return;
+  }
+  kw_arena a;
+  kw_arena_init(&a, cl->set.mem, 0);
+  kw_metadata_resp md;
+  if (kw_response_decode(key, ver, body, &a, &md) == 0) apply_metadata(cl, &md, now);
+  else cl->md_next = now + cl->set.retry_backoff_ms;
+  kw_arena_reset(&a);
+}
+
+static void send_metadata(kw_cluster *cl, int64_t now) {
+  /* Any READY connection will do; otherwise start connecting to the next broker. */
+  kw_conn *conn = NULL;
+  for (int i = 0; i < cl->n_brokers && !conn; i++) {
+    kw_broker *b = cl->brokers[(cl->next_bootstrap + i) % cl->n_brokers];
+    if (b->conn && kw_conn_get_state(b->conn) == KW_CONN_READY && kw_conn_in_flight(b->conn) < cl->set.max_in_flight)
+      conn = b->conn;
+  }
+  if (!conn) {
+    for (int i = 0; i < cl->n_brokers; i++) {
+      kw_broker *b = cl->brokers[(cl->next_bootstrap + i) % cl->n_brokers];
+      if (!b->conn || kw_conn_get_state(b->conn) == KW_CONN_DOWN) {
+        if (now < b->retry_at) continue;
+        start_connect(cl, b, now);
+        cl->next_bootstrap = (cl->next_bootstrap + i + 1) % cl->n_brokers;
+        break;
+      }
+    }
+    return;
+  }
+  kw_metadata_req req;
+  kw_msg_init(KW_SCHEMA_METADATA_REQ, &req);
+  kw_metadata_req_topic stack_topics[64];
+  kw_metadata_req_topic *ts = cl->n_topics <= 64 ? stack_topics : kw_alloc(cl->set.mem, sizeof *ts * (size_t)cl->n_topics);
+  if (!ts) return;
+  for (int i = 0; i < cl->n_topics; i++) {
+    kw_msg_init(KW_SCHEMA_METADATA_REQ_TOPIC, &ts[i]);
+    ts[i].name = (kw_slice){(const uint8_t *)cl->topics[i]->name, (int32_t)strlen(cl->topics[i]->name)};
+  }
+  req.topics = ts;
+  req.n_topics = cl->n_topics;
+  int v = kw_conn_version(conn, KW_API_METADATA);
+  req.allow_auto_topic_creation = v >= 4 ? cl->set.allow_auto_create : true;
+  if (kw_conn_request(conn, KW_API_METADATA, v, &req, on_metadata, cl, now) == 0) {
+    cl->md_in_flight = true;
+    cl->md_next = now + cl->set.request_timeout_ms; /* guard; the answer sets the real time */
+  }
+  if (ts != stack_topics) kw_free(cl->set.mem, ts);
+}
+
+/* ---- event loop ---- */
+
+int kw_cluster_fds(kw_cluster *cl, kw_pollfd *fds, int max) {
+  int n = 0;
+  for (int i = 0; i < cl->n_brokers; i++) {
+    kw_conn *c = cl->brokers[i]->conn;
+    if (!c || kw_conn_fd(c) < 0) continue;
+    if (n < max) fds[n] = (kw_pollfd){kw_conn_fd(c), kw_conn_events(c), 0};
+    n++;
+  }
+  return n;
+}
+
+int64_t kw_cluster_deadline(const kw_cluster *cl) {
+  int64_t d = cl->md_in_flight ? INT64_MAX : cl->md_next;
+  for (int i = 0; i < cl->n_brokers; i++) {
+    kw_conn *c = cl->brokers[i]->conn;
+    if (!c) continue;
+    int64_t cd = kw_conn_deadline(c);
+    if (cd < d) d = cd;
+    if (kw_conn_get_state(c) == KW_CONN_DOWN && !cl->md_in_flight && cl->md_next < d && cl->brokers[i]->retry_at < d)
+      d = cl->brokers[i]->retry_at;
+  }
+  return d;
+}
+
+static void track_reachability(kw_cluster *cl, int64_t now) {
+  bool any_up = false, any_tried = false;
+  for (int i = 0; i < cl->n_brokers; i++) {
+    kw_conn *c = cl->brokers[i]->conn;
+    if (!c) continue;
+    any_tried = true;
+    kw_conn_state st = kw_conn_get_state(c);
+    if (st == KW_CONN_READY) cl->brokers[i]->backoff_ms = cl->set.reconnect_backoff_ms;
+    if (st != KW_CONN_DOWN || kw_conn_last_error(c) == 0) any_up = true;
+  }
+  if (any_up || !any_tried) {
+    cl->down_since = 0;
+    cl->down_reported = false;
+    return;
+  }
+  if (!cl->down_since) cl->down_since = now;
+  if (!cl->down_reported && cl->on_error) {
+    cl->down_reported = true;
+    char reason[160];
+    snprintf(reason, sizeof reason, "%d/%d brokers are down", cl->n_brokers, cl->n_brokers);
+    cl->on_error(cl->ud, KW_ERR_ALL_BROKERS_DOWN, reason);
+  }
+}
+
+void kw_cluster_step(kw_cluster *cl, const kw_pollfd *fds, int n, int64_t now) {
+  for (int i = 0; i < cl->n_brokers; i++) {
+    kw_broker *b = cl->brokers[i];
+    if (!b->conn || kw_conn_get_state(b->conn) == KW_CONN_DOWN) continue;
+    short rev = 0;
+    int fd = kw_conn_fd(b->conn);
+    for (int k = 0; k < n; k++)
+      if (fds[k].fd == fd) rev = fds[k].revents;
+    if (kw_conn_step(b->conn, rev, now) != 0) kw_cluster_refresh_soon(cl, now); /* a disconnect: leaders may have moved */
+  }
+  track_reachability(cl, now);
+  if (!cl->md_in_flight && now >= cl->md_next) send_metadata(cl, now);
+}
