@@ -20,10 +20,10 @@ const char *kw_kerr_name(int16_t code) {
 
 bool kw_kerr_retriable(int16_t code) {
   const kw_kerr_info *e = kw_kerr_lookup(code);
-  return e && (e->flags & KW_KERR_RETRIABLE);
+  return e && (e->flags & KW_KERR_F_RETRIABLE);
 }
 
 bool kw_kerr_refresh_metadata(int16_t code) {
   const kw_kerr_info *e = kw_kerr_lookup(code);
-  return e && (e->flags & KW_KERR_REFRESH_METADATA);
+  return e && (e->flags & KW_KERR_F_REFRESH_METADATA);
 }

@@ -4,7 +4,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum { KW_KERR_RETRIABLE = 1, KW_KERR_REFRESH_METADATA = 2 };
+#include "proto/gen/kw_kerr_gen.h"
+
+enum { KW_KERR_F_RETRIABLE = 1, KW_KERR_F_REFRESH_METADATA = 2 };
 
 typedef struct kw_kerr_info {
   int16_t code;
