@@ -184,10 +184,19 @@ int kw_client_poll(kw_client *cl, int timeout_ms) {
 
 int kw_client_outstanding(const kw_client *cl) { return kw_producer_outstanding(cl->prod); }
 
+/* Bytes still waiting in connection buffers (acks=0 reports delivery once queued). */
+static bool unsent_bytes(const kw_client *cl) {
+  for (int i = 0; i < cl->cluster.n_brokers; i++) {
+    kw_conn *c = cl->cluster.brokers[i]->conn;
+    if (c && kw_conn_get_state(c) == KW_CONN_READY && kw_conn_unsent(c) > 0) return true;
+  }
+  return false;
+}
+
 int kw_client_flush(kw_client *cl, int timeout_ms) {
   int64_t end = kw_now_ms() + timeout_ms;
   kw_producer_set_flushing(cl->prod, true);
-  while (kw_producer_outstanding(cl->prod) > 0) {
+  while (kw_producer_outstanding(cl->prod) > 0 || unsent_bytes(cl)) {
     int64_t left = end - kw_now_ms();
     if (left <= 0) break;
     kw_client_poll(cl, (int)(left < 100 ? left : 100));

@@ -142,7 +142,7 @@ static void start_connect(kw_cluster *cl, kw_broker *b, int64_t now) {
   b->retry_at = now + kw_backoff_jitter(&cl->rng, b->backoff_ms);
   b->backoff_ms = b->backoff_ms * 2 > cl->set.reconnect_backoff_max_ms ? cl->set.reconnect_backoff_max_ms
                                                                        : b->backoff_ms * 2;
-  (void)kw_conn_connect(b->conn, now);
+  if (kw_conn_connect(b->conn, now) != 0) b->failed = true; /* e.g. the name does not resolve */
 }
 
 kw_conn *kw_cluster_conn(kw_cluster *cl, int32_t node_id, int64_t now) {
@@ -299,17 +299,18 @@ int64_t kw_cluster_deadline(const kw_cluster *cl) {
   return d;
 }
 
+/* Reports "all brokers down" once per outage: when every broker's last attempt failed. */
 static void track_reachability(kw_cluster *cl, int64_t now) {
-  bool any_up = false, any_tried = false;
+  bool all_failed = true;
   for (int i = 0; i < cl->n_brokers; i++) {
-    kw_conn *c = cl->brokers[i]->conn;
-    if (!c) continue;
-    any_tried = true;
-    kw_conn_state st = kw_conn_get_state(c);
-    if (st == KW_CONN_READY) cl->brokers[i]->backoff_ms = cl->set.reconnect_backoff_ms;
-    if (st != KW_CONN_DOWN || kw_conn_last_error(c) == 0) any_up = true;
+    kw_broker *b = cl->brokers[i];
+    if (b->conn && kw_conn_get_state(b->conn) == KW_CONN_READY) {
+      b->failed = false;
+      b->backoff_ms = cl->set.reconnect_backoff_ms;
+    }
+    if (!b->failed) all_failed = false;
   }
-  if (any_up || !any_tried) {
+  if (!all_failed) {
     cl->down_since = 0;
     cl->down_reported = false;
     return;
@@ -331,7 +332,10 @@ void kw_cluster_step(kw_cluster *cl, const kw_pollfd *fds, int n, int64_t now) {
     int fd = kw_conn_fd(b->conn);
     for (int k = 0; k < n; k++)
       if (fds[k].fd == fd) rev = fds[k].revents;
-    if (kw_conn_step(b->conn, rev, now) != 0) kw_cluster_refresh_soon(cl, now); /* a disconnect: leaders may have moved */
+    if (kw_conn_step(b->conn, rev, now) != 0) {
+      b->failed = true;
+      kw_cluster_refresh_soon(cl, now); /* a disconnect: leaders may have moved */
+    }
   }
   track_reachability(cl, now);
   if (!cl->md_in_flight && now >= cl->md_next) send_metadata(cl, now);

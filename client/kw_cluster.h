@@ -16,7 +16,7 @@ typedef struct kw_broker {
   kw_conn *conn;
   int64_t retry_at;   /* no new connection attempt before this */
   int64_t backoff_ms; /* next reconnect delay (doubles up to the max) */
-  bool was_ready;     /* for "all brokers down" detection */
+  bool failed;        /* its last connection attempt or connection failed (until READY) */
 } kw_broker;
 
 typedef struct kw_tp_meta {
