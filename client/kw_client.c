@@ -16,6 +16,7 @@
 
 struct kw_client {
   kw_config *conf;
+  kw_mem mem_store; /* a copy: the configuration's own kw_mem dies with it */
   const kw_mem *mem;
   kw_logger log;
   kw_cluster cluster;
@@ -72,7 +73,8 @@ kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errlen) {
   }
   memset(cl, 0, sizeof *cl);
   cl->conf = copy;
-  cl->mem = mem;
+  cl->mem_store = *(mem ? mem : kw_mem_default());
+  cl->mem = mem = &cl->mem_store;
   kw_logger_init(&cl->log, copy);
   kw_cluster_settings cs = {
       .mem = mem,
@@ -212,7 +214,7 @@ void kw_client_destroy(kw_client *cl) {
   kw_producer_free(cl->prod, KW_ERR_DESTROYED);
   kw_cluster_free(&cl->cluster); /* closing connections reports what was in flight */
   kw_producer_release(cl->prod);
-  const kw_mem *mem = cl->mem;
+  kw_mem mem = cl->mem_store;
   kw_config_free(cl->conf);
-  kw_free(mem, cl);
+  kw_free(&mem, cl);
 }

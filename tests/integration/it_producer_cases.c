@@ -126,6 +126,14 @@ static void codecs_and_acks(void) {
     char topic[64];
     snprintf(topic, sizeof topic, "it-variant-%zu-%d", v, (int)getpid());
     it_create_topic(admin, topic, 3);
+    /* acks=0 has no answer to retry on: a broker that is not yet serving a just-created
+     * partition drops such writes. One acknowledged write per partition first. */
+    tally warm = {0};
+    kw_client *w = producer(&warm, it_bootstrap_string(), NULL);
+    for (int32_t part = 0; part < 3; part++)
+      IT_CHECK(kw_produce(w, topic, part, NULL, 0, "warm-up", 7, NULL, 0, 0, NULL) == 0, "warm-up");
+    IT_CHECK(kw_client_flush(w, 30000) == 0 && warm.ok == 3, "warm-up delivered %d", warm.ok);
+    kw_client_destroy(w);
     tally t = {0};
     /* acks 0/1 need idempotence off (it requires acks=all). */
     const char *kv[] = {variants[v][0], variants[v][1], "enable.idempotence",
@@ -139,7 +147,7 @@ static void codecs_and_acks(void) {
     }
     IT_CHECK(kw_client_flush(p, 30000) == 0, "flush");
     kw_client_destroy(p);
-    int n = kcat_count(topic);
+    int n = kcat_count(topic) - 3;
     printf("%s=%-6s delivered %d, kcat reads %d\n", variants[v][0], variants[v][1], t.ok, n);
     IT_CHECK(t.ok == 1000 && n == 1000, "%s=%s: delivered %d, kcat %d", variants[v][0], variants[v][1], t.ok, n);
   }
