@@ -1,149 +1,284 @@
-/* kwcat: a kcat-compatible command line client. This first version has kcat's
- * metadata list mode (-L); produce (-P) and consume (-C) follow with the producer
- * and consumer. Exit codes as kcat: 0 ok, 1 error. */
+/* kwcat: a kcat-compatible command line client. Metadata list (-L) and produce (-P)
+ * modes, with kcat's flags, messages and exit codes (0 ok, 1 error), so scripts
+ * written for kcat work unchanged. This file parses the command line and the
+ * configuration; metadata.c and produce.c run the modes. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "kwire.h"
-#include "net/kw_conn.h"
-#include "proto/kw_kerr.h"
-#include "proto/kw_msg.h"
+#include <unistd.h>
+#include "kwcat.h"
 
-static void usage(int code) {
-  fprintf(code ? stderr : stdout,
-          "Usage: kwcat <mode> [options]\n"
-          "Modes:\n"
-          "  -L                 metadata list\n"
-          "Options:\n"
-          "  -b <brokers,..>    bootstrap broker(s) (host:port)\n"
-          "  -t <topic>         topic (with -L: only this topic)\n"
-          "  -m <seconds>       metadata timeout (default 10)\n"
-          "  -X <prop=value>    client property (the ones this version knows: client.id)\n"
-          "  -V                 version\n");
+int kwcat_verbosity = 1;
+
+void kwcat_info(int level, const char *fmt, ...) {
+  if (kwcat_verbosity < level) return;
+  char line[1024] = "% "; /* one write per line: lines from kwcat and kwire never mix */
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line + 2, sizeof line - 2, fmt, ap);
+  va_end(ap);
+  fputs(line, stderr);
+}
+
+void kwcat_fatal(const char *fmt, ...) {
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "%% ERROR: %s\n", line);
+  exit(1);
+}
+
+static _Noreturn void usage(int code, const char *reason) {
+  FILE *f = code ? stderr : stdout;
+  fprintf(f,
+          "Usage: kwcat <options> [file1 file2 ..]\n"
+          "kwcat - kcat-compatible Kafka tool on kwire %s\n"
+          "\n"
+          "General options:\n"
+          "  -L | -P            Mode: metadata list, produce (-C consume: not yet)\n"
+          "  -t <topic>         Topic to produce to, or to list\n"
+          "  -p <partition>     Partition (-1: the partitioner, the default)\n"
+          "  -b <brokers,..>    Bootstrap broker(s) (host[:port])\n"
+          "  -D <delim>         Message delimiter: a-z | \\r | \\n | \\t | \\xNN .. (default \\n)\n"
+          "  -K <delim>         Key delimiter (same format as -D)\n"
+          "  -c <cnt>           Exit after producing this number of messages\n"
+          "  -m <seconds>       Metadata request timeout (default 5)\n"
+          "  -F <config-file>   Read configuration properties from file (property=value)\n"
+          "  -X list            List the configuration properties kwire knows\n"
+          "  -X prop=val        Set a configuration property (\"topic.\" prefix accepted)\n"
+          "  -X dump            Dump the configuration and exit\n"
+          "  -d <dbg1,...>      Debug contexts (configuration property \"debug\")\n"
+          "  -q                 Be quiet (verbosity 0)\n"
+          "  -v                 Increase verbosity\n"
+          "  -E                 Do not exit on non-fatal errors (all brokers down)\n"
+          "  -V                 Print version\n"
+          "  -h                 Print usage help\n"
+          "\n"
+          "Producer options:\n"
+          "  -z <codec>         Compression: none, gzip, snappy, lz4, zstd\n"
+          "  -k <str>           Fixed key for all messages (-K keys take precedence)\n"
+          "  -H <name=value>    Add a message header (repeatable; \"name\" alone: null value)\n"
+          "  -l                 Read messages from the one file argument, split by -D\n"
+          "  -T                 Echo produced messages to stdout, like tee\n"
+          "  -Z                 With -K, send an empty key or value as null\n"
+          "  file1 file2..      Each file's whole contents is one message\n"
+          "\n"
+          "Default partitioner: murmur2_random (the Java client's); kcat's is consistent_random.\n",
+          kw_version());
+  if (reason) fprintf(stderr, "\n%% ERROR: %s\n", reason);
   exit(code);
 }
 
-typedef struct md_call {
-  bool done;
-  int err;
-  kw_arena arena;
-  kw_metadata_resp resp;
-} md_call;
-
-static void on_metadata(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
-  md_call *m = ud;
-  m->done = true;
-  m->err = err ? err : kw_response_decode(key, ver, body, &m->arena, &m->resp);
+/* kcat applies "topic."-prefixed properties to its topic configuration; kwire has one
+ * configuration, so the prefix is dropped when the full name is unknown. */
+static int conf_set(kw_config *c, const char *name, const char *val, char *err, size_t errsize) {
+  int r = kw_config_set(c, name, val, err, errsize);
+  if (r == KW_ERR_CONFIG && strncmp(name, "topic.", 6) == 0 && kw_config_get(c, name, NULL, 0) == KW_ERR_CONFIG &&
+      kw_config_get(c, name + 6, NULL, 0) != KW_ERR_CONFIG)
+    r = kw_config_set(c, name + 6, val, err, errsize);
+  return r;
 }
 
-static bool metadata_done(kw_conn *c, void *ud) {
-  (void)c;
-  return ((md_call *)ud)->done;
-}
-
-static void print_metadata(const kw_metadata_resp *md, const char *host, int port) {
-  printf("Metadata for %s (from broker -1: %s:%d/bootstrap):\n", "all topics", host, port);
-  printf(" %d brokers:\n", md->n_brokers);
-  for (int32_t i = 0; i < md->n_brokers; i++) {
-    const kw_metadata_resp_broker *b = &md->brokers[i];
-    printf("  broker %d at %.*s:%d%s\n", b->node_id, (int)b->host.len, (const char *)b->host.ptr, b->port,
-           b->node_id == md->controller_id ? " (controller)" : "");
+/* "name=value" from -X or a -F line. */
+static void set_prop(kw_config *c, char *arg, const char *where) {
+  char *eq = strchr(arg, '=');
+  if (!eq) {
+    fprintf(stderr, "%% Expected -X property=value, not %s, use -X list to display available properties\n", arg);
+    exit(1);
   }
-  printf(" %d topics:\n", md->n_topics);
-  for (int32_t i = 0; i < md->n_topics; i++) {
-    const kw_metadata_resp_topic *t = &md->topics[i];
-    printf("  topic \"%.*s\" with %d partitions:", (int)t->name.len, t->name.ptr ? (const char *)t->name.ptr : "",
-           t->n_partitions);
-    if (t->error_code) printf(" Broker: %s", kw_kerr_name(t->error_code));
-    printf("\n");
-    for (int32_t p = 0; p < t->n_partitions; p++) {
-      const kw_metadata_resp_partition *pt = &t->partitions[p];
-      printf("    partition %d, leader %d, replicas: ", pt->partition_index, pt->leader_id);
-      for (int32_t r = 0; r < pt->n_replica_nodes; r++) printf("%s%d", r ? "," : "", pt->replica_nodes[r]);
-      printf(", isrs: ");
-      for (int32_t r = 0; r < pt->n_isr_nodes; r++) printf("%s%d", r ? "," : "", pt->isr_nodes[r]);
-      if (pt->error_code) printf(", Broker: %s", kw_kerr_name(pt->error_code));
-      printf("\n");
-    }
+  *eq = 0;
+  char err[512];
+  if (conf_set(c, arg, eq + 1, err, sizeof err) < 0) {
+    if (where) kwcat_fatal("%s: %s", where, err);
+    kwcat_fatal("%s", err);
   }
 }
 
-static int list_metadata(const char *brokers, const char *topic, const char *client_id, int timeout_s) {
-  char host[256];
-  snprintf(host, sizeof host, "%s", brokers);
-  host[strcspn(host, ",")] = 0;
-  char *colon = strrchr(host, ':');
-  int port = 9092;
-  if (colon) {
-    *colon = 0;
-    port = atoi(colon + 1);
+static void read_conf_file(kw_config *c, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) kwcat_fatal("Failed to open %s: %s", path, strerror(errno));
+  char *line = NULL;
+  size_t cap = 0;
+  int lineno = 0;
+  while (getline(&line, &cap, f) != -1) {
+    lineno++;
+    char *s = line + strspn(line, " \t\r\n");
+    size_t n = strlen(s);
+    while (n > 0 && strchr(" \t\r\n", s[n - 1])) s[--n] = 0;
+    if (!*s || *s == '#') continue;
+    /* Java client files escape ':' and '=' (as kcat, take them literally). */
+    for (char *t; (t = strstr(s, "\\:")) || (t = strstr(s, "\\="));) memmove(t, t + 1, strlen(t + 1) + 1);
+    char where[600];
+    snprintf(where, sizeof where, "%s:%d", path, lineno);
+    if (!strchr(s, '=') || *s == '=') kwcat_fatal("%s: expected property=value", where);
+    set_prop(c, s, where);
   }
-  kw_conn_config cfg = {.host = host, .port = port, .client_id = client_id};
-  kw_conn *c = kw_conn_new(&cfg);
-  if (!c) return KW_ERR_NOMEM;
-  int err = kw_conn_connect(c, kw_now_ms());
-  if (!err) err = kw_conn_wait_ready(c, timeout_s * 1000);
-  md_call m = {0};
-  kw_arena_init(&m.arena, NULL, 0);
-  if (!err) {
-    kw_metadata_req req;
-    kw_msg_init(KW_SCHEMA_METADATA_REQ, &req);
-    kw_metadata_req_topic one;
-    if (topic) {
-      memset(&one, 0, sizeof one);
-      one.name = (kw_slice){(const uint8_t *)topic, (int32_t)strlen(topic)};
-      req.topics = &one;
-      req.n_topics = 1;
-    } else {
-      req.n_topics = -1;
-    }
-    req.allow_auto_topic_creation = false;
-    err = kw_conn_request(c, KW_API_METADATA, -1, &req, on_metadata, &m, kw_now_ms());
-    if (!err) err = kw_conn_wait(c, metadata_done, &m, timeout_s * 1000);
-    if (!err) err = m.err;
+  free(line);
+  fclose(f);
+}
+
+static void list_props(void) {
+  printf("%-40s | %-16s | %s\n", "Property", "Default", "Description");
+  printf("%.40s-|-%.16s-|-%s\n", "------------------------------------------------------------",
+         "------------------------------------------------------------", "-----------");
+  const char *def, *desc;
+  const char *name;
+  for (int i = 0; (name = kw_config_key_at(i, &def, &desc)); i++)
+    printf("%-40s | %-16s | %s\n", name, def, desc ? desc : "");
+}
+
+static void dump_props(const kw_config *c) {
+  printf("# Global config\n");
+  const char *name;
+  char val[1024];
+  for (int i = 0; (name = kw_config_key_at(i, NULL, NULL)); i++) {
+    int r = kw_config_get(c, name, val, sizeof val);
+    if (r < 0 && r != KW_ERR_BUF_FULL) continue;
+    printf("%s = %s\n", name, val);
   }
-  if (!err) print_metadata(&m.resp, host, port);
-  else fprintf(stderr, "%% ERROR: Failed to acquire metadata from %s:%d: %s\n", host, port, kw_strerror(err));
-  kw_arena_reset(&m.arena);
-  kw_conn_free(c);
-  return err;
+  printf("\n");
+}
+
+static void add_header(kwcat_opts *o, const char *arg) {
+  const char *eq = strchr(arg, '=');
+  if (eq == arg || !*arg) kwcat_fatal("Expected -H \"name=value..\" or -H \"name\"");
+  if (o->n_headers == KWCAT_MAX_HEADERS) kwcat_fatal("Too many headers (-H): at most %d", KWCAT_MAX_HEADERS);
+  kw_header *h = &o->headers[o->n_headers++];
+  char *name = eq ? strndup(arg, (size_t)(eq - arg)) : strdup(arg);
+  if (!name) kwcat_fatal("out of memory");
+  h->key = name;
+  h->value = eq ? eq + 1 : NULL;
+  h->value_len = eq ? strlen(eq + 1) : 0;
+}
+
+static long long parse_int(const char *s, const char *what) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end) kwcat_fatal("%s: expected an integer, not \"%s\"", what, s);
+  return v;
 }
 
 int main(int argc, char **argv) {
-  int mode = 0, timeout_s = 10;
-  const char *brokers = NULL, *topic = NULL, *client_id = "kwcat";
+  /* Static: what early exits (-X list, -V, errors) leave allocated stays reachable. */
+  static kwcat_opts o = {.partition = KW_PARTITION_UA, .msg_cnt = -1, .exit_on_error = true, .metadata_timeout_s = 5};
+  const char *delim = "\\n", *key_delim = NULL;
+  bool dump = false;
+  o.conf = kw_config_new();
+  if (!o.conf || kw_config_set(o.conf, "client.id", "kwcat", NULL, 0) < 0) kwcat_fatal("out of memory");
+  char err[512];
   int opt;
-  while ((opt = getopt(argc, argv, "LPCb:t:m:X:Vh")) != -1) {
+  while ((opt = getopt(argc, argv, "PCLGt:p:b:z:o:eED:K:k:H:Od:qvF:X:c:Tuf:ZlVhJm:")) != -1) {
     switch (opt) {
-    case 'L':
     case 'P':
-    case 'C': mode = opt; break;
-    case 'b': brokers = optarg; break;
-    case 't': topic = optarg; break;
-    case 'm': timeout_s = atoi(optarg); break;
-    case 'X':
-      if (strncmp(optarg, "client.id=", 10) == 0) {
-        client_id = optarg + 10;
-      } else {
-        fprintf(stderr, "%% ERROR: unknown or unsupported property: %s\n", optarg);
-        return 1;
-      }
+    case 'C':
+    case 'L':
+      if (o.mode && o.mode != opt) kwcat_fatal("Do not mix modes: -%c seen when -%c already set", opt, o.mode);
+      o.mode = opt;
       break;
+    case 'G': kwcat_fatal("-G (balanced consumer) is not implemented yet in kwcat");
+    case 't': o.topic = optarg; break;
+    case 'p': {
+      long long p = parse_int(optarg, "-p");
+      if (p < -1 || p > INT32_MAX) kwcat_fatal("-p: invalid partition %s", optarg);
+      o.partition = (int32_t)p;
+      break;
+    }
+    case 'b': o.brokers = optarg; break;
+    case 'z':
+      if (kw_config_set(o.conf, "compression.type", optarg, err, sizeof err) < 0) kwcat_fatal("%s", err);
+      break;
+    case 'o':
+    case 'f':
+    case 'J':
+    case 'O':
+    case 'e': break; /* consumer options: no effect when producing or listing */
+    case 'E': o.exit_on_error = false; break;
+    case 'D': delim = optarg; break;
+    case 'K': key_delim = optarg; break;
+    case 'k': o.key = optarg; break;
+    case 'H': add_header(&o, optarg); break;
+    case 'd':
+      if (kw_config_set(o.conf, "debug", optarg, err, sizeof err) < 0) kwcat_fatal("%s", err);
+      break;
+    case 'q': kwcat_verbosity = 0; break;
+    case 'v': kwcat_verbosity++; break;
+    case 'F':
+      if (strcmp(optarg, "-") && strcmp(optarg, "none")) read_conf_file(o.conf, optarg);
+      break;
+    case 'X':
+      if (!strcmp(optarg, "list") || !strcmp(optarg, "help")) {
+        list_props();
+        return 0;
+      }
+      if (!strcmp(optarg, "dump")) {
+        dump = true;
+        break;
+      }
+      set_prop(o.conf, optarg, NULL);
+      break;
+    case 'c': o.msg_cnt = parse_int(optarg, "-c"); break;
+    case 'T': o.tee = true; break;
+    case 'u': setvbuf(stdout, NULL, _IONBF, 0); break;
+    case 'Z': o.null_empty = true; break;
+    case 'l': o.line_mode = true; break;
+    case 'm': o.metadata_timeout_s = (int)parse_int(optarg, "-m"); break;
     case 'V': printf("kwcat (kwire %s)\n", kw_version()); return 0;
-    case 'h': usage(0); break;
-    default: usage(1);
+    case 'h': usage(0, NULL);
+    default: usage(1, "unknown argument");
     }
   }
-  if (!mode) usage(1);
-  if (mode != 'L') {
-    fprintf(stderr, "%% ERROR: mode -%c is not implemented yet in kwcat\n", mode);
-    return 1;
+
+  if (o.brokers && kw_config_set(o.conf, "bootstrap.servers", o.brokers, err, sizeof err) < 0) usage(1, err);
+  char servers[1024] = "";
+  kw_config_get(o.conf, "bootstrap.servers", servers, sizeof servers);
+  if (dump) {
+    dump_props(o.conf);
+    return 0;
   }
-  if (!brokers) {
-    fprintf(stderr, "%% ERROR: -b <brokers> is required\n");
-    return 1;
+  if (!*servers) usage(1, "-b <broker,..> missing");
+  o.brokers = servers;
+
+  if (!o.mode) {
+    o.mode = isatty(STDIN_FILENO) ? 'C' : 'P';
+    kwcat_info(1, "Auto-selecting %s mode (use -P or -C to override)\n", o.mode == 'C' ? "Consumer" : "Producer");
   }
-  return list_metadata(brokers, topic, client_id, timeout_s) ? 1 : 0;
+  if (o.mode == 'C') kwcat_fatal("mode -C is not implemented yet in kwcat");
+  if (o.mode == 'P' && !o.topic) usage(1, "-t <topic> missing");
+
+  /* This kwire has no TLS/SASL transport yet: refuse rather than connect in plaintext. */
+  char sec[64] = "";
+  kw_config_get(o.conf, "security.protocol", sec, sizeof sec);
+  if (*sec && strcmp(sec, "plaintext") != 0)
+    kwcat_fatal("security.protocol=%s is not supported by kwcat yet (plaintext only)", sec);
+
+  if (optind < argc) {
+    if (o.mode != 'P') usage(1, "file list only allowed in producer (-P) mode");
+    if (o.line_mode && argc - optind > 1) kwcat_fatal("Only one file allowed for line mode (-l)");
+    o.files = &argv[optind];
+    o.n_files = argc - optind;
+  }
+
+  o.delim = kwcat_parse_delim(delim, &o.delim_len, err, sizeof err);
+  if (!o.delim) kwcat_fatal("%s", err);
+  if (key_delim) {
+    o.key_delim = kwcat_parse_delim(key_delim, &o.key_delim_len, err, sizeof err);
+    if (!o.key_delim) kwcat_fatal("%s", err);
+    if (o.mode == 'P' && o.key_delim_len == 0) kwcat_fatal("Key delimiter -K must not be empty when producing");
+  }
+  if (o.mode == 'P' && o.delim_len == 0) kwcat_fatal("Message delimiter -D must not be empty when producing");
+
+  int code = o.mode == 'L' ? kwcat_metadata(&o) : kwcat_produce(&o);
+
+  for (int i = 0; i < o.n_headers; i++) free((char *)o.headers[i].key);
+  free(o.delim);
+  free(o.key_delim);
+  kw_config_free(o.conf);
+  return code;
 }

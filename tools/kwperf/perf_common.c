@@ -1,0 +1,355 @@
+/* The client-neutral half of kwperf: options, payloads, clocks, resource usage,
+ * percentiles and the report format. bench/rdkafka_perf.c (the librdkafka baseline)
+ * compiles this same file, so both clients are driven, measured and printed by one
+ * piece of code. With KWPERF_DECLS_ONLY defined, including this file gives only the
+ * declarations below (it is its own header: the tool's folder holds .c files only). */
+#ifndef KWPERF_DECLS_ONLY
+#define _POSIX_C_SOURCE 200809L /* before any header: clock_gettime */
+#endif
+#ifndef KWPERF_COMMON_DECLS
+#define KWPERF_COMMON_DECLS
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PERF_MAX_PROPS 64
+
+typedef struct perf_opts {
+  const char *command; /* produce, or rtt (kwperf only) */
+  const char *brokers, *topic;
+  long count;          /* messages measured (-n) */
+  int size;            /* value bytes (-s) */
+  const char *acks;    /* all, -1, 0, 1 */
+  int linger_ms;
+  const char *codec;   /* none, gzip, snappy, lz4, zstd */
+  bool latency;        /* one message at a time, produce -> delivery report */
+  bool floor;          /* --latency --floor: a raw round trip before each message */
+  long warmup;         /* messages produced and flushed before measuring */
+  const char *props[PERF_MAX_PROPS][2]; /* -X key=value, applied last */
+  int n_props;
+} perf_opts;
+
+typedef struct perf_usage {
+  double user_s, sys_s;
+  long maxrss_kb;
+} perf_usage;
+
+typedef struct perf_run {
+  int64_t t_first_ns, t_last_ns; /* first produce, last delivery report */
+  perf_usage before, after;      /* resource usage around the measured phase */
+  long delivered, failed, expected;
+  long warmup_failed;            /* warm-up messages not delivered: nothing to measure */
+  char first_error[128];
+  int64_t *lat_ns;               /* latency mode: per message, -1 until reported */
+  int64_t *sent_ns;
+  int64_t *floor_ns;             /* --floor: the raw round trip before message i */
+  long n_floor;
+  double floor_cpu_s;            /* CPU the floor's round trips took: not the client's */
+} perf_run;
+
+/* Parses "COMMAND -b ... " (argv[1] is the command, one of the space-separated
+ * `commands`). Exits with usage on error. */
+void perf_parse(perf_opts *o, int argc, char **argv, const char *prog, const char *commands);
+/* True when acks means all in-sync replicas (then both clients run idempotent). */
+bool perf_acks_all(const perf_opts *o);
+/* The value of message i: `size` bytes of word-like text, different per message. */
+const void *perf_payload(const perf_opts *o, long i);
+int64_t perf_now_ns(void);
+double perf_thread_cpu_s(void); /* CPU time of the calling thread */
+void perf_usage_now(perf_usage *u);
+/* Allocates the latency arrays (latency mode) and zeroes the counters. */
+void perf_run_init(perf_run *r, const perf_opts *o);
+/* A delivery report for message i (i < 0: a warm-up message, only its failure counted). */
+void perf_delivered(perf_run *r, long i, const char *err);
+/* Prints the human-readable figures and the final JSON line. `conf` is a short text
+ * of the effective settings the client read back. */
+void perf_report(const perf_opts *o, perf_run *r, const char *client, const char *version, const char *conf);
+
+/* rtt.c: the latency floor, a raw connection with one pre-encoded Produce request. */
+typedef struct kwperf_floor kwperf_floor;
+kwperf_floor *kwperf_floor_open(const perf_opts *o);
+int kwperf_floor_once(kwperf_floor *f, int64_t *ns); /* 0, a Kafka error code, or -1000 */
+void kwperf_floor_close(kwperf_floor *f);
+int kwperf_rtt(const perf_opts *o); /* kwperf rtt */
+/* --floor: one raw round trip, its time into r->floor_ns and its CPU into r->floor_cpu_s. */
+void perf_floor_step(kwperf_floor *f, perf_run *r);
+#endif
+
+#ifndef KWPERF_DECLS_ONLY
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static void perf_usage_exit(const char *prog, const char *commands, int code) {
+  fprintf(code ? stderr : stdout,
+          "Usage: %s produce -b BROKERS -t TOPIC [options]\n"
+          "%s"
+          "Options:\n"
+          "  -n COUNT         messages to measure (default 1000000; 20000 with --latency)\n"
+          "  -s SIZE          value bytes per message (default 100), no key\n"
+          "  --acks A         all|-1|1|0 (default all; all = idempotent, as kwire's default)\n"
+          "  --linger MS      linger.ms (default 5)\n"
+          "  --codec C        none|gzip|snappy|lz4|zstd (default none)\n"
+          "  --latency        one message at a time: produce, wait for its delivery report,\n"
+          "                   repeat; prints produce->report p50/p99/p99.9\n"
+          "  --floor          with --latency: before each message, one raw Produce round trip\n"
+          "                   (kwperf rtt); prints its percentiles next to the client's\n"
+          "  --warmup N       messages produced and flushed before measuring (default 1000)\n"
+          "  -X KEY=VALUE     any client property (applied after the ones above)\n"
+          "Prints msgs/s, MB/s (10^6 bytes of values), client CPU (user+sys of this process\n"
+          "during the measured phase), peak RSS, and ends with one JSON line.\n",
+          prog,
+          strstr(commands, "rtt") ? "       kwperf rtt -b BROKERS -t TOPIC [-n 20000] [-s 100] [--acks all]\n"
+                                    "         the latency floor: one pre-encoded Produce v3 request to partition 0,\n"
+                                    "         blocking write/read, no client library (topic must exist)\n"
+                                  : "");
+  exit(code);
+}
+
+static long perf_num(const char *prog, const char *opt, const char *s, long lo, long hi) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (!*s || *end || v < lo || v > hi) {
+    fprintf(stderr, "%s: %s wants an integer between %ld and %ld, not '%s'\n", prog, opt, lo, hi, s);
+    exit(2);
+  }
+  return v;
+}
+
+void perf_parse(perf_opts *o, int argc, char **argv, const char *prog, const char *commands) {
+  memset(o, 0, sizeof *o);
+  o->count = -1;
+  o->size = 100;
+  o->acks = "all";
+  o->linger_ms = 5;
+  o->codec = "none";
+  o->warmup = 1000;
+  if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+    perf_usage_exit(prog, commands, argc < 2);
+  size_t cl = strlen(argv[1]);
+  const char *hit = strstr(commands, argv[1]);
+  if (!cl || !hit || (hit != commands && hit[-1] != ' ') || (hit[cl] && hit[cl] != ' ')) {
+    fprintf(stderr, "%s: unknown command '%s' (commands: %s)\n", prog, argv[1], commands);
+    exit(2);
+  }
+  o->command = argv[1];
+  if (strcmp(o->command, "rtt") == 0) o->latency = true;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--latency") == 0) {
+      o->latency = true;
+      continue;
+    }
+    if (strcmp(a, "--floor") == 0) {
+      o->floor = true;
+      continue;
+    }
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) perf_usage_exit(prog, commands, 0);
+    if (i + 1 >= argc) {
+      fprintf(stderr, "%s: %s wants a value\n", prog, a);
+      exit(2);
+    }
+    const char *v = argv[++i];
+    if (strcmp(a, "-b") == 0) o->brokers = v;
+    else if (strcmp(a, "-t") == 0) o->topic = v;
+    else if (strcmp(a, "-n") == 0) o->count = perf_num(prog, a, v, 1, 1000000000L);
+    else if (strcmp(a, "-s") == 0) o->size = (int)perf_num(prog, a, v, 0, 10000000L);
+    else if (strcmp(a, "--acks") == 0) o->acks = v;
+    else if (strcmp(a, "--linger") == 0) o->linger_ms = (int)perf_num(prog, a, v, 0, 900000L);
+    else if (strcmp(a, "--codec") == 0) o->codec = v;
+    else if (strcmp(a, "--warmup") == 0) o->warmup = perf_num(prog, a, v, 0, 1000000000L);
+    else if (strcmp(a, "-X") == 0) {
+      const char *eq = strchr(v, '=');
+      if (!eq || eq == v || o->n_props == PERF_MAX_PROPS) {
+        fprintf(stderr, "%s: -X wants KEY=VALUE (at most %d)\n", prog, PERF_MAX_PROPS);
+        exit(2);
+      }
+      size_t kl = (size_t)(eq - v);
+      char *k = malloc(kl + 1);
+      if (!k) exit(1);
+      memcpy(k, v, kl);
+      k[kl] = 0;
+      o->props[o->n_props][0] = k;
+      o->props[o->n_props++][1] = eq + 1;
+    } else {
+      fprintf(stderr, "%s: unknown option '%s'\n", prog, a);
+      perf_usage_exit(prog, commands, 2);
+    }
+  }
+  if (!o->brokers || !o->topic) {
+    fprintf(stderr, "%s: -b BROKERS and -t TOPIC are required\n", prog);
+    exit(2);
+  }
+  if (strcmp(o->acks, "all") && strcmp(o->acks, "-1") && strcmp(o->acks, "0") && strcmp(o->acks, "1")) {
+    fprintf(stderr, "%s: --acks wants all, -1, 0 or 1\n", prog);
+    exit(2);
+  }
+  if (o->count < 0) o->count = o->latency ? 20000 : 1000000;
+  if (o->floor && !o->latency) {
+    fprintf(stderr, "%s: --floor goes with --latency\n", prog);
+    exit(2);
+  }
+}
+
+bool perf_acks_all(const perf_opts *o) { return strcmp(o->acks, "all") == 0 || strcmp(o->acks, "-1") == 0; }
+
+/* Word-like text: lz4 and snappy find some repetition (as in JSON events), but no
+ * two messages are equal. */
+static uint8_t *perf_pool;
+static size_t perf_pool_len;
+#define PERF_POOL_SPAN (1u << 20)
+
+const void *perf_payload(const perf_opts *o, long i) {
+  if (!perf_pool) {
+    static const char *words[] = {"order", "created", "customer", "id", "amount", "currency", "EUR", "item",
+                                  "sku", "quantity", "price", "status", "pending", "shipped", "2026", "the",
+                                  "of", "and", "event", "type", "time", "stamp", "region", "warehouse"};
+    perf_pool_len = PERF_POOL_SPAN + (size_t)o->size + 1;
+    perf_pool = malloc(perf_pool_len);
+    if (!perf_pool) exit(1);
+    uint32_t x = 2463534242u;
+    size_t at = 0;
+    while (at < perf_pool_len) {
+      x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+      const char *w = words[x % (sizeof words / sizeof *words)];
+      for (; *w && at < perf_pool_len; w++) perf_pool[at++] = (uint8_t)*w;
+      if (at < perf_pool_len) perf_pool[at++] = (x >> 8) % 5 ? ' ' : (uint8_t)('0' + (x >> 12) % 10);
+    }
+  }
+  if (i < 0) i = -i;
+  return perf_pool + ((size_t)i * 7919u) % PERF_POOL_SPAN;
+}
+
+int64_t perf_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void perf_floor_step(kwperf_floor *f, perf_run *r) {
+  double c0 = perf_thread_cpu_s(); /* the floor runs on the calling thread */
+  if (kwperf_floor_once(f, &r->floor_ns[r->n_floor]) == 0) r->n_floor++;
+  r->floor_cpu_s += perf_thread_cpu_s() - c0;
+}
+
+double perf_thread_cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void perf_usage_now(perf_usage *u) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru); /* every thread of the process: fair to librdkafka's */
+  u->user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+  u->sys_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+  u->maxrss_kb = ru.ru_maxrss;
+}
+
+void perf_run_init(perf_run *r, const perf_opts *o) {
+  memset(r, 0, sizeof *r);
+  r->expected = o->count;
+  if (o->latency) {
+    r->lat_ns = malloc(sizeof *r->lat_ns * (size_t)o->count);
+    r->sent_ns = malloc(sizeof *r->sent_ns * (size_t)o->count);
+    if (!r->lat_ns || !r->sent_ns) exit(1);
+    for (long i = 0; i < o->count; i++) r->lat_ns[i] = -1;
+    if (o->floor && !(r->floor_ns = malloc(sizeof *r->floor_ns * (size_t)o->count))) exit(1);
+  }
+}
+
+void perf_delivered(perf_run *r, long i, const char *err) {
+  if (i < 0) {
+    if (err && !r->warmup_failed++) snprintf(r->first_error, sizeof r->first_error, "%s", err);
+    return;
+  }
+  if (err) {
+    if (!r->failed++) snprintf(r->first_error, sizeof r->first_error, "%s", err);
+  } else {
+    r->delivered++;
+  }
+  /* The clock only where it is needed: every report in latency mode, else the last one
+   * (a clock read per report would be the harness's cost, not the client's). */
+  if (r->lat_ns || r->delivered + r->failed == r->expected) r->t_last_ns = perf_now_ns();
+  if (r->lat_ns && !err) r->lat_ns[i] = r->t_last_ns - r->sent_ns[i];
+}
+
+static int perf_cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of a sorted array. */
+static double perf_pct_us(const int64_t *v, long n, double p) {
+  if (n <= 0) return 0;
+  long k = (long)(p * (double)n + 0.999999) - 1;
+  if (k < 0) k = 0;
+  if (k >= n) k = n - 1;
+  return (double)v[k] / 1000.0;
+}
+
+void perf_report(const perf_opts *o, perf_run *r, const char *client, const char *version, const char *conf) {
+  bool idem = perf_acks_all(o) && strcmp(o->command, "rtt") != 0;
+  if (r->t_last_ns < r->t_first_ns) r->t_last_ns = perf_now_ns(); /* not everything was reported */
+  double wall = (double)(r->t_last_ns - r->t_first_ns) / 1e9;
+  if (wall <= 0) wall = 1e-9;
+  double cpu_user = r->after.user_s - r->before.user_s, cpu_sys = r->after.sys_s - r->before.sys_s;
+  double cpu = cpu_user + cpu_sys - r->floor_cpu_s;
+  long n = r->delivered + r->failed;
+  double msgs_s = (double)r->delivered / wall;
+  double mb_s = (double)r->delivered * o->size / wall / 1e6;
+  double us_per_msg = n ? cpu * 1e6 / (double)n : 0;
+  printf("%s %s: %s, %ld x %d B, acks=%s linger.ms=%d codec=%s%s\n", client, version,
+         o->latency ? "latency (one at a time)" : "throughput", o->count, o->size, o->acks, o->linger_ms, o->codec,
+         idem ? " idempotent" : "");
+  printf("  settings read back: %s\n", conf);
+  printf("  delivered %ld, failed %ld%s%s\n", r->delivered, r->failed, r->failed ? ", first error: " : "",
+         r->failed ? r->first_error : "");
+  printf("  wall %.3f s (first produce to last delivery report): %.0f msgs/s, %.2f MB/s\n", wall, msgs_s, mb_s);
+  printf("  client CPU %.3f s (user %.3f + sys %.3f", cpu, cpu_user, cpu_sys);
+  if (r->floor_ns) printf(" - %.3f of the floor's round trips", r->floor_cpu_s);
+  printf(") = %.3f us/msg, %.0f%% of one core; peak RSS %.1f MB\n", us_per_msg, 100 * cpu / wall,
+         (double)r->after.maxrss_kb / 1024);
+  double p50 = 0, p99 = 0, p999 = 0, pmax = 0, mean = 0;
+  long nl = 0;
+  if (r->lat_ns) {
+    for (long i = 0; i < o->count; i++)
+      if (r->lat_ns[i] >= 0) r->lat_ns[nl++] = r->lat_ns[i];
+    qsort(r->lat_ns, (size_t)nl, sizeof *r->lat_ns, perf_cmp_i64);
+    for (long i = 0; i < nl; i++) mean += (double)r->lat_ns[i] / 1000.0;
+    if (nl) mean /= (double)nl;
+    p50 = perf_pct_us(r->lat_ns, nl, 0.50);
+    p99 = perf_pct_us(r->lat_ns, nl, 0.99);
+    p999 = perf_pct_us(r->lat_ns, nl, 0.999);
+    pmax = nl ? (double)r->lat_ns[nl - 1] / 1000.0 : 0;
+    printf("  produce->delivery report over %ld messages: p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us, "
+           "mean %.1f us\n",
+           nl, p50, p99, p999, pmax, mean);
+  }
+  double f50 = 0, f99 = 0;
+  if (r->floor_ns) {
+    qsort(r->floor_ns, (size_t)r->n_floor, sizeof *r->floor_ns, perf_cmp_i64);
+    f50 = perf_pct_us(r->floor_ns, r->n_floor, 0.50);
+    f99 = perf_pct_us(r->floor_ns, r->n_floor, 0.99);
+    printf("  floor, a raw Produce round trip before each message (%ld): p50 %.1f us, p99 %.1f us; the client adds "
+           "%.1f us at p50\n",
+           r->n_floor, f50, f99, p50 - f50);
+  }
+  printf("{\"client\":\"%s\",\"version\":\"%s\",\"mode\":\"%s\",\"msgs\":%ld,\"size\":%d,\"acks\":\"%s\","
+         "\"linger_ms\":%d,\"codec\":\"%s\",\"idempotent\":%s,\"delivered\":%ld,\"failed\":%ld,\"wall_s\":%.4f,"
+         "\"msgs_per_s\":%.0f,\"mb_per_s\":%.3f,\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"cpu_s\":%.3f,"
+         "\"cpu_us_per_msg\":%.4f,\"peak_rss_kb\":%ld",
+         client, version, o->latency ? "latency" : "throughput", o->count, o->size, o->acks, o->linger_ms, o->codec,
+         idem ? "true" : "false", r->delivered, r->failed, wall, msgs_s, mb_s, cpu_user, cpu_sys, cpu,
+         us_per_msg, r->after.maxrss_kb);
+  if (r->lat_ns)
+    printf(",\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,\"lat_p999_us\":%.1f,\"lat_max_us\":%.1f,\"lat_mean_us\":%.1f", p50,
+           p99, p999, pmax, mean);
+  if (r->floor_ns)
+    printf(",\"floor_p50_us\":%.1f,\"floor_p99_us\":%.1f,\"floor_cpu_s\":%.3f", f50, f99, r->floor_cpu_s);
+  printf("}\n");
+  fflush(stdout);
+}
+#endif
