@@ -21,6 +21,8 @@ struct kw_client {
   kw_logger log;
   kw_cluster cluster;
   kw_producer *prod;
+  kw_delivery_cb dr_cb;
+  void *dr_ud;
   kw_error_cb err_cb;
   void *err_ud;
 };
@@ -65,6 +67,11 @@ kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errlen) {
     return NULL;
   }
   const kw_conf_values *v = kw_config_values(copy);
+  if (v->security_protocol != KW_SEC_PLAINTEXT) {
+    snprintf(errstr, errlen, "security.protocol: only plaintext is implemented so far (TLS and SASL are not)");
+    kw_config_free(copy);
+    return NULL;
+  }
   const kw_mem *mem = kw_config_mem(copy);
   kw_client *cl = kw_alloc(mem, sizeof *cl);
   if (!cl) {
@@ -128,18 +135,21 @@ kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errlen) {
 }
 
 void kw_client_set_delivery_cb(kw_client *cl, kw_delivery_cb cb, void *ud) {
-  kw_producer_set_callbacks(cl->prod, cb, ud, cl->err_cb, cl->err_ud);
+  cl->dr_cb = cb;
+  cl->dr_ud = ud;
+  kw_producer_set_callbacks(cl->prod, cl->dr_cb, cl->dr_ud, cl->err_cb, cl->err_ud);
 }
 
 void kw_client_set_error_cb(kw_client *cl, kw_error_cb cb, void *ud) {
   cl->err_cb = cb;
   cl->err_ud = ud;
+  kw_producer_set_callbacks(cl->prod, cl->dr_cb, cl->dr_ud, cl->err_cb, cl->err_ud);
 }
 
 int kw_produce(kw_client *cl, const char *topic, int32_t partition, const void *key, size_t key_len, const void *value,
                size_t value_len, const kw_header *headers, int n_headers, int64_t timestamp, void *opaque) {
   return kw_producer_produce(cl->prod, topic, partition, key, key_len, value, value_len, headers, n_headers, timestamp,
-                             opaque, kw_now_ms());
+                             opaque, 0 /* the producer reads the clock only when it needs it */);
 }
 
 int kw_client_fds(kw_client *cl, kw_pollfd *fds, int max) { return kw_cluster_fds(&cl->cluster, fds, max); }

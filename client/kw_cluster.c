@@ -210,6 +210,7 @@ static void apply_metadata(kw_cluster *cl, const kw_metadata_resp *md, int64_t n
   }
   cl->md_last_answer = now;
   cl->md_next = now + (again ? cl->set.retry_backoff_ms : cl->set.metadata_refresh_ms);
+  if (cl->n_topics > cl->md_topics_asked) cl->md_next = now; /* topics added while this request flew */
   if (cl->on_metadata) cl->on_metadata(cl->ud, now);
 }
 
@@ -242,6 +243,10 @@ static void send_metadata(kw_cluster *cl, int64_t now) {
       conn = b->conn;
   }
   if (!conn) {
+    /* Nothing to send on yet: look again after the backoff, or as soon as a connection
+     * becomes READY (kw_cluster_step), rather than spinning. */
+    cl->md_next = now + cl->set.retry_backoff_ms;
+    cl->md_waiting_conn = true;
     for (int i = 0; i < cl->n_brokers; i++) {
       kw_broker *b = cl->brokers[(cl->next_bootstrap + i) % cl->n_brokers];
       if (!b->conn || kw_conn_get_state(b->conn) == KW_CONN_DOWN) {
@@ -268,6 +273,8 @@ static void send_metadata(kw_cluster *cl, int64_t now) {
   req.allow_auto_topic_creation = v >= 4 ? cl->set.allow_auto_create : true;
   if (kw_conn_request(conn, KW_API_METADATA, v, &req, on_metadata, cl, now) == 0) {
     cl->md_in_flight = true;
+    cl->md_waiting_conn = false;
+    cl->md_topics_asked = cl->n_topics;
     cl->md_next = now + cl->set.request_timeout_ms; /* guard; the answer sets the real time */
   }
   if (ts != stack_topics) kw_free(cl->set.mem, ts);
@@ -293,8 +300,6 @@ int64_t kw_cluster_deadline(const kw_cluster *cl) {
     if (!c) continue;
     int64_t cd = kw_conn_deadline(c);
     if (cd < d) d = cd;
-    if (kw_conn_get_state(c) == KW_CONN_DOWN && !cl->md_in_flight && cl->md_next < d && cl->brokers[i]->retry_at < d)
-      d = cl->brokers[i]->retry_at;
   }
   return d;
 }
@@ -338,5 +343,8 @@ void kw_cluster_step(kw_cluster *cl, const kw_pollfd *fds, int n, int64_t now) {
     }
   }
   track_reachability(cl, now);
+  if (cl->md_waiting_conn && !cl->md_in_flight)
+    for (int i = 0; i < cl->n_brokers; i++)
+      if (cl->brokers[i]->conn && kw_conn_get_state(cl->brokers[i]->conn) == KW_CONN_READY) cl->md_next = now;
   if (!cl->md_in_flight && now >= cl->md_next) send_metadata(cl, now);
 }

@@ -54,6 +54,8 @@ typedef struct kw_cluster {
   int n_topics, cap_topics;
   int next_bootstrap; /* round robin over brokers for metadata */
   bool md_in_flight;
+  bool md_waiting_conn;  /* metadata is due but no connection was READY */
+  int md_topics_asked;   /* topics named in the request in flight */
   int64_t md_next;         /* when to refresh metadata next */
   int64_t md_last_answer;  /* 0 = never */
   int64_t down_since;      /* all brokers unreachable since (0 = not down) */

@@ -269,7 +269,7 @@ static int append(kw_producer *p, kw_ptp *tp, const void *key, size_t key_len, c
     size_t rec = kw_record_size(ts - o->w.base_timestamp, o->count, k, v, hs, nh);
     if (o->count >= p->set.batch_num_messages || (int64_t)(o->buf.len + rec) > p->set.batch_size) seal(p, tp);
   }
-  if (!tp->open && !(tp->open = new_batch(p, tp, now))) return KW_ERR_NOMEM;
+  if (!tp->open && !(tp->open = new_batch(p, tp, now ? now : kw_now_ms()))) return KW_ERR_NOMEM;
   kw_pbatch *b = tp->open;
   if (b->count == b->cap_msgs) {
     int32_t cap = b->cap_msgs ? b->cap_msgs * 2 : 64;
@@ -347,7 +347,7 @@ static void drain_staged(kw_producer *p, kw_ptopic *pt, bool place, int err, int
     int e = err;
     if (place) {
       if (partition == KW_PARTITION_UA) partition = choose_partition(p, pt, key.ptr, (size_t)key.len);
-      e = partition < 0 || partition >= pt->n_parts ? KW_ERR_INVALID_ARG
+      e = partition < 0 || partition >= pt->n_parts ? KW_ERR_UNKNOWN_PARTITION
                                                      : append(p, pt->parts[partition], key.ptr, (size_t)key.len,
                                                               value.ptr, (size_t)value.len, hs, kept, ts, opaque,
                                                               accounted, now);
@@ -381,6 +381,7 @@ void kw_producer_on_metadata(kw_producer *p, int64_t now) {
 
 /* ---- the public produce call ---- */
 
+/* now 0: read the clock only where it is needed (a new batch, a staged record). */
 int kw_producer_produce(kw_producer *p, const char *topic, int32_t partition, const void *key, size_t key_len,
                         const void *value, size_t value_len, const kw_header *headers, int n_headers,
                         int64_t timestamp, void *opaque, int64_t now) {
@@ -397,9 +398,13 @@ int kw_producer_produce(kw_producer *p, const char *topic, int32_t partition, co
     hbytes += strlen(headers[i].key) + headers[i].value_len;
   }
   kw_slice k = {key, (int32_t)key_len}, v = {value, (int32_t)value_len};
-  /* The whole batch holding only this record must fit the broker's limit. */
-  size_t rec = kw_record_size(0, 0, k, v, hs, n_headers);
-  if ((int64_t)(rec + KW_BATCH_HEADER_SIZE) > p->set.message_max_bytes) return KW_ERR_MSG_SIZE_TOO_LARGE;
+  /* The whole batch holding only this record must fit the broker's limit. The exact
+   * size is only worked out when a cheap upper bound (varints take at most 10 bytes)
+   * says it might not. */
+  size_t bound = key_len + value_len + hbytes + 48 + 20 * (size_t)n_headers + KW_BATCH_HEADER_SIZE;
+  if ((int64_t)bound > p->set.message_max_bytes &&
+      (int64_t)(kw_record_size(0, 0, k, v, hs, n_headers) + KW_BATCH_HEADER_SIZE) > p->set.message_max_bytes)
+    return KW_ERR_MSG_SIZE_TOO_LARGE;
   size_t accounted = key_len + value_len + hbytes;
   if (p->outstanding_msgs + 1 > p->set.max_messages || p->outstanding_bytes + (int64_t)accounted > p->set.max_bytes)
     return KW_ERR_QUEUE_FULL;
@@ -409,10 +414,11 @@ int kw_producer_produce(kw_producer *p, const char *topic, int32_t partition, co
   if (!pt) return KW_ERR_NOMEM;
   int err;
   if (pt->n_parts == 0 || pt->n_staged) { /* keep order behind records already staged */
-    err = stage(pt, partition, key, key_len, value, value_len, headers, n_headers, timestamp, opaque, now);
+    err = stage(pt, partition, key, key_len, value, value_len, headers, n_headers, timestamp, opaque,
+                now ? now : kw_now_ms());
   } else {
     if (partition == KW_PARTITION_UA) partition = choose_partition(p, pt, key, key_len);
-    if (partition >= pt->n_parts) return KW_ERR_INVALID_ARG;
+    if (partition >= pt->n_parts) return KW_ERR_UNKNOWN_PARTITION;
     err = append(p, pt->parts[partition], key, key_len, value, value_len, hs, n_headers, timestamp, opaque,
                  accounted, now);
   }
@@ -471,7 +477,10 @@ static void request_pid(kw_producer *p, int64_t now) {
     kw_conn *c = p->cl->brokers[i]->conn;
     if (c && kw_conn_get_state(c) == KW_CONN_READY) conn = c;
   }
-  if (!conn) return; /* metadata's connection attempts will bring one up */
+  if (!conn) { /* metadata's connection attempts will bring one up */
+    p->pid_retry_at = now + p->set.retry_backoff_ms;
+    return;
+  }
   kw_init_producer_id_req req;
   kw_msg_init(KW_SCHEMA_INIT_PRODUCER_ID_REQ, &req);
   req.transactional_id = (kw_slice){NULL, 0}; /* idempotent only: null, not Kafka's default "" */
@@ -729,9 +738,10 @@ int64_t kw_producer_deadline(const kw_producer *p) {
         if (at < d) d = at;
       }
       if (tp->head) {
-        int64_t at = tp->head->retry_at > tp->head->created + p->set.delivery_timeout_ms
-                         ? tp->head->created + p->set.delivery_timeout_ms
-                         : tp->head->retry_at;
+        /* A batch waiting for a free in-flight slot is woken by an answer, not a timer:
+         * only its expiry and a retry backoff are deadlines. */
+        int64_t at = tp->head->created + p->set.delivery_timeout_ms;
+        if (tp->head->retry_at > 0 && tp->head->retry_at < at) at = tp->head->retry_at;
         if (at < d) d = at;
       }
     }

@@ -346,7 +346,7 @@ static int step(kw_conn *c, short revents, int64_t now) {
     int err = read_in(c, now);
     if (err) return err;
   }
-  if (c->fd >= 0 && c->out.len) {
+  if (c->fd >= 0 && c->out.len && (revents & POLLOUT)) {
     int err = flush_out(c);
     if (err) return err;
   }

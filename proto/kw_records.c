@@ -49,15 +49,24 @@ int kw_batch_begin(kw_batch_writer *w, kw_buf *out, int16_t attributes, int64_t 
   return 0;
 }
 
-static void put_slice(kw_buf *b, kw_slice s) {
-  if (!s.ptr) {
-    kw_buf_varint(b, -1);
-    return;
+static uint8_t *put_uvarint(uint8_t *p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = (uint8_t)(v | 0x80);
+    v >>= 7;
   }
-  kw_buf_varint(b, s.len);
-  kw_buf_raw(b, s.ptr, (size_t)s.len);
+  *p++ = (uint8_t)v;
+  return p;
 }
 
+static uint8_t *put_slice(uint8_t *p, kw_slice s) {
+  if (!s.ptr) return put_uvarint(p, kw_zigzag64(-1));
+  p = put_uvarint(p, kw_zigzag64(s.len));
+  if (s.len) memcpy(p, s.ptr, (size_t)s.len);
+  return p + s.len;
+}
+
+/* The hot path of producing: the record's size is known up front, so one reserve and
+ * then plain pointer writes. */
 int kw_batch_append(kw_batch_writer *w, int64_t timestamp, kw_slice key, kw_slice value, const kw_record_header *h,
                     int nh) {
   if (w->count == INT32_MAX || nh < 0 || (key.ptr && key.len < 0) || (value.ptr && value.len < 0))
@@ -68,19 +77,24 @@ int kw_batch_append(kw_batch_writer *w, int64_t timestamp, kw_slice key, kw_slic
   size_t body = record_body_size(ts_delta, w->count, key, value, h, nh);
   if (body > INT32_MAX) return KW_ERR_MSG_SIZE_TOO_LARGE;
   kw_buf *b = w->out;
-  kw_buf_reserve(b, varint_size((int64_t)body) + body);
-  kw_buf_varint(b, (int32_t)body);
-  kw_buf_i8(b, 0); /* record attributes: unused */
-  kw_buf_varlong(b, ts_delta);
-  kw_buf_varint(b, w->count);
-  put_slice(b, key);
-  put_slice(b, value);
-  kw_buf_varint(b, nh);
-  for (int i = 0; i < nh; i++) {
-    put_slice(b, h[i].key);
-    put_slice(b, h[i].value);
+  size_t total = varint_size((int64_t)body) + body;
+  uint8_t *p = kw_buf_extend(b, total);
+  if (!p) {
+    if (b->err) return b->err;
+    w->count++; /* counting mode: only the length matters */
+    return 0;
   }
-  if (b->err) return b->err;
+  p = put_uvarint(p, kw_zigzag64((int64_t)body));
+  *p++ = 0; /* record attributes: unused */
+  p = put_uvarint(p, kw_zigzag64(ts_delta));
+  p = put_uvarint(p, kw_zigzag64(w->count));
+  p = put_slice(p, key);
+  p = put_slice(p, value);
+  p = put_uvarint(p, kw_zigzag64(nh));
+  for (int i = 0; i < nh; i++) {
+    p = put_slice(p, h[i].key);
+    p = put_slice(p, h[i].value);
+  }
   w->count++;
   return 0;
 }

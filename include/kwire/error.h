@@ -35,7 +35,8 @@ extern "C" {
   X(KW_ERR_ALL_BROKERS_DOWN, -25, "all brokers are down")                         \
   X(KW_ERR_UNKNOWN_TOPIC, -26, "topic does not exist")                            \
   X(KW_ERR_FATAL, -27, "fatal producer error (the client must be recreated)")     \
-  X(KW_ERR_DESTROYED, -28, "client destroyed before delivery")
+  X(KW_ERR_DESTROYED, -28, "client destroyed before delivery")                    \
+  X(KW_ERR_UNKNOWN_PARTITION, -29, "partition does not exist")
 
 enum kw_error {
   KW_OK = 0,

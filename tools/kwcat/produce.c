@@ -57,7 +57,7 @@ static void on_delivery(void *ud, const kw_delivery_report *dr) {
   ps->failed++;
   if (dr->err == KW_ERR_BROKER)
     kwcat_info(1, "Delivery failed for message: Broker: %s\n", kw_kerr_name(dr->kafka_error));
-  else if (dr->err == KW_ERR_INVALID_ARG && ps->o->partition != KW_PARTITION_UA)
+  else if (dr->err == KW_ERR_UNKNOWN_PARTITION)
     kwcat_info(1, "Delivery failed for message: Unknown partition %" PRId32 "\n", dr->partition);
   else
     kwcat_info(1, "Delivery failed for message: %s\n", kw_strerror(dr->err));
@@ -126,7 +126,7 @@ static int produce(pstate *ps, const void *key, size_t klen, const void *val, si
       return 0;
     }
     if (err != KW_ERR_QUEUE_FULL) {
-      if (err == KW_ERR_INVALID_ARG && o->partition != KW_PARTITION_UA)
+      if (err == KW_ERR_UNKNOWN_PARTITION)
         fprintf(stderr, "%% ERROR: Failed to produce message (%zu bytes): Unknown partition %" PRId32 "\n", vlen,
                 o->partition);
       else
