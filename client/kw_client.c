@@ -5,7 +5,7 @@
 #include <string.h>
 #include "client/kw_cluster.h"
 #include "client/kw_config.h"
-#include "client/kw_log.h"
+#include "net/kw_log.h"
 #include "client/kw_partitioner.h"
 #include "client/kw_producer.h"
 #include "kwire/client.h"
@@ -95,6 +95,7 @@ kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errlen) {
       .max_frame = (int32_t)v->receive_message_max_bytes,
       .max_in_flight = (int)v->max_in_flight,
       .allow_auto_create = v->allow_auto_create_topics,
+      .log = &cl->log,
   };
   int err = kw_cluster_init(&cl->cluster, &cs, v->bootstrap_servers, errstr, errlen);
   if (err) {

@@ -133,7 +133,7 @@ static void start_connect(kw_cluster *cl, kw_broker *b, int64_t now) {
     kw_conn_config cc = {.host = b->host, .port = b->port, .client_id = cl->set.client_id, .mem = cl->set.mem,
                          .max_frame = cl->set.max_frame, .max_in_flight = cl->set.max_in_flight,
                          .request_timeout_ms = cl->set.request_timeout_ms,
-                         .connect_timeout_ms = cl->set.connect_timeout_ms};
+                         .connect_timeout_ms = cl->set.connect_timeout_ms, .log = cl->set.log};
     b->conn = kw_conn_new(&cc);
     if (!b->conn) return;
   }

@@ -44,6 +44,7 @@ typedef struct kw_cluster_settings {
   int32_t max_frame;
   int max_in_flight;
   bool allow_auto_create;
+  const struct kw_logger *log;
 } kw_cluster_settings;
 
 typedef struct kw_cluster {

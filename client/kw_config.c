@@ -428,3 +428,19 @@ int kw_config_finalize(kw_config *c, int roles, char *errstr, size_t errstr_size
     return fail(errstr, errstr_size, "\"heartbeat.interval.ms\" must be less than \"session.timeout.ms\"");
   return KW_OK;
 }
+
+/* The logger a configuration asks for (declared in client/kw_config.h). */
+void kw_logger_init(kw_logger *lg, const kw_config *c) {
+  *lg = kw_default_logger;
+  if (!c) return;
+  const kw_conf_values *v = kw_config_values(c);
+  lg->cb = kw_config_log_cb(c, &lg->ud);
+  lg->level = (int)v->log_level;
+  /* stderr stays quiet below warnings unless log_level was asked for. */
+  if (!lg->cb && !kw_config_is_set(c, KW_CP_log_level) && lg->level > KW_LOG_WARNING) lg->level = KW_LOG_WARNING;
+  uint32_t mask = 0;
+  if (kw_conf_list_mask(KW_DBG_NAMES, v->debug, &mask) == KW_OK && (mask & KW_DBG_ALL)) {
+    lg->dbg = mask & KW_DBG_ALL;
+    lg->level = KW_LOG_DEBUG;
+  }
+}

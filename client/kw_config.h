@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "client/kw_log.h"
+#include "net/kw_log.h"
 #include "kwire/config.h"
 
 enum kw_conf_type { KW_CT_STR, KW_CT_INT, KW_CT_BOOL, KW_CT_ENUM, KW_CT_LIST };
@@ -135,6 +135,8 @@ typedef struct kw_conf_prop {
 
 /* The typed values; always non-NULL for a valid config. */
 const kw_conf_values *kw_config_values(const kw_config *c);
+/* The logger a configuration asks for (c NULL: stderr, warnings only). */
+void kw_logger_init(kw_logger *lg, const kw_config *c);
 /* The allocator clients made from c use (kw_mem_default() unless set). */
 const kw_mem *kw_config_mem(const kw_config *c);
 /* The log callback, or NULL for stderr. */

@@ -9,7 +9,7 @@
  * retries (back into the queue, in order) or fails each batch. */
 #include <stdio.h>
 #include <string.h>
-#include "client/kw_log.h"
+#include "net/kw_log.h"
 #include "client/kw_partitioner.h"
 #include "client/kw_producer.h"
 #include "kwire/error.h"

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "kwire/error.h"
+#include "net/kw_log.h"
 #include "net/kw_conn.h"
 #include "net/kw_transport.h"
 #include "proto/kw_buf.h"
@@ -41,6 +42,11 @@ struct kw_conn {
   int16_t broker_min[KW_MAX_API_KEY], broker_max[KW_MAX_API_KEY]; /* -1: not offered */
   int16_t apiversions_version;
 };
+
+#define CONN_DBG(c, CTX, fmt, ...) \
+  do { \
+    if ((c)->cfg.log) KW_DBG((c)->cfg.log, CTX, "%s:%d: " fmt, (c)->cfg.host, (c)->cfg.port, __VA_ARGS__); \
+  } while (0)
 
 static void fail_pending(kw_conn *c, int err) {
   /* Callbacks may queue new requests on other connections; take the list first. */
@@ -88,6 +94,8 @@ static void drop_socket(kw_conn *c) {
 }
 
 void kw_conn_close(kw_conn *c, int err) {
+  if (c->state != KW_CONN_DOWN)
+    CONN_DBG(c, BROKER, "connection closed: %s (%d requests in flight)", err ? kw_strerror(err) : "by us", c->nq);
   drop_socket(c);
   if (c->addrs) freeaddrinfo(c->addrs);
   c->addrs = c->next_addr = NULL;
@@ -98,6 +106,8 @@ void kw_conn_close(kw_conn *c, int err) {
 
 void kw_conn_free(kw_conn *c) {
   if (!c) return;
+  if (c->state != KW_CONN_DOWN) CONN_DBG(c, BROKER, "closing (%d requests in flight)", c->nq);
+  c->state = KW_CONN_DOWN; /* our own close: not logged as a failure */
   kw_conn_close(c, KW_ERR_DISCONNECTED);
   kw_buf_free(&c->out);
   kw_buf_free(&c->in);
@@ -143,6 +153,8 @@ static int enqueue(kw_conn *c, int16_t key, int16_t ver, const void *msg, kw_con
     c->out.err = 0;
     return err;
   }
+  CONN_DBG(c, PROTOCOL, "sent %s v%d, correlation id %d, %zu bytes", kw_api_find(key) ? kw_api_find(key)->name : "?",
+           ver, c->next_corr, c->out.len - mark);
   if (expect_answer) c->q[c->nq++] = (pending){c->next_corr, key, ver, now + c->cfg.request_timeout_ms, cb, ud};
   c->next_corr = c->next_corr == INT32_MAX ? 1 : c->next_corr + 1;
   return 0;
@@ -220,6 +232,7 @@ static int on_api_versions(kw_conn *c, kw_rd *body, int64_t now) {
   }
   if (code != 0) return KW_ERR_BROKER;
   c->state = KW_CONN_READY;
+  CONN_DBG(c, BROKER, "ready: ApiVersions v%d, %d APIs offered", c->apiversions_version, resp.n_api_keys);
   return 0;
 }
 
@@ -232,6 +245,7 @@ static int try_next_address(kw_conn *c, int64_t now) {
     drop_socket(c);
     int err = kw_tcp_connect(ai->ai_addr, ai->ai_addrlen, ai->ai_family, &c->fd);
     if (err == 0 || err == KW_ERR_WOULD_BLOCK) {
+      CONN_DBG(c, BROKER, "connecting (address family %d)", ai->ai_family);
       c->state = KW_CONN_CONNECTING;
       c->state_deadline = now + c->cfg.connect_timeout_ms;
       return 0;
@@ -289,6 +303,7 @@ static int dispatch_frames(kw_conn *c, int64_t now) {
     memmove(c->q, c->q + 1, (size_t)(c->nq - 1) * sizeof *c->q);
     c->nq--;
     off += 4 + len;
+    CONN_DBG(c, PROTOCOL, "received correlation id %d, %zu bytes", corr, len);
     if (p.api_key == KW_API_API_VERSIONS && c->state == KW_CONN_APIVERSIONS) {
       int r = on_api_versions(c, &body, now);
       if (r < 0) err = r;

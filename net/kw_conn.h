@@ -34,6 +34,7 @@ typedef struct kw_conn_config {
   int max_in_flight;           /* unanswered requests; default 5 */
   int64_t request_timeout_ms;  /* default 30000 */
   int64_t connect_timeout_ms;  /* per address; default 10000 */
+  const struct kw_logger *log; /* NULL: silent (debug contexts broker, protocol) */
 } kw_conn_config;
 
 kw_conn *kw_conn_new(const kw_conn_config *cfg);

@@ -9,7 +9,6 @@
 #ifndef KW_CLIENT_LOG_H
 #define KW_CLIENT_LOG_H
 #include <stdint.h>
-#include "kwire/config.h"
 #include "kwire/log.h"
 
 /* Debug contexts, one bit each, in the order of KW_DBG_NAMES (the `debug` property). */
@@ -35,8 +34,8 @@ typedef struct kw_logger {
   uint32_t dbg; /* KW_DBG_* bits enabled */
 } kw_logger;
 
-/* The logger a configuration asks for (c NULL: stderr, warnings only). */
-void kw_logger_init(kw_logger *lg, const kw_config *c);
+/* Warnings and errors to stderr: what a NULL logger means. */
+extern const kw_logger kw_default_logger;
 
 /* Formats into a stack buffer (long lines are truncated) and hands the line on.
  * lg NULL logs like a default configuration would. */
