@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include "client/kw_client_int.h"
 #include "client/kw_cluster.h"
 #include "client/kw_config.h"
 #include "net/kw_log.h"
@@ -11,21 +12,10 @@
 #include "kwire/client.h"
 #include "kwire/error.h"
 #include "proto/kw_mem.h"
+#include "proto/kw_msg.h"
 
 #define KW_MAX_POLLFDS 64
 
-struct kw_client {
-  kw_config *conf;
-  kw_mem mem_store; /* a copy: the configuration's own kw_mem dies with it */
-  const kw_mem *mem;
-  kw_logger log;
-  kw_cluster cluster;
-  kw_producer *prod;
-  kw_delivery_cb dr_cb;
-  void *dr_ud;
-  kw_error_cb err_cb;
-  void *err_ud;
-};
 
 static void on_cluster_error(void *ud, int err, const char *reason) {
   kw_client *cl = ud;
@@ -50,7 +40,8 @@ static int partitioner_kind(int conf_value) {
   return map[conf_value];
 }
 
-kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errlen) {
+/* The parts every client has: configuration, allocator, logger, cluster view. */
+kw_client *kw_client_create(const kw_config *conf, int roles, char *errstr, size_t errlen) {
   char dummy[1];
   if (!errstr) {
     errstr = dummy;
@@ -62,7 +53,7 @@ kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errlen) {
     snprintf(errstr, errlen, "out of memory");
     return NULL;
   }
-  if (kw_config_finalize(copy, KW_CF_P, errstr, errlen) != KW_OK) {
+  if (kw_config_finalize(copy, roles, errstr, errlen) != KW_OK) {
     kw_config_free(copy);
     return NULL;
   }
@@ -107,6 +98,13 @@ kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errlen) {
   cl->cluster.ud = cl;
   cl->cluster.on_metadata = on_metadata;
   cl->cluster.on_error = on_cluster_error;
+  return cl;
+}
+
+kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errlen) {
+  kw_client *cl = kw_client_create(conf, KW_CF_P, errstr, errlen);
+  if (!cl) return NULL;
+  const kw_conf_values *v = kw_config_values(cl->conf);
   kw_producer_settings ps = {
       .linger_ms = v->linger_ms,
       .batch_size = v->batch_size,
@@ -124,31 +122,34 @@ kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errlen) {
       .max_messages = v->queue_max_messages,
       .max_bytes = v->queue_max_kbytes * 1024,
   };
-  cl->prod = kw_producer_create(&cl->cluster, &ps, mem, &cl->log);
+  cl->prod = kw_producer_create(&cl->cluster, &ps, cl->mem, &cl->log);
   if (!cl->prod) {
-    kw_cluster_free(&cl->cluster);
-    kw_config_free(copy);
-    kw_free(mem, cl);
-    snprintf(errstr, errlen, "out of memory");
+    kw_client_destroy(cl);
+    if (errstr) snprintf(errstr, errlen, "out of memory");
     return NULL;
   }
   return cl;
 }
 
+kw_client *kw_admin_new(const kw_config *conf, char *errstr, size_t errlen) {
+  return kw_client_create(conf, KW_CF_PC, errstr, errlen);
+}
+
 void kw_client_set_delivery_cb(kw_client *cl, kw_delivery_cb cb, void *ud) {
   cl->dr_cb = cb;
   cl->dr_ud = ud;
-  kw_producer_set_callbacks(cl->prod, cl->dr_cb, cl->dr_ud, cl->err_cb, cl->err_ud);
+  if (cl->prod) kw_producer_set_callbacks(cl->prod, cl->dr_cb, cl->dr_ud, cl->err_cb, cl->err_ud);
 }
 
 void kw_client_set_error_cb(kw_client *cl, kw_error_cb cb, void *ud) {
   cl->err_cb = cb;
   cl->err_ud = ud;
-  kw_producer_set_callbacks(cl->prod, cl->dr_cb, cl->dr_ud, cl->err_cb, cl->err_ud);
+  if (cl->prod) kw_producer_set_callbacks(cl->prod, cl->dr_cb, cl->dr_ud, cl->err_cb, cl->err_ud);
 }
 
 int kw_produce(kw_client *cl, const char *topic, int32_t partition, const void *key, size_t key_len, const void *value,
                size_t value_len, const kw_header *headers, int n_headers, int64_t timestamp, void *opaque) {
+  if (!cl->prod) return KW_ERR_STATE;
   return kw_producer_produce(cl->prod, topic, partition, key, key_len, value, value_len, headers, n_headers, timestamp,
                              opaque, 0 /* the producer reads the clock only when it needs it */);
 }
@@ -156,7 +157,7 @@ int kw_produce(kw_client *cl, const char *topic, int32_t partition, const void *
 int kw_client_fds(kw_client *cl, kw_pollfd *fds, int max) { return kw_cluster_fds(&cl->cluster, fds, max); }
 
 static int64_t next_deadline(kw_client *cl) {
-  int64_t a = kw_cluster_deadline(&cl->cluster), b = kw_producer_deadline(cl->prod);
+  int64_t a = kw_cluster_deadline(&cl->cluster), b = cl->prod ? kw_producer_deadline(cl->prod) : INT64_MAX;
   return a < b ? a : b;
 }
 
@@ -170,7 +171,7 @@ int kw_client_next_timeout(kw_client *cl) {
 int kw_client_step(kw_client *cl, const kw_pollfd *fds, int n) {
   int64_t now = kw_now_ms();
   kw_cluster_step(&cl->cluster, fds, fds ? n : 0, now);
-  return kw_producer_run(cl->prod, now);
+  return cl->prod ? kw_producer_run(cl->prod, now) : 0;
 }
 
 int kw_client_poll(kw_client *cl, int timeout_ms) {
@@ -195,7 +196,7 @@ int kw_client_poll(kw_client *cl, int timeout_ms) {
   }
 }
 
-int kw_client_outstanding(const kw_client *cl) { return kw_producer_outstanding(cl->prod); }
+int kw_client_outstanding(const kw_client *cl) { return cl->prod ? kw_producer_outstanding(cl->prod) : 0; }
 
 /* Bytes still waiting in connection buffers (acks=0 reports delivery once queued). */
 static bool unsent_bytes(const kw_client *cl) {
@@ -208,6 +209,7 @@ static bool unsent_bytes(const kw_client *cl) {
 
 int kw_client_flush(kw_client *cl, int timeout_ms) {
   int64_t end = kw_now_ms() + timeout_ms;
+  if (!cl->prod) return KW_OK;
   kw_producer_set_flushing(cl->prod, true);
   while (kw_producer_outstanding(cl->prod) > 0 || unsent_bytes(cl)) {
     int64_t left = end - kw_now_ms();
@@ -221,11 +223,88 @@ int kw_client_flush(kw_client *cl, int timeout_ms) {
 void kw_client_destroy(kw_client *cl) {
   if (!cl) return;
   const kw_conf_values *v = kw_config_values(cl->conf);
-  kw_client_flush(cl, (int)(v->delivery_timeout_ms > 0 && v->delivery_timeout_ms < INT32_MAX ? v->delivery_timeout_ms : 300000));
-  kw_producer_free(cl->prod, KW_ERR_DESTROYED);
+  if (cl->prod) {
+    kw_client_flush(cl, (int)(v->delivery_timeout_ms > 0 && v->delivery_timeout_ms < INT32_MAX ? v->delivery_timeout_ms : 300000));
+    kw_producer_free(cl->prod, KW_ERR_DESTROYED);
+  }
   kw_cluster_free(&cl->cluster); /* closing connections reports what was in flight */
-  kw_producer_release(cl->prod);
+  if (cl->prod) kw_producer_release(cl->prod);
   kw_mem mem = cl->mem_store;
   kw_config_free(cl->conf);
   kw_free(&mem, cl);
+}
+
+/* ---- blocking calls for admin-style APIs ---- */
+
+typedef struct call_state {
+  bool done, abandoned;
+  int err;
+  void *resp;
+  kw_arena *arena;
+  const kw_mem *mem;
+} call_state;
+
+/* The state lives on the heap: a caller that timed out abandons it, and the answer
+ * (or the connection's failure) arriving later frees it. */
+static void on_call_answer(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
+  call_state *st = ud;
+  if (st->abandoned) {
+    kw_free(st->mem, st);
+    return;
+  }
+  st->done = true;
+  st->err = err ? err : kw_response_decode(key, ver, body, st->arena, st->resp);
+}
+
+static kw_conn *ready_conn(kw_client *cl, int32_t node_id, int64_t now) {
+  if (node_id >= 0) return kw_cluster_conn(&cl->cluster, node_id, now);
+  for (int i = 0; i < cl->cluster.n_brokers; i++) {
+    kw_conn *c = cl->cluster.brokers[i]->conn;
+    if (c && kw_conn_get_state(c) == KW_CONN_READY && kw_conn_in_flight(c) < cl->cluster.set.max_in_flight) return c;
+  }
+  kw_cluster_refresh_soon(&cl->cluster, now); /* metadata brings a connection up */
+  return NULL;
+}
+
+int kw_client_call(kw_client *cl, int32_t node_id, int16_t api_key, const void *req, void *resp, kw_arena *arena,
+                   int timeout_ms) {
+  int64_t end = kw_now_ms() + timeout_ms;
+  call_state *st = kw_alloc(cl->mem, sizeof *st);
+  if (!st) return KW_ERR_NOMEM;
+  *st = (call_state){false, false, 0, resp, arena, cl->mem};
+  int version = -1, err = 0;
+  while (version < 0 && !err) {
+    int64_t now = kw_now_ms();
+    if (now >= end) {
+      err = KW_ERR_TIMED_OUT;
+      break;
+    }
+    kw_conn *c = ready_conn(cl, node_id, now);
+    if (c) {
+      version = kw_conn_version(c, api_key);
+      if (version < 0) {
+        err = version;
+        break;
+      }
+      int e = kw_conn_request(c, api_key, version, req, on_call_answer, st, now);
+      if (e == KW_ERR_WOULD_BLOCK) version = -1;
+      else if (e) err = e;
+      else kw_conn_flush(c);
+    }
+    if (version < 0 && !err) kw_client_poll(cl, 10);
+  }
+  if (err) { /* never sent: nobody else holds st */
+    kw_free(cl->mem, st);
+    return err;
+  }
+  while (!st->done) {
+    if (kw_now_ms() >= end) {
+      st->abandoned = true;
+      return KW_ERR_TIMED_OUT;
+    }
+    kw_client_poll(cl, 10);
+  }
+  err = st->err;
+  kw_free(cl->mem, st);
+  return err ? err : version;
 }

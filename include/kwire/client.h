@@ -42,6 +42,8 @@ typedef void (*kw_error_cb)(void *ud, int err, const char *reason);
 
 /* Takes a copy of the configuration. NULL on error, with the reason in errstr. */
 kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errstr_size);
+/* A client for administrative calls only (include/kwire/admin.h). */
+kw_client *kw_admin_new(const kw_config *conf, char *errstr, size_t errstr_size);
 /* Flushes (up to the configured delivery timeout) and frees everything. */
 void kw_client_destroy(kw_client *cl);
 

@@ -810,6 +810,25 @@ static const kw_field f_140[] = { /* kw_consumer_group_describe_resp */
   {"ThrottleTimeMs", offsetof(kw_consumer_group_describe_resp, throttle_time_ms), 0, KW_FT_INT32, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0},
   {"Groups", offsetof(kw_consumer_group_describe_resp, groups), offsetof(kw_consumer_group_describe_resp, n_groups), KW_FT_STRUCT, KW_FF_ARRAY, 0, 1, 1, 0, 1, 0, 0, 139, 0},
 };
+static const kw_field f_141[] = { /* kw_consumer_protocol_subscription_topic_partition */
+  {"Topic", offsetof(kw_consumer_protocol_subscription_topic_partition, topic), 0, KW_FT_STRING, 0, 1, 3, 1, 0, 1, 0, 0, 0, 0},
+  {"Partitions", offsetof(kw_consumer_protocol_subscription_topic_partition, partitions), offsetof(kw_consumer_protocol_subscription_topic_partition, n_partitions), KW_FT_INT32, KW_FF_ARRAY, 1, 3, 1, 0, 1, 0, 0, 0, 0},
+};
+static const kw_field f_142[] = { /* kw_consumer_protocol_subscription */
+  {"Topics", offsetof(kw_consumer_protocol_subscription, topics), offsetof(kw_consumer_protocol_subscription, n_topics), KW_FT_STRING, KW_FF_ARRAY, 0, 3, 1, 0, 1, 0, 0, 0, 0},
+  {"UserData", offsetof(kw_consumer_protocol_subscription, user_data), 0, KW_FT_BYTES, KW_FF_NULL_DEFAULT, 0, 3, 0, 3, 1, 0, 0, 0, 0},
+  {"OwnedPartitions", offsetof(kw_consumer_protocol_subscription, owned_partitions), offsetof(kw_consumer_protocol_subscription, n_owned_partitions), KW_FT_STRUCT, KW_FF_ARRAY | KW_FF_IGNORABLE, 1, 3, 1, 0, 1, 0, 0, 141, 0},
+  {"GenerationId", offsetof(kw_consumer_protocol_subscription, generation_id), 0, KW_FT_INT32, KW_FF_IGNORABLE, 2, 3, 1, 0, 1, 0, 0, 0, -1},
+  {"RackId", offsetof(kw_consumer_protocol_subscription, rack_id), 0, KW_FT_STRING, KW_FF_IGNORABLE | KW_FF_NULL_DEFAULT, 3, 3, 3, 3, 1, 0, 0, 0, 0},
+};
+static const kw_field f_143[] = { /* kw_consumer_protocol_assignment_topic_partition */
+  {"Topic", offsetof(kw_consumer_protocol_assignment_topic_partition, topic), 0, KW_FT_STRING, 0, 0, 3, 1, 0, 1, 0, 0, 0, 0},
+  {"Partitions", offsetof(kw_consumer_protocol_assignment_topic_partition, partitions), offsetof(kw_consumer_protocol_assignment_topic_partition, n_partitions), KW_FT_INT32, KW_FF_ARRAY, 0, 3, 1, 0, 1, 0, 0, 0, 0},
+};
+static const kw_field f_144[] = { /* kw_consumer_protocol_assignment */
+  {"AssignedPartitions", offsetof(kw_consumer_protocol_assignment, assigned_partitions), offsetof(kw_consumer_protocol_assignment, n_assigned_partitions), KW_FT_STRUCT, KW_FF_ARRAY, 0, 3, 1, 0, 1, 0, 0, 143, 0},
+  {"UserData", offsetof(kw_consumer_protocol_assignment, user_data), 0, KW_FT_BYTES, KW_FF_NULL_DEFAULT, 0, 3, 0, 3, 1, 0, 0, 0, 0},
+};
 
 const kw_struct_desc kw_structs[KW_N_STRUCTS] = {
   {"produce_req_partition_produce_data", f_0, 2, sizeof(kw_produce_req_partition_produce_data), 5},
@@ -953,6 +972,10 @@ const kw_struct_desc kw_structs[KW_N_STRUCTS] = {
   {"consumer_group_describe_resp_member", f_138, 11, sizeof(kw_consumer_group_describe_resp_member), 16},
   {"consumer_group_describe_resp_described_group", f_139, 9, sizeof(kw_consumer_group_describe_resp_described_group), 20},
   {"consumer_group_describe_resp", f_140, 2, sizeof(kw_consumer_group_describe_resp), 6},
+  {"consumer_protocol_subscription_topic_partition", f_141, 2, sizeof(kw_consumer_protocol_subscription_topic_partition), 1},
+  {"consumer_protocol_subscription", f_142, 5, sizeof(kw_consumer_protocol_subscription), 2},
+  {"consumer_protocol_assignment_topic_partition", f_143, 2, sizeof(kw_consumer_protocol_assignment_topic_partition), 3},
+  {"consumer_protocol_assignment", f_144, 2, sizeof(kw_consumer_protocol_assignment), 2},
 };
 
 const kw_api_desc kw_apis[KW_N_APIS] = {

@@ -183,9 +183,13 @@ enum kw_schema_id {
   KW_SCHEMA_CONSUMER_GROUP_DESCRIBE_RESP_MEMBER = 138,
   KW_SCHEMA_CONSUMER_GROUP_DESCRIBE_RESP_DESCRIBED_GROUP = 139,
   KW_SCHEMA_CONSUMER_GROUP_DESCRIBE_RESP = 140,
+  KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION_TOPIC_PARTITION = 141,
+  KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION = 142,
+  KW_SCHEMA_CONSUMER_PROTOCOL_ASSIGNMENT_TOPIC_PARTITION = 143,
+  KW_SCHEMA_CONSUMER_PROTOCOL_ASSIGNMENT = 144,
 };
 #define KW_N_APIS 29
-#define KW_N_STRUCTS 141
+#define KW_N_STRUCTS 145
 
 /* ProduceRequest / ProduceResponse */
 typedef struct kw_produce_req_partition_produce_data {
@@ -1261,5 +1265,35 @@ typedef struct kw_consumer_group_describe_resp {
   struct kw_consumer_group_describe_resp_described_group *groups;
   int32_t n_groups; /* -1 = null */
 } kw_consumer_group_describe_resp;
+
+/* ConsumerProtocolSubscription (data, versions 0-3, never flexible) */
+typedef struct kw_consumer_protocol_subscription_topic_partition {
+  kw_slice topic;
+  int32_t *partitions;
+  int32_t n_partitions; /* -1 = null */
+} kw_consumer_protocol_subscription_topic_partition;
+
+typedef struct kw_consumer_protocol_subscription {
+  kw_slice *topics;
+  int32_t n_topics; /* -1 = null */
+  kw_slice user_data;
+  struct kw_consumer_protocol_subscription_topic_partition *owned_partitions;
+  int32_t n_owned_partitions; /* -1 = null */
+  int32_t generation_id;
+  kw_slice rack_id;
+} kw_consumer_protocol_subscription;
+
+/* ConsumerProtocolAssignment (data, versions 0-3, never flexible) */
+typedef struct kw_consumer_protocol_assignment_topic_partition {
+  kw_slice topic;
+  int32_t *partitions;
+  int32_t n_partitions; /* -1 = null */
+} kw_consumer_protocol_assignment_topic_partition;
+
+typedef struct kw_consumer_protocol_assignment {
+  struct kw_consumer_protocol_assignment_topic_partition *assigned_partitions;
+  int32_t n_assigned_partitions; /* -1 = null */
+  kw_slice user_data;
+} kw_consumer_protocol_assignment;
 
 #endif

@@ -36,6 +36,9 @@ APIS = [
     ("ConsumerGroupDescribe", 0, None),
 ]
 
+# Data schemas kwire encodes and decodes (carried inside requests).
+DATA = ["ConsumerProtocolSubscription", "ConsumerProtocolAssignment"]
+
 # Field types, in the order of enum kw_ftype in proto/kw_msg.h.
 FTYPES = ["bool", "int8", "int16", "uint16", "int32", "uint32", "int64", "float64",
           "uuid", "string", "bytes", "records", "struct"]
@@ -256,9 +259,21 @@ def main():
         lo = max(lo, vr[0])
         messages.append((api, req["apiKey"], lo, hi, Message(req, lo, hi), Message(resp, lo, hi)))
 
+    # Data schemas: not requests, but bytes carried inside them (the consumer group
+    # protocol's subscription and assignment travel as JoinGroup/SyncGroup metadata).
+    datas = []
+    for name in DATA:
+        sch = json.loads(strip_comments(open(os.path.join(schema_dir, name + ".json")).read()))
+        vr = parse_range(sch["validVersions"], 0, 255)
+        datas.append(Message(sch, vr[0], vr[1]))
+
     structs = []
     for _, _, _, _, rq, rs in messages:
         for st in rq.structs + rs.structs:
+            st.index = len(structs)
+            structs.append(st)
+    for d in datas:
+        for st in d.structs:
             st.index = len(structs)
             structs.append(st)
 
@@ -274,6 +289,10 @@ def main():
     for _, _, _, _, rq, rs in messages:
         h.append("/* %s / %s */" % (rq.name, rs.name))
         for st in rq.structs + rs.structs:
+            emit_struct_decl(st, h)
+    for d in datas:
+        h.append("/* %s (data, versions %d-%d, never flexible) */" % (d.name, d.lo, d.hi))
+        for st in d.structs:
             emit_struct_decl(st, h)
     h += ["#endif", ""]
 
@@ -292,6 +311,9 @@ def main():
         for m in (rq, rs):
             for st in m.structs:
                 owner[st.index] = m
+    for d in datas:
+        for st in d.structs:
+            owner[st.index] = d
     for st in structs:
         m = owner[st.index]
         mins = [min_wire(st, v, bool(m.flex and m.flex[0] <= v)) for v in range(m.lo, m.hi + 1)]

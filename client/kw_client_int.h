@@ -1,0 +1,35 @@
+/* The client handle's insides, shared by the modules that make up a client (producer
+ * glue, admin, consumer). Not installed. */
+#ifndef KW_CLIENT_INT_H
+#define KW_CLIENT_INT_H
+#include "client/kw_cluster.h"
+#include "client/kw_producer.h"
+#include "kwire/client.h"
+#include "net/kw_log.h"
+#include "proto/kw_mem.h"
+
+struct kw_client {
+  kw_config *conf;
+  kw_mem mem_store; /* a copy: the configuration's own kw_mem dies with it */
+  const kw_mem *mem;
+  kw_logger log;
+  kw_cluster cluster;
+  kw_producer *prod;
+  kw_delivery_cb dr_cb;
+  void *dr_ud;
+  kw_error_cb err_cb;
+  void *err_ud;
+};
+
+/* A client with no role yet: configuration checked for `roles` (KW_CF_P / KW_CF_C),
+ * cluster view ready. NULL with the reason in errstr. */
+kw_client *kw_client_create(const kw_config *conf, int roles, char *errstr, size_t errlen);
+
+/* Blocking request for admin-style calls (never from inside a callback): sends `req`
+ * to node_id (-1: any broker) at the negotiated version once a connection is READY,
+ * runs the client until the answer arrives, decodes it into `resp` (arrays from
+ * `arena`). Returns the version used, or KW_ERR_TIMED_OUT / a connection or decode error. */
+int kw_client_call(kw_client *cl, int32_t node_id, int16_t api_key, const void *req, void *resp, kw_arena *arena,
+                   int timeout_ms);
+
+#endif
