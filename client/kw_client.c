@@ -6,6 +6,7 @@
 #include "client/kw_client_int.h"
 #include "client/kw_cluster.h"
 #include "client/kw_config.h"
+#include "client/kw_consumer.h"
 #include "net/kw_log.h"
 #include "client/kw_partitioner.h"
 #include "client/kw_producer.h"
@@ -158,7 +159,9 @@ int kw_client_fds(kw_client *cl, kw_pollfd *fds, int max) { return kw_cluster_fd
 
 static int64_t next_deadline(kw_client *cl) {
   int64_t a = kw_cluster_deadline(&cl->cluster), b = cl->prod ? kw_producer_deadline(cl->prod) : INT64_MAX;
-  return a < b ? a : b;
+  int64_t c = cl->cons ? kw_consumer_deadline(cl->cons) : INT64_MAX;
+  if (b < a) a = b;
+  return c < a ? c : a;
 }
 
 int kw_client_next_timeout(kw_client *cl) {
@@ -171,6 +174,7 @@ int kw_client_next_timeout(kw_client *cl) {
 int kw_client_step(kw_client *cl, const kw_pollfd *fds, int n) {
   int64_t now = kw_now_ms();
   kw_cluster_step(&cl->cluster, fds, fds ? n : 0, now);
+  if (cl->cons) kw_consumer_run(cl->cons, now);
   return cl->prod ? kw_producer_run(cl->prod, now) : 0;
 }
 
@@ -227,6 +231,8 @@ void kw_client_destroy(kw_client *cl) {
     kw_client_flush(cl, (int)(v->delivery_timeout_ms > 0 && v->delivery_timeout_ms < INT32_MAX ? v->delivery_timeout_ms : 300000));
     kw_producer_free(cl->prod, KW_ERR_DESTROYED);
   }
+  if (cl->cons) kw_consumer_free(cl->cons); /* its requests in flight check it is alive: free the ctx first */
+  cl->cons = NULL;
   kw_cluster_free(&cl->cluster); /* closing connections reports what was in flight */
   if (cl->prod) kw_producer_release(cl->prod);
   kw_mem mem = cl->mem_store;

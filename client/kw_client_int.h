@@ -15,6 +15,7 @@ struct kw_client {
   kw_logger log;
   kw_cluster cluster;
   kw_producer *prod;
+  struct kw_consumer *cons;
   kw_delivery_cb dr_cb;
   void *dr_ud;
   kw_error_cb err_cb;

@@ -1,0 +1,148 @@
+/* The public consumer API (include/kwire/consumer.h) over the fetcher. */
+#include <string.h>
+#include "client/kw_client_int.h"
+#include "client/kw_config.h"
+#include "client/kw_consumer.h"
+#include "kwire/consumer.h"
+#include "kwire/error.h"
+#include "proto/kw_kerr.h"
+#include "proto/kw_msg.h"
+#include "proto/kw_records.h"
+
+kw_client *kw_consumer_new(const kw_config *conf, char *errstr, size_t errlen) {
+  kw_client *cl = kw_client_create(conf, KW_CF_C, errstr, errlen);
+  if (!cl) return NULL;
+  const kw_conf_values *v = kw_config_values(cl->conf);
+  kw_consumer_settings cs = {
+      .fetch_min_bytes = (int32_t)v->fetch_min_bytes,
+      .fetch_max_bytes = (int32_t)v->fetch_max_bytes,
+      .max_partition_fetch_bytes = (int32_t)v->max_partition_fetch_bytes,
+      .fetch_wait_max_ms = (int32_t)v->fetch_wait_max_ms,
+      .queued_max_bytes = v->queued_max_kbytes * 1024,
+      .retry_backoff_ms = v->retry_backoff_ms,
+      .isolation_level = (int8_t)(v->isolation_level == KW_ISOLATION_READ_COMMITTED),
+      .auto_offset_reset = v->auto_offset_reset,
+      .max_decompressed = v->receive_message_max_bytes,
+  };
+  cl->cons = kw_consumer_create(&cl->cluster, &cs, cl->mem, &cl->log);
+  if (!cl->cons) {
+    kw_client_destroy(cl);
+    return NULL;
+  }
+  return cl;
+}
+
+int kw_consumer_assign(kw_client *cl, const char *topic, int32_t partition, int64_t offset) {
+  return cl->cons ? kw_consumer_add(cl->cons, topic, partition, offset, false) : KW_ERR_STATE;
+}
+
+int kw_consumer_assign_at_time(kw_client *cl, const char *topic, int32_t partition, int64_t ts_ms) {
+  if (ts_ms < 0) return KW_ERR_INVALID_ARG;
+  return cl->cons ? kw_consumer_add(cl->cons, topic, partition, ts_ms, true) : KW_ERR_STATE;
+}
+
+int kw_consumer_unassign(kw_client *cl, const char *topic, int32_t partition) {
+  return cl->cons ? kw_consumer_remove(cl->cons, topic, partition) : KW_ERR_STATE;
+}
+
+int kw_consumer_seek(kw_client *cl, const char *topic, int32_t partition, int64_t offset) {
+  if (!cl->cons) return KW_ERR_STATE;
+  if (kw_consumer_get_position(cl->cons, topic, partition) == KW_ERR_INVALID_ARG) return KW_ERR_INVALID_ARG;
+  return kw_consumer_add(cl->cons, topic, partition, offset, false);
+}
+
+int kw_consumer_pause(kw_client *cl, const char *topic, int32_t partition) {
+  return cl->cons ? kw_consumer_set_paused(cl->cons, topic, partition, true) : KW_ERR_STATE;
+}
+
+int kw_consumer_resume(kw_client *cl, const char *topic, int32_t partition) {
+  return cl->cons ? kw_consumer_set_paused(cl->cons, topic, partition, false) : KW_ERR_STATE;
+}
+
+int64_t kw_consumer_position(kw_client *cl, const char *topic, int32_t partition) {
+  return cl->cons ? kw_consumer_get_position(cl->cons, topic, partition) : KW_ERR_STATE;
+}
+
+int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms) {
+  if (!cl->cons || !msg) return KW_ERR_STATE;
+  int64_t end = kw_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+  for (;;) {
+    if (kw_consumer_next(cl->cons, msg)) {
+      kw_client_step(cl, NULL, 0); /* keep the next fetch going while the application works */
+      return 1;
+    }
+    int64_t left = end - kw_now_ms();
+    if (left <= 0) return 0;
+    kw_client_poll(cl, (int)(left < 100 ? left : 100));
+  }
+}
+
+int kw_message_header(const kw_message *m, int i, const char **key, size_t *key_len, const void **value,
+                      size_t *value_len) {
+  if (!m || i < 0 || i >= m->n_headers) return KW_ERR_INVALID_ARG;
+  kw_rd r;
+  kw_rd_init(&r, m->headers_, m->headers_len_);
+  kw_record_header h = {{0}, {0}};
+  for (int k = 0; k <= i; k++)
+    if (kw_record_header_next(&r, &h)) return r.err;
+  *key = (const char *)h.key.ptr;
+  *key_len = (size_t)h.key.len;
+  *value = h.value.ptr;
+  *value_len = (size_t)h.value.len;
+  return KW_OK;
+}
+
+/* ---- watermarks: ListOffsets earliest and latest at the leader ---- */
+
+static int leader_of(kw_client *cl, const char *topic, int32_t partition, int timeout_ms, int32_t *leader) {
+  kw_topic *t = kw_cluster_topic(&cl->cluster, topic, true);
+  if (!t) return KW_ERR_NOMEM;
+  int64_t end = kw_now_ms() + timeout_ms;
+  while (partition >= t->n_parts || t->parts[partition].leader < 0) {
+    if (t->n_parts > 0 && partition >= t->n_parts) return KW_ERR_UNKNOWN_PARTITION;
+    if (kw_now_ms() >= end) return KW_ERR_TIMED_OUT;
+    kw_client_poll(cl, 10);
+  }
+  *leader = t->parts[partition].leader;
+  return KW_OK;
+}
+
+static int list_offset(kw_client *cl, int32_t leader, const char *topic, int32_t partition, int64_t spec,
+                       int timeout_ms, int64_t *out) {
+  kw_list_offsets_req_list_offsets_partition lp;
+  kw_msg_init(KW_SCHEMA_LIST_OFFSETS_REQ_LIST_OFFSETS_PARTITION, &lp);
+  lp.partition_index = partition;
+  lp.timestamp = spec;
+  kw_list_offsets_req_list_offsets_topic lt;
+  kw_msg_init(KW_SCHEMA_LIST_OFFSETS_REQ_LIST_OFFSETS_TOPIC, &lt);
+  lt.name = (kw_slice){(const uint8_t *)topic, (int32_t)strlen(topic)};
+  lt.partitions = &lp;
+  lt.n_partitions = 1;
+  kw_list_offsets_req req;
+  kw_msg_init(KW_SCHEMA_LIST_OFFSETS_REQ, &req);
+  req.topics = &lt;
+  req.n_topics = 1;
+  kw_arena a;
+  kw_arena_init(&a, cl->mem, 0);
+  kw_list_offsets_resp resp;
+  int err = kw_client_call(cl, leader, KW_API_LIST_OFFSETS, &req, &resp, &a, timeout_ms);
+  if (err >= 0) {
+    err = KW_ERR_MALFORMED;
+    if (resp.n_topics == 1 && resp.topics[0].n_partitions == 1) {
+      int16_t kerr = resp.topics[0].partitions[0].error_code;
+      *out = resp.topics[0].partitions[0].offset;
+      err = kerr ? KW_ERR_BROKER : KW_OK;
+    }
+  }
+  kw_arena_reset(&a);
+  return err;
+}
+
+int kw_consumer_watermarks(kw_client *cl, const char *topic, int32_t partition, int64_t *low, int64_t *high,
+                           int timeout_ms) {
+  int32_t leader;
+  int err = leader_of(cl, topic, partition, timeout_ms, &leader);
+  if (!err) err = list_offset(cl, leader, topic, partition, -2, timeout_ms, low);
+  if (!err) err = list_offset(cl, leader, topic, partition, -1, timeout_ms, high);
+  return err;
+}

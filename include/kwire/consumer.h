@@ -1,0 +1,71 @@
+/* The consumer: assign partitions (or, later, subscribe with a group) and poll records.
+ *
+ * Records come from a bounded prefetch buffer (queued.max.messages.kbytes); a polled
+ * message's key, value and headers point into that buffer and stay valid until the
+ * next kw_consumer_poll() or kw_client_destroy(). */
+#ifndef KWIRE_CONSUMER_H
+#define KWIRE_CONSUMER_H
+#include <stddef.h>
+#include <stdint.h>
+#include "kwire/client.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Start positions for kw_consumer_assign / kw_consumer_seek. */
+#define KW_OFFSET_BEGINNING (-2)
+#define KW_OFFSET_END (-1)
+/* n records before the end. */
+#define KW_OFFSET_TAIL(n) (-2000 - (int64_t)(n))
+
+typedef struct kw_message {
+  const char *topic;
+  int32_t partition;
+  int64_t offset;
+  int64_t timestamp; /* ms */
+  const void *key;   /* NULL = null key */
+  size_t key_len;
+  const void *value; /* NULL = null value (a tombstone) */
+  size_t value_len;
+  /* KW_OK for a record. Otherwise an error event about topic/partition at offset
+   * (KW_ERR_CRC: a corrupt batch; KW_ERR_BROKER with kafka_error: e.g.
+   * OFFSET_OUT_OF_RANGE under auto.offset.reset=error). That partition then stops
+   * until kw_consumer_seek. */
+  int err;
+  int16_t kafka_error;
+  int32_t n_headers;
+  const void *headers_; /* read with kw_message_header() */
+  size_t headers_len_;
+} kw_message;
+
+kw_client *kw_consumer_new(const kw_config *conf, char *errstr, size_t errstr_size);
+
+/* Adds a partition to the assignment, starting at `offset` (an absolute offset, or
+ * KW_OFFSET_BEGINNING / KW_OFFSET_END / KW_OFFSET_TAIL(n)). */
+int kw_consumer_assign(kw_client *cl, const char *topic, int32_t partition, int64_t offset);
+/* Starts at the first record whose timestamp is >= ts_ms (ListOffsets by time). */
+int kw_consumer_assign_at_time(kw_client *cl, const char *topic, int32_t partition, int64_t ts_ms);
+int kw_consumer_unassign(kw_client *cl, const char *topic, int32_t partition);
+int kw_consumer_seek(kw_client *cl, const char *topic, int32_t partition, int64_t offset);
+int kw_consumer_pause(kw_client *cl, const char *topic, int32_t partition);
+int kw_consumer_resume(kw_client *cl, const char *topic, int32_t partition);
+/* Offset of the next record poll will return for this partition; negative if not known yet. */
+int64_t kw_consumer_position(kw_client *cl, const char *topic, int32_t partition);
+
+/* Waits up to timeout_ms for a record or an error event: 1 and *msg filled, 0 when
+ * nothing came, or a negative error. */
+int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms);
+
+/* Header i (0 <= i < n_headers) of a polled message. */
+int kw_message_header(const kw_message *m, int i, const char **key, size_t *key_len, const void **value,
+                      size_t *value_len);
+
+/* Low and high watermarks (log start, end) of a partition, asked from its leader. */
+int kw_consumer_watermarks(kw_client *cl, const char *topic, int32_t partition, int64_t *low, int64_t *high,
+                           int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,192 @@
+/* The consumer in assign mode against the real broker: every record back in order per
+ * partition with keys, values and headers; start positions (beginning, end, tail,
+ * absolute, by time); seek; pause/resume; out-of-range reset; watermarks; records
+ * written by kcat in every codec. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "kwire.h"
+#include "tests/integration/it_support.h"
+
+#define N_PARTS 3
+#define N_MSGS 3000
+
+static kw_config *base_config(void) {
+  kw_config *conf = kw_config_new();
+  char err[256];
+  IT_CHECK(kw_config_set(conf, "bootstrap.servers", it_bootstrap_string(), err, sizeof err) == 0, "%s", err);
+  if (getenv("KW_DEBUG")) kw_config_set(conf, "debug", getenv("KW_DEBUG"), err, sizeof err);
+  return conf;
+}
+
+static void produce_n(const char *topic, int from, int n, int32_t partition) {
+  kw_config *conf = base_config();
+  char err[256];
+  kw_client *p = kw_producer_new(conf, err, sizeof err);
+  IT_CHECK(p != NULL, "%s", err);
+  kw_config_free(conf);
+  for (int i = from; i < from + n; i++) {
+    char key[16], val[64];
+    int kn = snprintf(key, sizeof key, "k%d", i);
+    int vn = snprintf(val, sizeof val, "value-%d", i);
+    kw_header h[2] = {{"event_type", "OrderCreated", 12}, {"n", val + 6, (size_t)vn - 6}};
+    int32_t part = partition >= 0 ? partition : i % N_PARTS;
+    IT_CHECK(kw_produce(p, topic, part, key, (size_t)kn, val, (size_t)vn, h, 2, 0, NULL) == 0, "produce");
+  }
+  IT_CHECK(kw_client_flush(p, 30000) == 0, "flush");
+  kw_client_destroy(p);
+}
+
+static kw_client *consumer(const char *reset) {
+  kw_config *conf = base_config();
+  char err[256];
+  if (reset) IT_CHECK(kw_config_set(conf, "auto.offset.reset", reset, err, sizeof err) == 0, "%s", err);
+  kw_client *c = kw_consumer_new(conf, err, sizeof err);
+  IT_CHECK(c != NULL, "consumer: %s", err);
+  kw_config_free(conf);
+  return c;
+}
+
+/* Polls until `want` records arrived or 15 s passed; checks each record's content. */
+static int consume(kw_client *c, int want, int64_t *first_offset, int32_t only_partition) {
+  int got = 0;
+  int64_t end = kw_now_ms() + 15000;
+  while (got < want && kw_now_ms() < end) {
+    kw_message m;
+    int r = kw_consumer_poll(c, &m, 200);
+    IT_CHECK(r >= 0, "poll: %s", kw_strerror(r));
+    if (!r) continue;
+    IT_CHECK(m.err == 0, "error event %s at %s [%d] offset %lld", kw_strerror(m.err), m.topic, m.partition,
+             (long long)m.offset);
+    IT_CHECK(only_partition < 0 || m.partition == only_partition, "record from partition %d", m.partition);
+    int n;
+    IT_CHECK(sscanf((const char *)m.value, "value-%d", &n) == 1, "value %.*s", (int)m.value_len, (const char *)m.value);
+    char key[16];
+    int kn = snprintf(key, sizeof key, "k%d", n);
+    IT_CHECK(m.key_len == (size_t)kn && memcmp(m.key, key, (size_t)kn) == 0, "key for %d", n);
+    IT_CHECK(m.n_headers == 2, "headers %d", m.n_headers);
+    const char *hk;
+    size_t hkl, hvl;
+    const void *hv;
+    IT_CHECK(kw_message_header(&m, 0, &hk, &hkl, &hv, &hvl) == 0 && hkl == 10 && memcmp(hk, "event_type", 10) == 0 &&
+                 hvl == 12 && memcmp(hv, "OrderCreated", 12) == 0,
+             "header 0");
+    if (got == 0 && first_offset) *first_offset = m.offset;
+    got++;
+  }
+  return got;
+}
+
+int main(void) {
+  kw_conn *admin = it_connect(30000);
+  char topic[64];
+  snprintf(topic, sizeof topic, "it-consumer-%d", (int)getpid());
+  it_create_topic(admin, topic, N_PARTS);
+  int64_t before = kw_wall_ms();
+  produce_n(topic, 0, N_MSGS, -1);
+
+  /* Everything from the beginning, in order per partition. */
+  kw_client *c = consumer(NULL);
+  for (int32_t p = 0; p < N_PARTS; p++) IT_CHECK(kw_consumer_assign(c, topic, p, KW_OFFSET_BEGINNING) == 0, "assign");
+  int64_t next[N_PARTS] = {0, 0, 0};
+  int got = 0, out_of_order = 0;
+  int64_t end = kw_now_ms() + 20000;
+  while (got < N_MSGS && kw_now_ms() < end) {
+    kw_message m;
+    if (kw_consumer_poll(c, &m, 200) != 1) continue;
+    IT_CHECK(m.err == 0, "error event %s", kw_strerror(m.err));
+    if (m.offset != next[m.partition]) out_of_order++;
+    next[m.partition] = m.offset + 1;
+    got++;
+  }
+  printf("from the beginning: %d of %d records, %d out of order\n", got, N_MSGS, out_of_order);
+  IT_CHECK(got == N_MSGS && out_of_order == 0, "consume all");
+  for (int32_t p = 0; p < N_PARTS; p++) {
+    int64_t lo, hi;
+    IT_CHECK(kw_consumer_watermarks(c, topic, p, &lo, &hi, 10000) == 0, "watermarks");
+    IT_CHECK(lo == 0 && hi == N_MSGS / N_PARTS, "partition %d watermarks %lld-%lld", p, (long long)lo, (long long)hi);
+    IT_CHECK(kw_consumer_position(c, topic, p) == hi, "position %lld", (long long)kw_consumer_position(c, topic, p));
+  }
+  printf("watermarks 0-%d per partition; positions at the end\n", N_MSGS / N_PARTS);
+
+  /* Pause partition 2, produce to it, nothing comes; resume, it comes. */
+  IT_CHECK(kw_consumer_pause(c, topic, 2) == 0, "pause");
+  produce_n(topic, N_MSGS, 30, 2);
+  IT_CHECK(consume(c, 30, NULL, -1) == 0, "records from a paused partition");
+  IT_CHECK(kw_consumer_resume(c, topic, 2) == 0, "resume");
+  IT_CHECK(consume(c, 30, NULL, 2) == 30, "records after resume");
+  printf("pause/resume: nothing while paused, 30 after resume\n");
+
+  /* Seek back to an absolute offset. */
+  int64_t first = -1;
+  IT_CHECK(kw_consumer_seek(c, topic, 1, 5) == 0, "seek");
+  for (int32_t p = 0; p < N_PARTS; p++)
+    if (p != 1) kw_consumer_pause(c, topic, p);
+  IT_CHECK(consume(c, 10, &first, 1) == 10 && first == 5, "seek to 5: first offset %lld", (long long)first);
+  printf("seek: first record at offset 5\n");
+  kw_client_destroy(c);
+
+  /* Tail, end, time, out of range. */
+  c = consumer("earliest");
+  IT_CHECK(kw_consumer_assign(c, topic, 0, KW_OFFSET_TAIL(10)) == 0, "tail");
+  IT_CHECK(consume(c, 10, &first, 0) == 10 && first == N_MSGS / N_PARTS - 10, "tail(10) first %lld", (long long)first);
+  IT_CHECK(consume(c, 1, NULL, 0) == 0, "nothing after the tail");
+  kw_consumer_unassign(c, topic, 0);
+  IT_CHECK(kw_consumer_assign(c, topic, 1, KW_OFFSET_END) == 0, "end");
+  IT_CHECK(consume(c, 1, NULL, 1) == 0, "nothing at the end");
+  produce_n(topic, N_MSGS + 100, 1, 1);
+  IT_CHECK(consume(c, 1, &first, 1) == 1 && first == N_MSGS / N_PARTS, "new record at the end: %lld", (long long)first);
+  kw_consumer_unassign(c, topic, 1);
+  IT_CHECK(kw_consumer_assign_at_time(c, topic, 0, before) == 0, "by time");
+  IT_CHECK(consume(c, 1, &first, 0) == 1 && first == 0, "by time: %lld", (long long)first);
+  IT_CHECK(kw_consumer_seek(c, topic, 0, 1000000) == 0, "seek out of range");
+  IT_CHECK(consume(c, 1, &first, 0) == 1 && first == 0, "out of range, earliest: %lld", (long long)first);
+  printf("tail(10), end, by time, out-of-range reset to earliest: all start where they should\n");
+  kw_client_destroy(c);
+
+  /* auto.offset.reset=error: an error event naming the partition. */
+  c = consumer("error");
+  IT_CHECK(kw_consumer_assign(c, topic, 0, 1000000) == 0, "assign");
+  kw_message m;
+  int64_t stop = kw_now_ms() + 10000;
+  int r = 0;
+  while (r == 0 && kw_now_ms() < stop) r = kw_consumer_poll(c, &m, 200);
+  IT_CHECK(r == 1 && m.err == KW_ERR_BROKER && m.kafka_error == 1 && m.partition == 0 && m.offset == 1000000,
+           "want OFFSET_OUT_OF_RANGE event, got r=%d err %s kafka %d", r, kw_errname(m.err), m.kafka_error);
+  printf("auto.offset.reset=error: error event OFFSET_OUT_OF_RANGE at partition 0 offset 1000000\n");
+  kw_client_destroy(c);
+
+  /* Records written by kcat, one codec each, read by kwire. */
+  static const char *const codecs[] = {"none", "gzip", "snappy", "lz4", "zstd"};
+  char ktopic[64];
+  snprintf(ktopic, sizeof ktopic, "it-consumer-kcat-%d", (int)getpid());
+  it_create_topic(admin, ktopic, 1);
+  for (int i = 0; i < 5; i++) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "seq 1 100 | sed 's/^/k%s:value-/' | kcat -P -b %s -t %s -z %s -K: -X linger.ms=50 2>/dev/null", codecs[i],
+             it_bootstrap_string(), ktopic, codecs[i]);
+    IT_CHECK(system(cmd) == 0, "kcat -P %s", codecs[i]);
+  }
+  c = consumer(NULL);
+  kw_consumer_assign(c, ktopic, 0, KW_OFFSET_BEGINNING);
+  int kcat_got = 0;
+  stop = kw_now_ms() + 15000;
+  while (kcat_got < 500 && kw_now_ms() < stop) {
+    if (kw_consumer_poll(c, &m, 200) != 1) continue;
+    IT_CHECK(m.err == 0 && m.offset == kcat_got, "kcat record %d: err %s offset %lld", kcat_got, kw_errname(m.err),
+             (long long)m.offset);
+    char want[32];
+    int wn = snprintf(want, sizeof want, "k%s", codecs[kcat_got / 100]);
+    IT_CHECK(m.key_len == (size_t)wn && memcmp(m.key, want, (size_t)wn) == 0, "key of record %d", kcat_got);
+    kcat_got++;
+  }
+  printf("kcat's batches in none/gzip/snappy/lz4/zstd: kwire read %d of 500\n", kcat_got);
+  IT_CHECK(kcat_got == 500, "kcat records");
+  kw_client_destroy(c);
+  kw_conn_free(admin);
+  printf("PASS it_consumer\n");
+  return 0;
+}
