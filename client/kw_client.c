@@ -7,6 +7,8 @@
 #include "client/kw_cluster.h"
 #include "client/kw_config.h"
 #include "client/kw_consumer.h"
+#include "client/kw_group.h"
+#include "kwire/consumer.h"
 #include "net/kw_log.h"
 #include "client/kw_partitioner.h"
 #include "client/kw_producer.h"
@@ -160,7 +162,9 @@ int kw_client_fds(kw_client *cl, kw_pollfd *fds, int max) { return kw_cluster_fd
 static int64_t next_deadline(kw_client *cl) {
   int64_t a = kw_cluster_deadline(&cl->cluster), b = cl->prod ? kw_producer_deadline(cl->prod) : INT64_MAX;
   int64_t c = cl->cons ? kw_consumer_deadline(cl->cons) : INT64_MAX;
+  int64_t d = cl->group ? kw_group_deadline(cl->group) : INT64_MAX;
   if (b < a) a = b;
+  if (d < c) c = d;
   return c < a ? c : a;
 }
 
@@ -174,6 +178,7 @@ int kw_client_next_timeout(kw_client *cl) {
 int kw_client_step(kw_client *cl, const kw_pollfd *fds, int n) {
   int64_t now = kw_now_ms();
   kw_cluster_step(&cl->cluster, fds, fds ? n : 0, now);
+  if (cl->group) kw_group_run(cl->group, now);
   if (cl->cons) kw_consumer_run(cl->cons, now);
   return cl->prod ? kw_producer_run(cl->prod, now) : 0;
 }
@@ -231,9 +236,15 @@ void kw_client_destroy(kw_client *cl) {
     kw_client_flush(cl, (int)(v->delivery_timeout_ms > 0 && v->delivery_timeout_ms < INT32_MAX ? v->delivery_timeout_ms : 300000));
     kw_producer_free(cl->prod, KW_ERR_DESTROYED);
   }
-  if (cl->cons) kw_consumer_free(cl->cons); /* its requests in flight check it is alive: free the ctx first */
+  if (cl->cons) kw_consumer_close(cl, 10000);
+  /* Close the connections first: requests in flight get their callbacks (reported,
+   * or dropped) while the producer, consumer and group still exist. */
+  kw_cluster_disconnect_all(&cl->cluster);
+  kw_group_free(cl->group);
+  kw_consumer_free(cl->cons);
+  cl->group = NULL;
   cl->cons = NULL;
-  kw_cluster_free(&cl->cluster); /* closing connections reports what was in flight */
+  kw_cluster_free(&cl->cluster);
   if (cl->prod) kw_producer_release(cl->prod);
   kw_mem mem = cl->mem_store;
   kw_config_free(cl->conf);
@@ -274,6 +285,11 @@ static kw_conn *ready_conn(kw_client *cl, int32_t node_id, int64_t now) {
 
 int kw_client_call(kw_client *cl, int32_t node_id, int16_t api_key, const void *req, void *resp, kw_arena *arena,
                    int timeout_ms) {
+  return kw_client_call_capped(cl, node_id, api_key, INT16_MAX, req, resp, arena, timeout_ms);
+}
+
+int kw_client_call_capped(kw_client *cl, int32_t node_id, int16_t api_key, int cap, const void *req, void *resp,
+                          kw_arena *arena, int timeout_ms) {
   int64_t end = kw_now_ms() + timeout_ms;
   call_state *st = kw_alloc(cl->mem, sizeof *st);
   if (!st) return KW_ERR_NOMEM;
@@ -288,6 +304,7 @@ int kw_client_call(kw_client *cl, int32_t node_id, int16_t api_key, const void *
     kw_conn *c = ready_conn(cl, node_id, now);
     if (c) {
       version = kw_conn_version(c, api_key);
+      if (version > cap) version = cap;
       if (version < 0) {
         err = version;
         break;

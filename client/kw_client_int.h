@@ -16,6 +16,7 @@ struct kw_client {
   kw_cluster cluster;
   kw_producer *prod;
   struct kw_consumer *cons;
+  struct kw_group *group; /* consumers with group.id */
   kw_delivery_cb dr_cb;
   void *dr_ud;
   kw_error_cb err_cb;
@@ -32,5 +33,8 @@ kw_client *kw_client_create(const kw_config *conf, int roles, char *errstr, size
  * `arena`). Returns the version used, or KW_ERR_TIMED_OUT / a connection or decode error. */
 int kw_client_call(kw_client *cl, int32_t node_id, int16_t api_key, const void *req, void *resp, kw_arena *arena,
                    int timeout_ms);
+/* The same at no more than version `cap` (for APIs whose newer versions change shape). */
+int kw_client_call_capped(kw_client *cl, int32_t node_id, int16_t api_key, int cap, const void *req, void *resp,
+                          kw_arena *arena, int timeout_ms);
 
 #endif

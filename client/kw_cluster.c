@@ -83,6 +83,11 @@ int kw_cluster_init(kw_cluster *cl, const kw_cluster_settings *set, const char *
   return KW_OK;
 }
 
+void kw_cluster_disconnect_all(kw_cluster *cl) {
+  for (int i = 0; i < cl->n_brokers; i++)
+    if (cl->brokers[i]->conn) kw_conn_close(cl->brokers[i]->conn, KW_ERR_DISCONNECTED);
+}
+
 void kw_cluster_free(kw_cluster *cl) {
   for (int i = 0; i < cl->n_brokers; i++) {
     kw_conn_free(cl->brokers[i]->conn);
@@ -120,6 +125,11 @@ kw_topic *kw_cluster_topic(kw_cluster *cl, const char *name, bool create) {
 void kw_cluster_refresh_soon(kw_cluster *cl, int64_t now) {
   int64_t at = now + cl->set.retry_backoff_ms;
   if (cl->md_next > at) cl->md_next = at;
+}
+
+kw_broker *kw_cluster_ensure_broker(kw_cluster *cl, int32_t node_id, const char *host, size_t hostlen, int port) {
+  kw_broker *b = kw_cluster_broker(cl, node_id);
+  return b ? b : add_broker(cl, node_id, host, hostlen, port);
 }
 
 kw_broker *kw_cluster_broker(kw_cluster *cl, int32_t node_id) {

@@ -72,11 +72,16 @@ typedef struct kw_cluster {
 int kw_cluster_init(kw_cluster *cl, const kw_cluster_settings *set, const char *bootstrap, char *errstr,
                     size_t errlen);
 void kw_cluster_free(kw_cluster *cl);
+/* Closes every connection: requests in flight fail (callbacks run) now. */
+void kw_cluster_disconnect_all(kw_cluster *cl);
 
 kw_topic *kw_cluster_topic(kw_cluster *cl, const char *name, bool create);
 /* Ask for a metadata refresh now (e.g. after NOT_LEADER_OR_FOLLOWER). */
 void kw_cluster_refresh_soon(kw_cluster *cl, int64_t now);
 kw_broker *kw_cluster_broker(kw_cluster *cl, int32_t node_id);
+/* The broker with node_id, added with this address if unknown (a coordinator the
+ * metadata has not listed yet). */
+kw_broker *kw_cluster_ensure_broker(kw_cluster *cl, int32_t node_id, const char *host, size_t hostlen, int port);
 /* A READY connection to node_id, or NULL (a connection attempt starts if allowed). */
 kw_conn *kw_cluster_conn(kw_cluster *cl, int32_t node_id, int64_t now);
 

@@ -71,6 +71,7 @@ enum kw_conf_flag { KW_CF_P = 1, KW_CF_C = 2, KW_CF_PC = 3, KW_CF_SECRET = 4 };
   X(INT, max_poll_interval_ms, "max.poll.interval.ms", "300000", 1, 86400000, NULL, KW_CF_C, "Longest time between polls before the member leaves the group") \
   X(BOOL, enable_auto_commit, "enable.auto.commit", "true", 0, 0, NULL, KW_CF_C, "Commit consumed offsets periodically") \
   X(INT, auto_commit_interval_ms, "auto.commit.interval.ms", "5000", 0, 86400000, NULL, KW_CF_C, "Period of automatic commits") \
+  X(BOOL, enable_auto_offset_store, "enable.auto.offset.store", "true", 0, 0, NULL, KW_CF_C, "Store each polled record's offset for the next commit; false: only kw_consumer_store_offset() stores (commit after processing)") \
   X(ENUM, auto_offset_reset, "auto.offset.reset", "latest", 0, 0, "earliest|latest|error|smallest=0|largest=1|beginning=0|end=1", KW_CF_C, "Where to start without a valid committed offset") \
   X(ENUM, isolation_level, "isolation.level", "read_committed", 0, 0, "read_uncommitted|read_committed", KW_CF_C, "read_committed skips aborted transactional records") \
   X(INT, fetch_min_bytes, "fetch.min.bytes", "1", 1, 100000000, NULL, KW_CF_C, "Bytes a broker waits for before answering a fetch") \

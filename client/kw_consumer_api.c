@@ -2,7 +2,10 @@
 #include <string.h>
 #include "client/kw_client_int.h"
 #include "client/kw_config.h"
+#include "client/kw_assignor.h"
 #include "client/kw_consumer.h"
+#include "client/kw_group.h"
+#include <stdio.h>
 #include "kwire/consumer.h"
 #include "kwire/error.h"
 #include "proto/kw_kerr.h"
@@ -29,8 +32,116 @@ kw_client *kw_consumer_new(const kw_config *conf, char *errstr, size_t errlen) {
     kw_client_destroy(cl);
     return NULL;
   }
+  if (v->group_id && v->group_id[0]) {
+    kw_group_settings gs = {
+        .group_id = v->group_id,
+        .instance_id = v->group_instance_id && v->group_instance_id[0] ? v->group_instance_id : NULL,
+        .session_timeout_ms = v->session_timeout_ms,
+        .heartbeat_interval_ms = v->heartbeat_interval_ms,
+        .max_poll_interval_ms = v->max_poll_interval_ms,
+        .retry_backoff_ms = v->retry_backoff_ms,
+        .auto_commit_interval_ms = v->auto_commit_interval_ms,
+        .request_timeout_ms = v->request_timeout_ms,
+        .auto_commit = v->enable_auto_commit,
+        .auto_store = v->enable_auto_offset_store,
+        .auto_offset_reset = v->auto_offset_reset,
+    };
+    /* partition.assignment.strategy, in the order written */
+    const char *s = v->assignment_strategy ? v->assignment_strategy : "range,roundrobin";
+    while (*s && gs.n_assignors < 3) {
+      size_t len = strcspn(s, ",");
+      char name[32];
+      snprintf(name, sizeof name, "%.*s", (int)len, s);
+      int kind = kw_assignor_from_name(name);
+      if (kind >= 0) gs.assignors[gs.n_assignors++] = kind;
+      s += len + (s[len] == ',');
+    }
+    cl->group = kw_group_create(&cl->cluster, cl->cons, &gs, cl->mem, &cl->log);
+    if (!cl->group) {
+      kw_client_destroy(cl);
+      return NULL;
+    }
+  }
   return cl;
 }
+
+/* ---- groups ---- */
+
+void kw_consumer_set_rebalance_cb(kw_client *cl, kw_rebalance_cb cb, void *ud) {
+  if (cl->group) kw_group_set_rebalance_cb(cl->group, cb, ud);
+}
+
+int kw_consumer_subscribe(kw_client *cl, const char *const *topics, int n_topics) {
+  if (!cl->group) return KW_ERR_STATE; /* needs group.id */
+  return kw_group_subscribe(cl->group, topics, n_topics);
+}
+
+int kw_consumer_store_offset(kw_client *cl, const char *topic, int32_t partition, int64_t offset) {
+  if (!cl->group) return KW_ERR_STATE;
+  return kw_group_store(cl->group, topic, partition, offset);
+}
+
+int kw_consumer_commit(kw_client *cl, int timeout_ms) {
+  if (!cl->group) return KW_ERR_STATE;
+  bool done = false;
+  int result = KW_OK;
+  int err = kw_group_commit(cl->group, timeout_ms > 0 ? &done : NULL, &result, kw_now_ms());
+  if (err || timeout_ms <= 0) return err;
+  int64_t end = kw_now_ms() + timeout_ms;
+  while (!done && kw_now_ms() < end) kw_client_poll(cl, 10);
+  return done ? result : KW_ERR_TIMED_OUT;
+}
+
+int kw_consumer_committed(kw_client *cl, const char *topic, int32_t partition, int64_t *offset, int timeout_ms) {
+  if (!cl->group) return KW_ERR_STATE;
+  kw_offset_fetch_req_topic t;
+  kw_msg_init(KW_SCHEMA_OFFSET_FETCH_REQ_TOPIC, &t);
+  t.name = (kw_slice){(const uint8_t *)topic, (int32_t)strlen(topic)};
+  t.partition_indexes = &partition;
+  t.n_partition_indexes = 1;
+  kw_offset_fetch_req req;
+  kw_msg_init(KW_SCHEMA_OFFSET_FETCH_REQ, &req);
+  const kw_conf_values *v = kw_config_values(cl->conf);
+  req.group_id = (kw_slice){(const uint8_t *)v->group_id, (int32_t)strlen(v->group_id)};
+  req.topics = &t;
+  req.n_topics = 1;
+  int64_t end = kw_now_ms() + timeout_ms;
+  while (kw_group_coordinator(cl->group) < 0) { /* the group finds its coordinator */
+    if (kw_now_ms() >= end) return KW_ERR_TIMED_OUT;
+    kw_client_poll(cl, 10);
+  }
+  kw_arena a;
+  kw_arena_init(&a, cl->mem, 0);
+  kw_offset_fetch_resp resp;
+  int err = kw_client_call_capped(cl, kw_group_coordinator(cl->group), KW_API_OFFSET_FETCH, 7, &req, &resp, &a,
+                                  (int)(end - kw_now_ms()));
+  if (err >= 0) {
+    err = KW_ERR_MALFORMED;
+    if (resp.n_topics == 1 && resp.topics[0].n_partitions == 1) {
+      *offset = resp.topics[0].partitions[0].committed_offset;
+      err = resp.topics[0].partitions[0].error_code ? KW_ERR_BROKER : KW_OK;
+    } else if (resp.error_code) {
+      err = KW_ERR_BROKER;
+    }
+  }
+  kw_arena_reset(&a);
+  return err;
+}
+
+int kw_consumer_close(kw_client *cl, int timeout_ms) {
+  if (!cl->cons) return KW_ERR_STATE;
+  if (!cl->group) return KW_OK;
+  const kw_conf_values *v = kw_config_values(cl->conf);
+  if (v->enable_auto_commit && kw_group_is_stable(cl->group)) kw_consumer_commit(cl, timeout_ms);
+  bool done = false;
+  kw_group_leave(cl->group, &done, kw_now_ms());
+  int64_t end = kw_now_ms() + timeout_ms;
+  while (!done && kw_now_ms() < end) kw_client_poll(cl, 10);
+  return KW_OK;
+}
+
+const char *kw_consumer_member_id(kw_client *cl) { return cl->group ? kw_group_member_id(cl->group) : ""; }
+int32_t kw_consumer_generation(kw_client *cl) { return cl->group ? kw_group_generation(cl->group) : -1; }
 
 int kw_consumer_assign(kw_client *cl, const char *topic, int32_t partition, int64_t offset) {
   return cl->cons ? kw_consumer_add(cl->cons, topic, partition, offset, false) : KW_ERR_STATE;
@@ -66,8 +177,11 @@ int64_t kw_consumer_position(kw_client *cl, const char *topic, int32_t partition
 int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms) {
   if (!cl->cons || !msg) return KW_ERR_STATE;
   int64_t end = kw_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+  if (cl->group) kw_group_polled(cl->group, kw_now_ms());
   for (;;) {
     if (kw_consumer_next(cl->cons, msg)) {
+      /* at-least-once: what the application received is what the next commit stores */
+      if (cl->group && !msg->err) kw_group_auto_store(cl->group, msg->topic, msg->partition, msg->offset + 1);
       kw_client_step(cl, NULL, 0); /* keep the next fetch going while the application works */
       return 1;
     }

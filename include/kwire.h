@@ -6,6 +6,7 @@
 #include "kwire/mem.h"
 #include "kwire/config.h"
 #include "kwire/client.h"
+#include "kwire/admin.h"
 #include "kwire/consumer.h"
 
 #define KWIRE_VERSION_STRING "0.1.0"

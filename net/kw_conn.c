@@ -143,7 +143,7 @@ int64_t kw_conn_deadline(const kw_conn *c) {
 
 /* expect_answer false: Produce with acks=0, which the broker never answers. */
 static int enqueue(kw_conn *c, int16_t key, int16_t ver, const void *msg, kw_conn_cb cb, void *ud, int64_t now,
-                   bool expect_answer) {
+                   bool expect_answer, int64_t timeout_ms) {
   kw_req_header h = {key, ver, c->next_corr,
                      {(const uint8_t *)c->cfg.client_id, (int32_t)strlen(c->cfg.client_id)}};
   size_t mark = c->out.len;
@@ -155,7 +155,7 @@ static int enqueue(kw_conn *c, int16_t key, int16_t ver, const void *msg, kw_con
   }
   CONN_DBG(c, PROTOCOL, "sent %s v%d, correlation id %d, %zu bytes", kw_api_find(key) ? kw_api_find(key)->name : "?",
            ver, c->next_corr, c->out.len - mark);
-  if (expect_answer) c->q[c->nq++] = (pending){c->next_corr, key, ver, now + c->cfg.request_timeout_ms, cb, ud};
+  if (expect_answer) c->q[c->nq++] = (pending){c->next_corr, key, ver, now + timeout_ms, cb, ud};
   c->next_corr = c->next_corr == INT32_MAX ? 1 : c->next_corr + 1;
   return 0;
 }
@@ -178,14 +178,23 @@ int kw_conn_request(kw_conn *c, int16_t key, int version, const void *msg, kw_co
   if (c->nq >= c->cfg.max_in_flight) return KW_ERR_WOULD_BLOCK;
   if (version < 0) version = kw_conn_version(c, key);
   if (version < 0) return version;
-  return enqueue(c, key, (int16_t)version, msg, cb, ud, now, true);
+  return enqueue(c, key, (int16_t)version, msg, cb, ud, now, true, c->cfg.request_timeout_ms);
+}
+
+int kw_conn_request_timeout(kw_conn *c, int16_t key, int version, const void *msg, kw_conn_cb cb, void *ud, int64_t now,
+                            int64_t timeout_ms) {
+  if (c->state != KW_CONN_READY) return KW_ERR_STATE;
+  if (c->nq >= c->cfg.max_in_flight) return KW_ERR_WOULD_BLOCK;
+  if (version < 0) version = kw_conn_version(c, key);
+  if (version < 0) return version;
+  return enqueue(c, key, (int16_t)version, msg, cb, ud, now, true, timeout_ms);
 }
 
 int kw_conn_send_oneway(kw_conn *c, int16_t key, int version, const void *msg, int64_t now) {
   if (c->state != KW_CONN_READY) return KW_ERR_STATE;
   if (version < 0) version = kw_conn_version(c, key);
   if (version < 0) return version;
-  return enqueue(c, key, (int16_t)version, msg, NULL, NULL, now, false);
+  return enqueue(c, key, (int16_t)version, msg, NULL, NULL, now, false, 0);
 }
 
 /* ---- the ApiVersions handshake ---- */
@@ -198,7 +207,7 @@ static int send_api_versions(kw_conn *c, int16_t ver, int64_t now) {
   req.client_software_name = (kw_slice){(const uint8_t *)"kwire", 5};
   req.client_software_version = (kw_slice){(const uint8_t *)kw_software_version, (int32_t)strlen(kw_software_version)};
   c->apiversions_version = ver;
-  return enqueue(c, KW_API_API_VERSIONS, ver, &req, NULL, NULL, now, true);
+  return enqueue(c, KW_API_API_VERSIONS, ver, &req, NULL, NULL, now, true, c->cfg.request_timeout_ms);
 }
 
 /* Returns 0 when READY, 1 when it resent ApiVersions at a lower version, or an error. */

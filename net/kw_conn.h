@@ -61,6 +61,10 @@ bool kw_conn_broker_range(const kw_conn *c, int16_t api_key, int16_t *min, int16
  * when max_in_flight requests are unanswered. */
 int kw_conn_request(kw_conn *c, int16_t api_key, int version, const void *msg, kw_conn_cb cb, void *ud, int64_t now);
 int kw_conn_in_flight(const kw_conn *c);
+/* The same with its own timeout (JoinGroup may be held by the broker for the whole
+ * rebalance timeout). */
+int kw_conn_request_timeout(kw_conn *c, int16_t api_key, int version, const void *msg, kw_conn_cb cb, void *ud,
+                            int64_t now, int64_t timeout_ms);
 /* A request the broker does not answer (Produce with acks=0): queued for writing only. */
 int kw_conn_send_oneway(kw_conn *c, int16_t api_key, int version, const void *msg, int64_t now);
 /* Writes what is queued now, without waiting for the next step (lower latency). */

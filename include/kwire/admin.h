@@ -1,13 +1,14 @@
 /* Administrative calls: topics, partitions, consumer groups, offsets and lag.
  *
  * Every call is blocking: it drives the client (connections, metadata, a producer's
- * deliveries if the client has one) until it has the answer or timeout_ms has passed.
- * Never call them from inside a kwire callback (delivery report, error, log).
+ * deliveries if the client has one) until it has the answer or timeout_ms (> 0) has
+ * passed. Never call them from inside a kwire callback (delivery report, error, log).
  * Any kw_client works (kw_admin_new() makes one without a producer).
  *
  * Return values: KW_OK (0), or a negative KW_ERR_*:
- *   KW_ERR_BROKER      Kafka answered with an error; errstr holds its name and message,
- *                      e.g. "TOPIC_ALREADY_EXISTS: Topic 'orders' already exists."
+ *   KW_ERR_BROKER      Kafka answered with an error; errstr holds the call, Kafka's error
+ *                      name and message: "create topic 'orders': TOPIC_ALREADY_EXISTS:
+ *                      Topic 'orders' already exists."
  *   KW_ERR_TIMED_OUT   no (usable) answer within timeout_ms; errstr says what was awaited
  *   KW_ERR_INVALID_ARG, KW_ERR_NOMEM, KW_ERR_NO_VERSION, connection errors.
  * errstr may be NULL; it is set to "" on success.
@@ -30,7 +31,8 @@ extern "C" {
 /* Creates a topic. partitions / replication_factor -1: the broker's defaults.
  * configs: "key", "value", ..., NULL (or NULL for none), e.g. {"retention.ms", "3600000", NULL}.
  * Returns once metadata shows every partition with a leader (Kafka itself answers
- * before that), so the topic is usable right away. */
+ * before that), so the topic is usable right away; KW_ERR_TIMED_OUT saying it waited
+ * for leaders means Kafka created the topic but it was not usable in time. */
 int kw_admin_create_topic(kw_client *cl, const char *topic, int32_t partitions, int16_t replication_factor,
                           const char *const *configs, int timeout_ms, char *errstr, size_t errlen);
 /* Deletes a topic; returns once metadata no longer knows it. */
@@ -57,7 +59,7 @@ int kw_admin_result_count(const kw_admin_result *res);
 int kw_admin_list_groups(kw_client *cl, int timeout_ms, kw_admin_result **out, char *errstr, size_t errlen);
 /* One group at its coordinator: ConsumerGroupDescribe for groups of the new consumer
  * protocol (KIP-848), DescribeGroups for classic ones. An unknown group is KW_ERR_BROKER
- * GROUP_ID_NOT_FOUND (brokers before 2.8... answer state "Dead" instead). */
+ * GROUP_ID_NOT_FOUND (brokers before Kafka 4.0 describe it with state "Dead" instead). */
 int kw_admin_describe_group(kw_client *cl, const char *group, int timeout_ms, kw_admin_result **out, char *errstr,
                             size_t errlen);
 
@@ -73,7 +75,7 @@ const char *kw_admin_group_protocol(const kw_admin_result *res, int i); /* assig
 int kw_admin_member_count(const kw_admin_result *res);
 const char *kw_admin_member_id(const kw_admin_result *res, int m);
 const char *kw_admin_member_client_id(const kw_admin_result *res, int m);
-const char *kw_admin_member_host(const kw_admin_result *res, int m);
+const char *kw_admin_member_host(const kw_admin_result *res, int m); /* as Kafka says it: "/10.0.0.7" */
 const char *kw_admin_member_instance_id(const kw_admin_result *res, int m); /* NULL: not a static member */
 /* The member's assigned partitions, k in [0, kw_admin_member_assignment_count), sorted. */
 int kw_admin_member_assignment_count(const kw_admin_result *res, int m);

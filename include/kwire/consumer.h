@@ -61,6 +61,39 @@ int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms);
 int kw_message_header(const kw_message *m, int i, const char **key, size_t *key_len, const void **value,
                       size_t *value_len);
 
+/* ---- consumer groups (group.id) ---- */
+
+typedef struct kw_topic_partition {
+  const char *topic;
+  int32_t partition;
+  int64_t offset; /* commit: the next offset to consume; -1 where it does not apply */
+} kw_topic_partition;
+
+enum kw_rebalance_kind {
+  KW_REBALANCE_ASSIGNED = 1, /* these partitions are now yours */
+  KW_REBALANCE_REVOKED = 2,  /* give these up (offsets are committed first with auto commit) */
+  KW_REBALANCE_LOST = 3      /* taken away without a chance to commit (fenced, session expired) */
+};
+typedef void (*kw_rebalance_cb)(void *ud, int kind, const kw_topic_partition *tps, int n);
+void kw_consumer_set_rebalance_cb(kw_client *cl, kw_rebalance_cb cb, void *ud);
+
+/* Joins group.id for these topics; partitions arrive through rebalances. */
+int kw_consumer_subscribe(kw_client *cl, const char *const *topics, int n_topics);
+/* Marks a record as processed: the next commit stores offset (the next one to read).
+ * With enable.auto.offset.store=false only stored offsets are committed. */
+int kw_consumer_store_offset(kw_client *cl, const char *topic, int32_t partition, int64_t offset);
+/* Commits stored offsets (all assigned partitions). timeout_ms > 0 waits for the
+ * answer (sync); 0 sends it and returns (async). */
+int kw_consumer_commit(kw_client *cl, int timeout_ms);
+/* The group's committed offset for a partition (-1: none), asked from the coordinator. */
+int kw_consumer_committed(kw_client *cl, const char *topic, int32_t partition, int64_t *offset, int timeout_ms);
+/* Commits (with auto commit), leaves the group (not for static members) and stops
+ * fetching. kw_client_destroy does this too. */
+int kw_consumer_close(kw_client *cl, int timeout_ms);
+/* The group member id and generation, for logs and tests ("" / -1 before joining). */
+const char *kw_consumer_member_id(kw_client *cl);
+int32_t kw_consumer_generation(kw_client *cl);
+
 /* Low and high watermarks (log start, end) of a partition, asked from its leader. */
 int kw_consumer_watermarks(kw_client *cl, const char *topic, int32_t partition, int64_t *low, int64_t *high,
                            int timeout_ms);
