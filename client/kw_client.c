@@ -270,7 +270,22 @@ static void on_call_answer(void *ud, int err, int16_t key, int16_t ver, kw_rd *b
     return;
   }
   st->done = true;
-  st->err = err ? err : kw_response_decode(key, ver, body, st->arena, st->resp);
+  if (err) {
+    st->err = err;
+    return;
+  }
+  /* The body lives in the connection's receive buffer, which later reads reuse: decode
+   * from a copy in the caller's arena so strings in *resp stay valid. */
+  size_t n = kw_rd_left(body);
+  void *copy = kw_arena_alloc(st->arena, n ? n : 1);
+  if (!copy) {
+    st->err = KW_ERR_NOMEM;
+    return;
+  }
+  memcpy(copy, body->p, n);
+  kw_rd r;
+  kw_rd_init(&r, copy, n);
+  st->err = kw_response_decode(key, ver, &r, st->arena, st->resp);
 }
 
 static kw_conn *ready_conn(kw_client *cl, int32_t node_id, int64_t now) {

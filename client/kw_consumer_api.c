@@ -45,6 +45,7 @@ kw_client *kw_consumer_new(const kw_config *conf, char *errstr, size_t errlen) {
         .auto_commit = v->enable_auto_commit,
         .auto_store = v->enable_auto_offset_store,
         .auto_offset_reset = v->auto_offset_reset,
+        .consumer_protocol = v->group_protocol == KW_GROUP_CONSUMER,
     };
     /* partition.assignment.strategy, in the order written */
     const char *s = v->assignment_strategy ? v->assignment_strategy : "range,roundrobin";

@@ -11,66 +11,13 @@
 #include "client/kw_assignor.h"
 #include "client/kw_config.h"
 #include "client/kw_group.h"
+#include "client/kw_group_int.h"
 #include "kwire/error.h"
 #include "net/kw_log.h"
 #include "proto/kw_kerr.h"
 #include "proto/kw_msg.h"
 
-enum gstate { G_IDLE, G_FIND, G_FINDING, G_JOIN, G_JOINING, G_AWAIT_META, G_SYNC, G_SYNCING, G_OFFSETS, G_STABLE, G_DEAD };
-
-typedef struct gtp {
-  kw_topic *t;
-  int32_t partition;
-  int64_t stored;    /* next offset to commit (-1: nothing stored) */
-  int64_t committed; /* last committed (-1: none known) */
-  bool fresh;        /* new in this rebalance: not yet announced to the application */
-} gtp;
-
-typedef struct gmember { /* the leader's copy of a member's subscription */
-  char *id, *instance;
-  char **topics;
-  int n_topics;
-  kw_asg_tp *owned;
-  int n_owned;
-  int32_t generation;
-} gmember;
-
-struct kw_group {
-  kw_cluster *cl;
-  kw_consumer *cons;
-  kw_group_settings set;
-  const kw_mem *mem;
-  const kw_logger *log;
-  char **topics;
-  int n_topics;
-  enum gstate state;
-  int64_t retry_at;
-  int32_t coordinator;
-  char *member_id;
-  int32_t generation;
-  char protocol[32];
-  bool leader, rejoin_soon;
-  gmember *members;
-  int n_members;
-  gtp *assigned;
-  int n_assigned;
-  bool hb_in_flight;
-  int64_t next_heartbeat, last_poll, next_autocommit;
-  uint32_t epoch;
-  kw_rebalance_cb rb_cb;
-  void *rb_ud;
-};
-
-typedef struct gctx {
-  kw_group *g;
-  uint32_t epoch;
-  bool *done; /* commit/leave: completion flag and result for a waiting caller */
-  int *result;
-} gctx;
-
-#define SL(s) ((kw_slice){(const uint8_t *)(s), (int32_t)strlen(s)})
-
-static char *dup_slice(const kw_mem *m, kw_slice s) {
+char *kw_grp_dup_slice(const kw_mem *m, kw_slice s) {
   char *d = kw_alloc(m, (size_t)(s.len > 0 ? s.len : 0) + 1);
   if (d) {
     if (s.len > 0) memcpy(d, s.ptr, (size_t)s.len);
@@ -83,23 +30,23 @@ static bool slice_is(kw_slice s, const char *str) {
   return s.ptr && (size_t)s.len == strlen(str) && memcmp(s.ptr, str, (size_t)s.len) == 0;
 }
 
-static void set_member_id(kw_group *g, kw_slice id) {
-  char *d = dup_slice(g->mem, id);
+void kw_grp_set_member_id(kw_group *g, kw_slice id) {
+  char *d = kw_grp_dup_slice(g->mem, id);
   if (!d) return;
   kw_free(g->mem, g->member_id);
   g->member_id = d;
 }
 
-static gctx *new_ctx(kw_group *g) {
+gctx *kw_grp_new_ctx(kw_group *g) {
   gctx *c = kw_alloc(g->mem, sizeof *c);
   if (c) *c = (gctx){g, g->epoch, NULL, NULL};
   return c;
 }
 
 /* The answer belongs to the group as it is now (not from before a reset or close). */
-static bool current(gctx *c) { return c->g && c->epoch == c->g->epoch && c->g->state != G_DEAD; }
+bool kw_grp_current(gctx *c) { return c->g && c->epoch == c->g->epoch && c->g->state != G_DEAD; }
 
-static kw_conn *coordinator_conn(kw_group *g, int64_t now) {
+kw_conn *kw_grp_coordinator_conn(kw_group *g, int64_t now) {
   return g->coordinator >= 0 ? kw_cluster_conn(g->cl, g->coordinator, now) : NULL;
 }
 
@@ -108,16 +55,16 @@ static int version_capped(kw_conn *c, int16_t api, int cap) {
   return v > cap ? cap : v;
 }
 
-static void retry_later(kw_group *g, enum gstate st, int64_t now) {
+void kw_grp_retry_later(kw_group *g, enum gstate st, int64_t now) {
   g->state = st;
   g->retry_at = now + g->set.retry_backoff_ms;
 }
 
 /* NOT_COORDINATOR and friends: find it again. True if the error was handled so. */
-static bool coordinator_error(kw_group *g, int16_t kerr, int64_t now) {
+bool kw_grp_coordinator_error(kw_group *g, int16_t kerr, int64_t now) {
   if (kerr == KW_KERR_NOT_COORDINATOR || kerr == KW_KERR_COORDINATOR_NOT_AVAILABLE) {
     g->coordinator = -1;
-    retry_later(g, G_FIND, now);
+    kw_grp_retry_later(g, G_FIND, now);
     return true;
   }
   return false;
@@ -125,7 +72,7 @@ static bool coordinator_error(kw_group *g, int16_t kerr, int64_t now) {
 
 /* ---- the assignment as the application sees it ---- */
 
-static void notify(kw_group *g, int kind, const gtp *tps, int n) {
+void kw_grp_notify(kw_group *g, int kind, const gtp *tps, int n) {
   if (!g->rb_cb || n == 0) return;
   kw_topic_partition stack[64] = {{NULL, 0, 0}};
   kw_topic_partition *arr = n <= 64 ? stack : kw_alloc(g->mem, sizeof *arr * (size_t)n);
@@ -136,15 +83,15 @@ static void notify(kw_group *g, int kind, const gtp *tps, int n) {
 }
 
 /* Gives up every partition: revoked (clean) or lost (fenced). */
-static void drop_assignment(kw_group *g, int kind) {
-  notify(g, kind, g->assigned, g->n_assigned);
+void kw_grp_drop_assignment(kw_group *g, int kind) {
+  kw_grp_notify(g, kind, g->assigned, g->n_assigned);
   for (int i = 0; i < g->n_assigned; i++) kw_consumer_remove(g->cons, g->assigned[i].t->name, g->assigned[i].partition);
   kw_free(g->mem, g->assigned);
   g->assigned = NULL;
   g->n_assigned = 0;
 }
 
-static gtp *find_gtp(kw_group *g, const char *topic, int32_t partition) {
+gtp *kw_grp_find_gtp(kw_group *g, const char *topic, int32_t partition) {
   for (int i = 0; i < g->n_assigned; i++)
     if (g->assigned[i].partition == partition && strcmp(g->assigned[i].t->name, topic) == 0) return &g->assigned[i];
   return NULL;
@@ -156,7 +103,7 @@ static void on_commit(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) 
   gctx *c = ud;
   kw_group *g = c->g;
   int result = err;
-  if (!err && current(c)) {
+  if (!err && kw_grp_current(c)) {
     kw_arena a;
     kw_arena_init(&a, g->mem, 0);
     kw_offset_commit_resp resp;
@@ -167,7 +114,7 @@ static void on_commit(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) 
         const kw_offset_commit_resp_partition *pr = &resp.topics[t].partitions[k];
         if (pr->error_code) {
           result = KW_ERR_BROKER;
-          if (!coordinator_error(g, pr->error_code, now))
+          if (!kw_grp_coordinator_error(g, pr->error_code, now))
             kw_log(g->log, KW_LOG_WARNING, "CGRP", "commit of %.*s [%d] failed: %s", (int)resp.topics[t].name.len,
                    (const char *)resp.topics[t].name.ptr, pr->partition_index, kw_kerr_name(pr->error_code));
         }
@@ -190,11 +137,11 @@ int kw_group_commit(kw_group *g, bool *done, int *result, int64_t now) {
     if (result) *result = KW_OK;
     return KW_OK;
   }
-  kw_conn *conn = coordinator_conn(g, now);
+  kw_conn *conn = kw_grp_coordinator_conn(g, now);
   if (!conn) return KW_ERR_STATE;
   kw_offset_commit_req_topic *ts = kw_alloc(g->mem, sizeof *ts * (size_t)n);
   kw_offset_commit_req_partition *ps = kw_alloc(g->mem, sizeof *ps * (size_t)n);
-  gctx *c = new_ctx(g);
+  gctx *c = kw_grp_new_ctx(g);
   int err = KW_ERR_NOMEM;
   if (!ts || !ps || !c) goto out;
   c->done = done;
@@ -244,7 +191,7 @@ out:
 static void on_offsets(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   gctx *c = ud;
   kw_group *g = c->g;
-  bool ok = current(c);
+  bool ok = kw_grp_current(c);
   kw_free(g->mem, c);
   if (!ok || g->state != G_OFFSETS) return;
   int64_t now = kw_now_ms();
@@ -253,12 +200,12 @@ static void on_offsets(void *ud, int err, int16_t key, int16_t ver, kw_rd *body)
   kw_offset_fetch_resp resp;
   if (!err) err = kw_response_decode(key, ver, body, &a, &resp);
   if (!err && resp.error_code) {
-    if (!coordinator_error(g, resp.error_code, now)) retry_later(g, G_OFFSETS, now); /* e.g. loading */
+    if (!kw_grp_coordinator_error(g, resp.error_code, now)) kw_grp_retry_later(g, G_OFFSETS, now); /* e.g. loading */
     kw_arena_reset(&a);
     return;
   }
   if (err) {
-    retry_later(g, G_OFFSETS, now);
+    kw_grp_retry_later(g, G_OFFSETS, now);
     kw_arena_reset(&a);
     return;
   }
@@ -268,7 +215,7 @@ static void on_offsets(void *ud, int err, int16_t key, int16_t ver, kw_rd *body)
       const kw_offset_fetch_resp_partition *pr = &resp.topics[t].partitions[k];
       char name[256];
       snprintf(name, sizeof name, "%.*s", (int)resp.topics[t].name.len, (const char *)resp.topics[t].name.ptr);
-      gtp *x = find_gtp(g, name, pr->partition_index);
+      gtp *x = kw_grp_find_gtp(g, name, pr->partition_index);
       if (x && !pr->error_code) x->committed = pr->committed_offset;
     }
   kw_arena_reset(&a);
@@ -294,26 +241,27 @@ static void on_offsets(void *ud, int err, int16_t key, int16_t ver, kw_rd *body)
       g->assigned[i].fresh = false;
       fresh[n_fresh++] = g->assigned[i];
     }
-  if (fresh) notify(g, KW_REBALANCE_ASSIGNED, fresh, n_fresh);
+  if (fresh) kw_grp_notify(g, KW_REBALANCE_ASSIGNED, fresh, n_fresh);
   kw_free(g->mem, fresh);
-  if (g->rejoin_soon) { /* cooperative: the partitions revoked this round go to others next round */
+  if (g->rejoin_soon) {
     g->rejoin_soon = false;
-    g->state = G_JOIN;
+    if (g->set.consumer_protocol) g->next_heartbeat = now; /* acknowledge the new assignment at once */
+    else g->state = G_JOIN; /* cooperative: what was revoked this round goes to others next round */
   }
 }
 
-static void send_offset_fetch(kw_group *g, int64_t now) {
-  kw_conn *conn = coordinator_conn(g, now);
+void kw_grp_send_offset_fetch(kw_group *g, int64_t now) {
+  kw_conn *conn = kw_grp_coordinator_conn(g, now);
   if (!conn || now < g->retry_at) return;
   if (g->n_assigned == 0) {
     g->state = G_STABLE;
     g->next_heartbeat = now + g->set.heartbeat_interval_ms;
-    notify(g, KW_REBALANCE_ASSIGNED, NULL, 0);
+    kw_grp_notify(g, KW_REBALANCE_ASSIGNED, NULL, 0);
     return;
   }
   kw_offset_fetch_req_topic *ts = kw_alloc(g->mem, sizeof *ts * (size_t)g->n_assigned);
   int32_t *parts = kw_alloc(g->mem, sizeof *parts * (size_t)g->n_assigned);
-  gctx *c = new_ctx(g);
+  gctx *c = kw_grp_new_ctx(g);
   if (!ts || !parts || !c) goto out;
   int nt = 0;
   for (int i = 0; i < g->n_assigned; i++) {
@@ -393,7 +341,7 @@ static int apply_assignment(kw_group *g, kw_slice bytes) {
              (const char *)asg.assigned_partitions[t].topic.ptr);
     kw_topic *topic = kw_cluster_topic(g->cl, name, true);
     for (int32_t p = 0; topic && p < asg.assigned_partitions[t].n_partitions; p++) {
-      gtp *old = find_gtp(g, name, asg.assigned_partitions[t].partitions[p]);
+      gtp *old = kw_grp_find_gtp(g, name, asg.assigned_partitions[t].partitions[p]);
       next[k] = old ? *old : (gtp){topic, asg.assigned_partitions[t].partitions[p], -1, -1, true};
       if (old) next[k].fresh = false;
       k++;
@@ -410,7 +358,7 @@ static int apply_assignment(kw_group *g, kw_slice bytes) {
     if (!kept) gone[n_gone++] = g->assigned[i];
   }
   if (n_gone) {
-    notify(g, KW_REBALANCE_REVOKED, gone, n_gone);
+    kw_grp_notify(g, KW_REBALANCE_REVOKED, gone, n_gone);
     for (int i = 0; i < n_gone; i++) kw_consumer_remove(g->cons, gone[i].t->name, gone[i].partition);
     g->rejoin_soon = true;
   }
@@ -424,7 +372,7 @@ static int apply_assignment(kw_group *g, kw_slice bytes) {
 static void on_sync(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   gctx *c = ud;
   kw_group *g = c->g;
-  bool ok = current(c);
+  bool ok = kw_grp_current(c);
   kw_free(g->mem, c);
   if (!ok || g->state != G_SYNCING) return;
   int64_t now = kw_now_ms();
@@ -436,18 +384,18 @@ static void on_sync(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   if (err || kerr)
     KW_DBG(g->log, CGRP, "group %s: SyncGroup answered %s", g->set.group_id, err ? kw_strerror(err) : kw_kerr_name(kerr));
   if (err) {
-    retry_later(g, G_JOIN, now);
+    kw_grp_retry_later(g, G_JOIN, now);
   } else if (kerr == 0) {
     if (apply_assignment(g, resp.assignment) == KW_OK) g->state = G_OFFSETS;
-    else retry_later(g, G_JOIN, now);
-  } else if (!coordinator_error(g, kerr, now)) {
-    if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION) set_member_id(g, (kw_slice){NULL, 0});
+    else kw_grp_retry_later(g, G_JOIN, now);
+  } else if (!kw_grp_coordinator_error(g, kerr, now)) {
+    if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION) kw_grp_set_member_id(g, (kw_slice){NULL, 0});
     if (kerr == KW_KERR_FENCED_INSTANCE_ID) {
       g->state = G_DEAD;
       kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: another member took group.instance.id %s", g->set.group_id,
              g->set.instance_id ? g->set.instance_id : "");
     } else {
-      retry_later(g, G_JOIN, now); /* REBALANCE_IN_PROGRESS and the like: join again */
+      kw_grp_retry_later(g, G_JOIN, now); /* REBALANCE_IN_PROGRESS and the like: join again */
       if (kerr == KW_KERR_REBALANCE_IN_PROGRESS) g->retry_at = now;
     }
   }
@@ -488,7 +436,7 @@ static int encode_assignment(const kw_asg_result *r, kw_buf *out) {
 }
 
 static void send_sync(kw_group *g, int64_t now) {
-  kw_conn *conn = coordinator_conn(g, now);
+  kw_conn *conn = kw_grp_coordinator_conn(g, now);
   if (!conn || now < g->retry_at) return;
   kw_sync_group_req req;
   kw_msg_init(KW_SCHEMA_SYNC_GROUP_REQ, &req);
@@ -537,7 +485,7 @@ static void send_sync(kw_group *g, int64_t now) {
     req.assignments = as;
     req.n_assignments = g->n_members;
   }
-  gctx *c = new_ctx(g);
+  gctx *c = kw_grp_new_ctx(g);
   if (c && kw_conn_request(conn, KW_API_SYNC_GROUP, -1, &req, on_sync, c, now) == 0) {
     kw_conn_flush(conn);
     g->state = G_SYNCING;
@@ -579,8 +527,8 @@ static int keep_members(kw_group *g, const kw_join_group_resp *resp) {
   for (int32_t i = 0; i < resp->n_members; i++) {
     gmember *m = &g->members[g->n_members++];
     memset(m, 0, sizeof *m);
-    m->id = dup_slice(g->mem, resp->members[i].member_id);
-    m->instance = resp->members[i].group_instance_id.ptr ? dup_slice(g->mem, resp->members[i].group_instance_id) : NULL;
+    m->id = kw_grp_dup_slice(g->mem, resp->members[i].member_id);
+    m->instance = resp->members[i].group_instance_id.ptr ? kw_grp_dup_slice(g->mem, resp->members[i].group_instance_id) : NULL;
     m->generation = -1;
     kw_arena a;
     kw_arena_init(&a, g->mem, 1 << 20);
@@ -592,7 +540,7 @@ static int keep_members(kw_group *g, const kw_join_group_resp *resp) {
     if (v >= 0 && !r.err && kw_msg_decode(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION, v, false, &r, &a, &sub) == 0) {
       m->topics = kw_alloc(g->mem, sizeof *m->topics * (size_t)(sub.n_topics > 0 ? sub.n_topics : 1));
       for (int32_t t = 0; m->topics && t < sub.n_topics; t++) {
-        m->topics[m->n_topics++] = dup_slice(g->mem, sub.topics[t]);
+        m->topics[m->n_topics++] = kw_grp_dup_slice(g->mem, sub.topics[t]);
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)sub.topics[t].len, (const char *)sub.topics[t].ptr);
         kw_cluster_topic(g->cl, name, true); /* the leader needs every member's topics' metadata */
@@ -602,7 +550,7 @@ static int keep_members(kw_group *g, const kw_join_group_resp *resp) {
       m->owned = owned ? kw_alloc(g->mem, sizeof *m->owned * (size_t)owned) : NULL;
       for (int32_t t = 0; m->owned && t < sub.n_owned_partitions; t++)
         for (int32_t p = 0; p < sub.owned_partitions[t].n_partitions; p++)
-          m->owned[m->n_owned++] = (kw_asg_tp){dup_slice(g->mem, sub.owned_partitions[t].topic),
+          m->owned[m->n_owned++] = (kw_asg_tp){kw_grp_dup_slice(g->mem, sub.owned_partitions[t].topic),
                                                sub.owned_partitions[t].partitions[p]};
       m->generation = sub.generation_id;
     }
@@ -614,7 +562,7 @@ static int keep_members(kw_group *g, const kw_join_group_resp *resp) {
 static void on_join(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   gctx *c = ud;
   kw_group *g = c->g;
-  bool ok = current(c);
+  bool ok = kw_grp_current(c);
   kw_free(g->mem, c);
   if (!ok || g->state != G_JOINING) return;
   int64_t now = kw_now_ms();
@@ -626,13 +574,13 @@ static void on_join(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   if (err || kerr)
     KW_DBG(g->log, CGRP, "group %s: JoinGroup answered %s", g->set.group_id, err ? kw_strerror(err) : kw_kerr_name(kerr));
   if (err) {
-    retry_later(g, G_JOIN, now);
+    kw_grp_retry_later(g, G_JOIN, now);
   } else if (kerr == KW_KERR_MEMBER_ID_REQUIRED) { /* KIP-394: join again with the id given */
-    set_member_id(g, resp.member_id);
+    kw_grp_set_member_id(g, resp.member_id);
     g->state = G_JOIN;
     g->retry_at = 0;
   } else if (kerr == 0) {
-    set_member_id(g, resp.member_id);
+    kw_grp_set_member_id(g, resp.member_id);
     g->generation = resp.generation_id;
     snprintf(g->protocol, sizeof g->protocol, "%.*s", (int)resp.protocol_name.len,
              resp.protocol_name.ptr ? (const char *)resp.protocol_name.ptr : "");
@@ -649,14 +597,14 @@ static void on_join(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
       g->state = G_SYNC;
     }
     g->retry_at = 0;
-  } else if (!coordinator_error(g, kerr, now)) {
-    if (kerr == KW_KERR_UNKNOWN_MEMBER_ID) set_member_id(g, (kw_slice){NULL, 0});
+  } else if (!kw_grp_coordinator_error(g, kerr, now)) {
+    if (kerr == KW_KERR_UNKNOWN_MEMBER_ID) kw_grp_set_member_id(g, (kw_slice){NULL, 0});
     if (kerr == KW_KERR_FENCED_INSTANCE_ID || kerr == KW_KERR_GROUP_AUTHORIZATION_FAILED ||
         kerr == KW_KERR_INVALID_SESSION_TIMEOUT || kerr == KW_KERR_INCONSISTENT_GROUP_PROTOCOL) {
       g->state = G_DEAD;
       kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: cannot join: %s", g->set.group_id, kw_kerr_name(kerr));
     } else {
-      retry_later(g, G_JOIN, now); /* COORDINATOR_LOAD_IN_PROGRESS, REBALANCE_IN_PROGRESS, ... */
+      kw_grp_retry_later(g, G_JOIN, now); /* COORDINATOR_LOAD_IN_PROGRESS, REBALANCE_IN_PROGRESS, ... */
       if (kerr == KW_KERR_UNKNOWN_MEMBER_ID) g->retry_at = now;
     }
   }
@@ -709,13 +657,13 @@ static bool cooperative(const kw_group *g) {
 }
 
 static void send_join(kw_group *g, int64_t now) {
-  kw_conn *conn = coordinator_conn(g, now);
+  kw_conn *conn = kw_grp_coordinator_conn(g, now);
   if (!conn || now < g->retry_at) return;
   /* Eager protocol: commit, then give everything up before joining. Both go on the
    * coordinator's connection, which Kafka serves in order: the commit lands first. */
   if (!cooperative(g) && g->n_assigned > 0) {
     if (g->set.auto_commit) kw_group_commit(g, NULL, NULL, now);
-    drop_assignment(g, KW_REBALANCE_REVOKED);
+    kw_grp_drop_assignment(g, KW_REBALANCE_REVOKED);
   }
   kw_buf meta;
   kw_buf_init_grow(&meta, g->mem);
@@ -740,7 +688,7 @@ static void send_join(kw_group *g, int64_t now) {
   req.protocols = protos;
   req.n_protocols = g->set.n_assignors;
   req.reason = (kw_slice){NULL, 0};
-  gctx *c = new_ctx(g);
+  gctx *c = kw_grp_new_ctx(g);
   /* JoinGroup may wait up to the rebalance timeout at the broker: the request's own
    * timeout must not cut it short, so it goes out with room to spare. */
   if (c && kw_conn_request_timeout(conn, KW_API_JOIN_GROUP, -1, &req, on_join, c, now,
@@ -760,7 +708,7 @@ static void send_join(kw_group *g, int64_t now) {
 static void on_find(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   gctx *c = ud;
   kw_group *g = c->g;
-  bool ok = current(c);
+  bool ok = kw_grp_current(c);
   kw_free(g->mem, c);
   if (!ok || g->state != G_FINDING) return;
   int64_t now = kw_now_ms();
@@ -789,7 +737,7 @@ static void on_find(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
     g->retry_at = 0;
     KW_DBG(g->log, CGRP, "group %s: coordinator is node %d", g->set.group_id, node);
   } else {
-    retry_later(g, G_FIND, now); /* COORDINATOR_NOT_AVAILABLE while __consumer_offsets is created, ... */
+    kw_grp_retry_later(g, G_FIND, now); /* COORDINATOR_NOT_AVAILABLE while __consumer_offsets is created, ... */
   }
   kw_arena_reset(&a);
 }
@@ -816,7 +764,7 @@ static void send_find(kw_group *g, int64_t now) {
     req.key = key;
   }
   req.key_type = 0; /* group */
-  gctx *c = new_ctx(g);
+  gctx *c = kw_grp_new_ctx(g);
   if (c && kw_conn_request(conn, KW_API_FIND_COORDINATOR, v, &req, on_find, c, now) == 0) {
     kw_conn_flush(conn);
     g->state = G_FINDING;
@@ -830,7 +778,7 @@ static void send_find(kw_group *g, int64_t now) {
 static void on_heartbeat(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   gctx *c = ud;
   kw_group *g = c->g;
-  bool ok = current(c);
+  bool ok = kw_grp_current(c);
   kw_free(g->mem, c);
   if (!ok) return;
   g->hb_in_flight = false;
@@ -844,7 +792,7 @@ static void on_heartbeat(void *ud, int err, int16_t key, int16_t ver, kw_rd *bod
   kw_arena_reset(&a);
   if (err || kerr == 0) return;
   KW_DBG(g->log, CGRP, "group %s: Heartbeat answered %s", g->set.group_id, kw_kerr_name(kerr));
-  if (coordinator_error(g, kerr, now)) return;
+  if (kw_grp_coordinator_error(g, kerr, now)) return;
   if (kerr == KW_KERR_REBALANCE_IN_PROGRESS) {
     KW_DBG(g->log, CGRP, "group %s: rebalance", g->set.group_id);
     g->state = G_JOIN;
@@ -854,20 +802,20 @@ static void on_heartbeat(void *ud, int err, int16_t key, int16_t ver, kw_rd *bod
     /* We are no longer a member: what we had is gone without a commit. */
     kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: %s, partitions lost, rejoining", g->set.group_id,
            kw_kerr_name(kerr));
-    drop_assignment(g, KW_REBALANCE_LOST);
+    kw_grp_drop_assignment(g, KW_REBALANCE_LOST);
     g->generation = -1;
     if (kerr == KW_KERR_FENCED_INSTANCE_ID) {
       g->state = G_DEAD;
       return;
     }
-    set_member_id(g, (kw_slice){NULL, 0});
+    kw_grp_set_member_id(g, (kw_slice){NULL, 0});
     g->state = G_JOIN;
     g->retry_at = 0;
   }
 }
 
 static void send_heartbeat(kw_group *g, int64_t now) {
-  kw_conn *conn = coordinator_conn(g, now);
+  kw_conn *conn = kw_grp_coordinator_conn(g, now);
   if (!conn || g->hb_in_flight) return;
   kw_heartbeat_req req;
   kw_msg_init(KW_SCHEMA_HEARTBEAT_REQ, &req);
@@ -875,7 +823,7 @@ static void send_heartbeat(kw_group *g, int64_t now) {
   req.generation_id = g->generation;
   req.member_id = SL(g->member_id ? g->member_id : "");
   req.group_instance_id = g->set.instance_id ? SL(g->set.instance_id) : (kw_slice){NULL, 0};
-  gctx *c = new_ctx(g);
+  gctx *c = kw_grp_new_ctx(g);
   if (c && kw_conn_request(conn, KW_API_HEARTBEAT, -1, &req, on_heartbeat, c, now) == 0) {
     kw_conn_flush(conn);
     g->hb_in_flight = true;
@@ -896,9 +844,17 @@ static void on_leave(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
 }
 
 int kw_group_leave(kw_group *g, bool *done, int64_t now) {
-  drop_assignment(g, KW_REBALANCE_REVOKED);
+  kw_grp_drop_assignment(g, KW_REBALANCE_REVOKED);
+  if (g->set.consumer_protocol) {
+    int err = kw_grp848_leave(g, now); /* written to the socket; nobody waits for its answer */
+    g->state = G_IDLE;
+    g->epoch++;
+    g->generation = 0;
+    if (done) *done = true;
+    return err;
+  }
   bool send = !g->set.instance_id && g->member_id && g->member_id[0] && g->generation >= 0;
-  kw_conn *conn = send ? coordinator_conn(g, now) : NULL;
+  kw_conn *conn = send ? kw_grp_coordinator_conn(g, now) : NULL;
   g->state = G_IDLE;
   g->epoch++;
   if (!conn) {
@@ -921,7 +877,7 @@ int kw_group_leave(kw_group *g, bool *done, int64_t now) {
     req.member_id = SL(g->member_id);
   }
   if (v < 5) me.reason = (kw_slice){NULL, 0};
-  gctx *c = new_ctx(g);
+  gctx *c = kw_grp_new_ctx(g);
   if (!c) return KW_ERR_NOMEM;
   c->done = done;
   int err = kw_conn_request(conn, KW_API_LEAVE_GROUP, v, &req, on_leave, c, now);
@@ -931,7 +887,7 @@ int kw_group_leave(kw_group *g, bool *done, int64_t now) {
     return err;
   }
   kw_conn_flush(conn);
-  set_member_id(g, (kw_slice){NULL, 0});
+  kw_grp_set_member_id(g, (kw_slice){NULL, 0});
   g->generation = -1;
   return KW_OK;
 }
@@ -959,6 +915,10 @@ void kw_group_run(kw_group *g, int64_t now) {
       return;
     }
   }
+  if (g->set.consumer_protocol && g->state != G_FIND) {
+    kw_grp848_run(g, now);
+    return;
+  }
   switch (g->state) {
   case G_IDLE:
   case G_DEAD:
@@ -976,7 +936,7 @@ void kw_group_run(kw_group *g, int64_t now) {
     if (g->state != G_SYNC) break;
     /* fall through */
   case G_SYNC: send_sync(g, now); break;
-  case G_OFFSETS: send_offset_fetch(g, now); break;
+  case G_OFFSETS: kw_grp_send_offset_fetch(g, now); break;
   case G_STABLE:
     if (now >= g->next_heartbeat) send_heartbeat(g, now);
     if (g->set.auto_commit && now >= g->next_autocommit) {
@@ -995,8 +955,10 @@ int64_t kw_group_deadline(const kw_group *g) {
     int64_t poll_deadline = g->last_poll + g->set.max_poll_interval_ms + 1;
     return poll_deadline < d ? poll_deadline : d;
   }
-  case G_FIND:
   case G_JOIN:
+    if (g->set.consumer_protocol) return g->hb_in_flight ? INT64_MAX : g->next_heartbeat;
+    return g->retry_at;
+  case G_FIND:
   case G_SYNC:
   case G_OFFSETS: return g->retry_at;
   case G_AWAIT_META: return kw_now_ms() + 50;
@@ -1014,12 +976,12 @@ void kw_group_polled(kw_group *g, int64_t now) {
 
 void kw_group_auto_store(kw_group *g, const char *topic, int32_t partition, int64_t next_offset) {
   if (!g->set.auto_store) return;
-  gtp *x = find_gtp(g, topic, partition);
+  gtp *x = kw_grp_find_gtp(g, topic, partition);
   if (x) x->stored = next_offset;
 }
 
 int kw_group_store(kw_group *g, const char *topic, int32_t partition, int64_t next_offset) {
-  gtp *x = find_gtp(g, topic, partition);
+  gtp *x = kw_grp_find_gtp(g, topic, partition);
   if (!x) return KW_ERR_INVALID_ARG;
   x->stored = next_offset;
   return KW_OK;
@@ -1030,7 +992,7 @@ int kw_group_subscribe(kw_group *g, const char *const *topics, int n) {
   char **copy = kw_alloc(g->mem, sizeof *copy * (size_t)n);
   if (!copy) return KW_ERR_NOMEM;
   for (int i = 0; i < n; i++) {
-    copy[i] = dup_slice(g->mem, SL(topics[i]));
+    copy[i] = kw_grp_dup_slice(g->mem, SL(topics[i]));
     kw_cluster_topic(g->cl, topics[i], true);
   }
   for (int i = 0; i < g->n_topics; i++) kw_free(g->mem, g->topics[i]);

@@ -17,6 +17,7 @@ typedef struct kw_group_settings {
   int64_t session_timeout_ms, heartbeat_interval_ms, max_poll_interval_ms;
   int64_t retry_backoff_ms, auto_commit_interval_ms, request_timeout_ms;
   bool auto_commit, auto_store;
+  bool consumer_protocol; /* group.protocol=consumer (KIP-848) instead of classic */
   int assignors[3]; /* enum kw_assignor_kind, in preference order */
   int n_assignors;
   int auto_offset_reset; /* KW_RESET_* */

@@ -40,6 +40,8 @@ static void on_rebalance(void *ud, int kind, const kw_topic_partition *tps, int 
          kind == KW_REBALANCE_ASSIGNED ? "assigned" : kind == KW_REBALANCE_REVOKED ? "revoked" : "lost", n, m->owned);
 }
 
+static const char *protocol = NULL; /* group.protocol for the next join() */
+
 static void join(member *m, const char *name, const char *group, const char *topic, const char *strategy) {
   kw_config *conf = kw_config_new();
   char err[256];
@@ -50,6 +52,7 @@ static void join(member *m, const char *name, const char *group, const char *top
   kw_config_set(conf, "session.timeout.ms", "6000", err, sizeof err);
   kw_config_set(conf, "auto.commit.interval.ms", "200", err, sizeof err);
   if (strategy) IT_CHECK(kw_config_set(conf, "partition.assignment.strategy", strategy, err, sizeof err) == 0, "%s", err);
+  if (protocol) IT_CHECK(kw_config_set(conf, "group.protocol", protocol, err, sizeof err) == 0, "%s", err);
   if (getenv("KW_DEBUG")) kw_config_set(conf, "debug", getenv("KW_DEBUG"), err, sizeof err);
   memset(m, 0, sizeof *m);
   m->name = name;
@@ -177,6 +180,37 @@ static void cooperative_scenario(const char *topic) {
   kw_client_destroy(ms[0].c);
 }
 
+/* KIP-848: the broker assigns; members reconcile through ConsumerGroupHeartbeat. */
+static void consumer_protocol_scenario(const char *topic) {
+  char group[64];
+  snprintf(group, sizeof group, "it-kip848-%d", (int)getpid());
+  memset(seen, 0, sizeof seen);
+  member ms[2];
+  protocol = "consumer";
+  printf("group.protocol=consumer (KIP-848): broker-side assignment\n");
+  join(&ms[0], "A", group, topic, NULL);
+  int got = run_group(ms, 1, 2 * N_PARTS * PER_PART, N_PARTS, 30000);
+  IT_CHECK(ms[0].owned == N_PARTS && got == 2 * N_PARTS * PER_PART, "A alone: owns %d, read %d", ms[0].owned, got);
+  IT_CHECK(kw_consumer_generation(ms[0].c) > 0, "member epoch %d", kw_consumer_generation(ms[0].c));
+  IT_CHECK(kw_consumer_commit(ms[0].c, 10000) == 0, "commit with the member epoch");
+  join(&ms[1], "B", group, topic, NULL);
+  run_group(ms, 2, 0, N_PARTS / 2, 30000);
+  printf("  A owns %d, B owns %d; A's epoch %d, B's %d\n", ms[0].owned, ms[1].owned, kw_consumer_generation(ms[0].c),
+         kw_consumer_generation(ms[1].c));
+  IT_CHECK(ms[0].owned == N_PARTS / 2 && ms[1].owned == N_PARTS / 2, "split 3/3");
+  IT_CHECK(ms[0].revoked_last == N_PARTS / 2, "A revoked only the %d that moved (%d)", N_PARTS / 2, ms[0].revoked_last);
+  int dup = 0;
+  for (int i = 0; i < 2 * N_PARTS * PER_PART; i++) dup += seen[i] > 1;
+  IT_CHECK(dup == 0, "%d records consumed twice", dup);
+  IT_CHECK(kw_consumer_close(ms[1].c, 10000) == 0, "close B");
+  kw_client_destroy(ms[1].c);
+  run_group(ms, 1, 0, N_PARTS, 30000);
+  printf("  B left: A owns %d again\n", ms[0].owned);
+  IT_CHECK(ms[0].owned == N_PARTS, "A owns everything after B left");
+  kw_client_destroy(ms[0].c);
+  protocol = NULL;
+}
+
 int main(void) {
   kw_conn *admin = it_connect(30000);
   char topic[64];
@@ -186,6 +220,7 @@ int main(void) {
   produce(topic, 0, N_PARTS * PER_PART);
   classic_scenario(topic);
   cooperative_scenario(topic);
+  consumer_protocol_scenario(topic);
   printf("PASS it_group\n");
   return 0;
 }

@@ -1,0 +1,81 @@
+/* The group's insides, shared by the classic protocol (kw_group.c) and the consumer
+ * protocol of KIP-848 (kw_group_consumer.c). Not installed. */
+#ifndef KW_CLIENT_GROUP_INT_H
+#define KW_CLIENT_GROUP_INT_H
+#include <string.h>
+#include "client/kw_assignor.h"
+#include "client/kw_group.h"
+#include "net/kw_log.h"
+
+#define SL(s) ((kw_slice){(const uint8_t *)(s), (int32_t)strlen(s)})
+
+enum gstate { G_IDLE, G_FIND, G_FINDING, G_JOIN, G_JOINING, G_AWAIT_META, G_SYNC, G_SYNCING, G_OFFSETS, G_STABLE, G_DEAD };
+
+typedef struct gtp {
+  kw_topic *t;
+  int32_t partition;
+  int64_t stored;    /* next offset to commit (-1: nothing stored) */
+  int64_t committed; /* last committed (-1: none known) */
+  bool fresh;        /* new in this rebalance: not yet announced to the application */
+} gtp;
+
+typedef struct gmember { /* the leader's copy of a member's subscription */
+  char *id, *instance;
+  char **topics;
+  int n_topics;
+  kw_asg_tp *owned;
+  int n_owned;
+  int32_t generation;
+} gmember;
+
+struct kw_group {
+  kw_cluster *cl;
+  kw_consumer *cons;
+  kw_group_settings set;
+  const kw_mem *mem;
+  const kw_logger *log;
+  char **topics;
+  int n_topics;
+  enum gstate state;
+  int64_t retry_at;
+  int32_t coordinator;
+  char *member_id;
+  int32_t generation;
+  char protocol[32];
+  bool leader, rejoin_soon;
+  gmember *members;
+  int n_members;
+  gtp *assigned;
+  int n_assigned;
+  bool hb_in_flight;
+  int64_t next_heartbeat, last_poll, next_autocommit;
+  uint32_t epoch;
+  kw_rebalance_cb rb_cb;
+  void *rb_ud;
+};
+
+typedef struct gctx {
+  kw_group *g;
+  uint32_t epoch;
+  bool *done; /* commit/leave: completion flag and result for a waiting caller */
+  int *result;
+} gctx;
+
+char *kw_grp_dup_slice(const kw_mem *m, kw_slice s);
+void kw_grp_set_member_id(kw_group *g, kw_slice id);
+gctx *kw_grp_new_ctx(kw_group *g);
+bool kw_grp_current(gctx *c);
+kw_conn *kw_grp_coordinator_conn(kw_group *g, int64_t now);
+void kw_grp_retry_later(kw_group *g, enum gstate st, int64_t now);
+bool kw_grp_coordinator_error(kw_group *g, int16_t kerr, int64_t now);
+void kw_grp_notify(kw_group *g, int kind, const gtp *tps, int n);
+void kw_grp_drop_assignment(kw_group *g, int kind);
+gtp *kw_grp_find_gtp(kw_group *g, const char *topic, int32_t partition);
+/* Starts fetching the new partitions: committed offsets first (OffsetFetch). */
+void kw_grp_send_offset_fetch(kw_group *g, int64_t now);
+
+/* KIP-848 (group.protocol=consumer) */
+void kw_grp848_run(kw_group *g, int64_t now);
+int kw_grp848_leave(kw_group *g, int64_t now);
+
+#endif
