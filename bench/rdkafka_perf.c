@@ -6,12 +6,27 @@
  *
  *   rdkafka_perf produce -b HOST:PORT -t TOPIC [-n 1000000] [-s 100] [--acks all]
  *                        [--linger 5] [--codec none] [--latency [--floor]] [-X key=value ...]
+ *   rdkafka_perf consume -b HOST:PORT -t TOPIC [-n COUNT] [--idle MS] [--api batch|poll]
+ *                        [-X key=value ...]
  *
- * With acks=all it sets enable.idempotence=true, to match kwire's default. */
+ * With acks=all it sets enable.idempotence=true, to match kwire's default.
+ *
+ * consume (as kwperf consume: every partition from the beginning, no group, each value
+ * read, clock and CPU from client creation) drives librdkafka one of two ways:
+ *   batch (default, the fastest here): the legacy consumer, rd_kafka_consume_start_queue()
+ *         for every partition onto one queue, rd_kafka_consume_batch_queue() taking up to
+ *         10,000 messages per call (one queue lock per batch, not per message);
+ *   poll: the high-level consumer, rd_kafka_assign() + rd_kafka_consumer_poll() one
+ *         message per call (group.id set because librdkafka wants one there, but no
+ *         subscribe: no join, no rebalance).
+ * Both with enable.auto.commit=false and enable.partition.eof=false, and both ask for the
+ * topic's metadata before starting (inside the timed span; see rdperf_consume). */
 #define _POSIX_C_SOURCE 200809L
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #define KWPERF_DECLS_ONLY
@@ -47,9 +62,12 @@ static void produce_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const perf_opts *
   }
 }
 
+static int rdperf_consume(const perf_opts *o);
+
 int main(int argc, char **argv) {
   perf_opts o;
-  perf_parse(&o, argc, argv, "rdkafka_perf", "produce");
+  perf_parse(&o, argc, argv, "rdkafka_perf", "produce consume");
+  if (strcmp(o.command, "consume") == 0) return rdperf_consume(&o);
   perf_run r;
   perf_run_init(&r, &o);
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -121,4 +139,188 @@ int main(int argc, char **argv) {
   rd_kafka_topic_destroy(rkt);
   rd_kafka_destroy(rk);
   return r.failed || ferr ? 1 : 0;
+}
+
+/* ---- consume ---- */
+
+#define RD_BATCH 10000
+
+static rd_kafka_conf_t *consume_config(const perf_opts *o) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  set(conf, "bootstrap.servers", o->brokers);
+  set(conf, "isolation.level", "read_uncommitted"); /* as kwperf consume: same records, no transactions here */
+  set(conf, "enable.partition.eof", "false");
+  set(conf, "enable.auto.commit", "false");
+  for (int i = 0; i < o->n_props; i++) set(conf, o->props[i][0], o->props[i][1]);
+  rd_kafka_conf_set_error_cb(conf, on_error);
+  return conf;
+}
+
+/* Partitions and the records between their watermarks, from a short-lived handle. */
+static int rd_discover(const perf_opts *o, long *records) {
+  char err[512];
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, consume_config(o), err, sizeof err);
+  if (!rk) {
+    fprintf(stderr, "rdkafka_perf: %s\n", err);
+    exit(1);
+  }
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o->topic, NULL);
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_resp_err_t e = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, 15000) : rd_kafka_last_error();
+  if (e || md->topic_cnt != 1 || md->topics[0].err) {
+    fprintf(stderr, "rdkafka_perf: metadata of %s: %s\n", o->topic,
+            rd_kafka_err2str(e ? e : md->topic_cnt != 1 ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC : md->topics[0].err));
+    exit(1);
+  }
+  int n = md->topics[0].partition_cnt;
+  *records = 0;
+  for (int p = 0; p < n; p++) {
+    int64_t lo, hi;
+    e = rd_kafka_query_watermark_offsets(rk, o->topic, p, &lo, &hi, 15000);
+    if (e) {
+      fprintf(stderr, "rdkafka_perf: watermarks of %s [%d]: %s\n", o->topic, p, rd_kafka_err2str(e));
+      exit(1);
+    }
+    *records += (long)(hi - lo);
+  }
+  rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  rd_kafka_destroy(rk);
+  return n;
+}
+
+/* One message from either API: counted, or an error event. */
+static void rd_take(perf_consume *c, rd_kafka_message_t *m) {
+  if (m->err) {
+    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      perf_consume_error(c, m->partition, m->offset, rd_kafka_message_errstr(m));
+  } else if (c->msgs < c->expected) {
+    perf_consumed(c, m->partition, m->offset, m->payload, m->len);
+  }
+  rd_kafka_message_destroy(m);
+}
+
+/* The idle stop: true once nothing came for idle_ms (the clock only when idle). */
+static bool rd_idle(const perf_opts *o, const perf_consume *c, long *seen, int64_t *from) {
+  int64_t now = perf_now_ns();
+  if (c->msgs != *seen) {
+    *seen = c->msgs;
+    *from = now;
+    return false;
+  }
+  if (now - *from <= (int64_t)o->idle_ms * 1000000) return false;
+  fprintf(stderr, "rdkafka_perf: nothing for %d ms after %ld of %ld messages: stopping\n", o->idle_ms, c->msgs,
+          c->expected);
+  return true;
+}
+
+static int rdperf_consume(const perf_opts *o) {
+  const char *api = o->api ? o->api : "batch";
+  bool poll_api = strcmp(api, "poll") == 0;
+  if (!poll_api && strcmp(api, "batch") != 0) {
+    fprintf(stderr, "rdkafka_perf: --api wants batch or poll\n");
+    return 2;
+  }
+  long available;
+  int n_parts = rd_discover(o, &available);
+  long want = o->count > 0 ? o->count : available;
+  if (n_parts <= 0 || want <= 0) {
+    fprintf(stderr, "rdkafka_perf: topic %s has no partitions or no records\n", o->topic);
+    return 1;
+  }
+  if (want > available)
+    fprintf(stderr, "rdkafka_perf: %ld messages wanted, %ld in the topic now: waiting for the rest (idle stop %d ms)\n",
+            want, available, o->idle_ms);
+
+  rd_kafka_conf_t *conf = consume_config(o);
+  if (poll_api) {
+    char gid[64];
+    snprintf(gid, sizeof gid, "rdkafka-perf-%ld", (long)getpid());
+    set(conf, "group.id", gid);
+  }
+  char settings[512] = "", v[64];
+  static const char *shown[] = {"isolation.level",         "fetch.min.bytes",
+                                "fetch.wait.max.ms",       "fetch.max.bytes",
+                                "max.partition.fetch.bytes", "queued.max.messages.kbytes",
+                                "queued.min.messages",     "check.crcs"};
+  for (size_t i = 0; i < sizeof shown / sizeof *shown; i++) {
+    size_t vl = sizeof v;
+    if (rd_kafka_conf_get(conf, shown[i], v, &vl) != RD_KAFKA_CONF_OK) continue;
+    size_t at = strlen(settings);
+    snprintf(settings + at, sizeof settings - at, "%s%s=%s", at ? " " : "", shown[i], v);
+  }
+
+  perf_consume c;
+  perf_consume_init(&c, want, n_parts);
+  perf_consume_start(&c);
+  char err[512];
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!rk) {
+    fprintf(stderr, "rdkafka_perf: %s\n", err);
+    return 1;
+  }
+  /* The leaders first (timed: part of the client's start): started before it knows a
+   * partition's leader, librdkafka retries the start-offset lookup only after a 500 ms
+   * timer, which would make every run start half a second late. */
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o->topic, NULL);
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_resp_err_t me = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, 15000) : rd_kafka_last_error();
+  if (me) {
+    fprintf(stderr, "rdkafka_perf: metadata: %s\n", rd_kafka_err2str(me));
+    return 1;
+  }
+  rd_kafka_metadata_destroy(md);
+  rd_kafka_queue_t *q = NULL;
+  if (poll_api) {
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *tps = rd_kafka_topic_partition_list_new(n_parts);
+    for (int p = 0; p < n_parts; p++)
+      rd_kafka_topic_partition_list_add(tps, o->topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_resp_err_t e = rd_kafka_assign(rk, tps);
+    rd_kafka_topic_partition_list_destroy(tps);
+    if (e) {
+      fprintf(stderr, "rdkafka_perf: assign: %s\n", rd_kafka_err2str(e));
+      return 1;
+    }
+  } else {
+    q = rd_kafka_queue_new(rk);
+    for (int p = 0; p < n_parts; p++)
+      if (rd_kafka_consume_start_queue(rkt, p, RD_KAFKA_OFFSET_BEGINNING, q) == -1) {
+        fprintf(stderr, "rdkafka_perf: consume_start %s [%d]: %s\n", o->topic, p,
+                rd_kafka_err2str(rd_kafka_last_error()));
+        return 1;
+      }
+  }
+
+  long seen = -1;
+  int64_t idle_from = 0;
+  int rc = 0;
+  static rd_kafka_message_t *batch[RD_BATCH];
+  while (c.msgs < c.expected) {
+    if (poll_api) {
+      rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+      if (m) rd_take(&c, m);
+      else if (rd_idle(o, &c, &seen, &idle_from)) rc = 1;
+    } else {
+      ssize_t n = rd_kafka_consume_batch_queue(q, 100, batch, RD_BATCH);
+      if (n < 0) {
+        fprintf(stderr, "rdkafka_perf: consume_batch: %s\n", rd_kafka_err2str(rd_kafka_last_error()));
+        rc = 1;
+      }
+      for (ssize_t i = 0; i < n; i++) rd_take(&c, batch[i]);
+      if (n == 0 && rd_idle(o, &c, &seen, &idle_from)) rc = 1;
+    }
+    if (rc) break;
+  }
+  perf_consume_report(o, &c, "librdkafka", rd_kafka_version_str(),
+                      poll_api ? "rd_kafka_consumer_poll" : "rd_kafka_consume_batch_queue", settings);
+  if (poll_api) {
+    rd_kafka_consumer_close(rk);
+  } else {
+    for (int p = 0; p < n_parts; p++) rd_kafka_consume_stop(rkt, p);
+    rd_kafka_queue_destroy(q);
+  }
+  rd_kafka_topic_destroy(rkt);
+  rd_kafka_destroy(rk);
+  return rc || c.errors || c.order_errors ? 1 : 0;
 }

@@ -49,11 +49,12 @@ static kw_client *consumer(const char *reset) {
   return c;
 }
 
-/* Polls until `want` records arrived or 15 s passed; checks each record's content. */
+/* Polls until `want` records arrived or 15 s passed (2 s when none are wanted: that
+ * checks that nothing comes); checks each record's content. */
 static int consume(kw_client *c, int want, int64_t *first_offset, int32_t only_partition) {
   int got = 0;
-  int64_t end = kw_now_ms() + 15000;
-  while (got < want && kw_now_ms() < end) {
+  int64_t end = kw_now_ms() + (want > 0 ? 15000 : 2000);
+  while ((want == 0 || got < want) && kw_now_ms() < end) {
     kw_message m;
     int r = kw_consumer_poll(c, &m, 200);
     IT_CHECK(r >= 0, "poll: %s", kw_strerror(r));
@@ -114,7 +115,7 @@ int main(void) {
   /* Pause partition 2, produce to it, nothing comes; resume, it comes. */
   IT_CHECK(kw_consumer_pause(c, topic, 2) == 0, "pause");
   produce_n(topic, N_MSGS, 30, 2);
-  IT_CHECK(consume(c, 30, NULL, -1) == 0, "records from a paused partition");
+  IT_CHECK(consume(c, 0, NULL, -1) == 0, "records from a paused partition");
   IT_CHECK(kw_consumer_resume(c, topic, 2) == 0, "resume");
   IT_CHECK(consume(c, 30, NULL, 2) == 30, "records after resume");
   printf("pause/resume: nothing while paused, 30 after resume\n");
@@ -132,10 +133,10 @@ int main(void) {
   c = consumer("earliest");
   IT_CHECK(kw_consumer_assign(c, topic, 0, KW_OFFSET_TAIL(10)) == 0, "tail");
   IT_CHECK(consume(c, 10, &first, 0) == 10 && first == N_MSGS / N_PARTS - 10, "tail(10) first %lld", (long long)first);
-  IT_CHECK(consume(c, 1, NULL, 0) == 0, "nothing after the tail");
+  IT_CHECK(consume(c, 0, NULL, 0) == 0, "nothing after the tail");
   kw_consumer_unassign(c, topic, 0);
   IT_CHECK(kw_consumer_assign(c, topic, 1, KW_OFFSET_END) == 0, "end");
-  IT_CHECK(consume(c, 1, NULL, 1) == 0, "nothing at the end");
+  IT_CHECK(consume(c, 0, NULL, 1) == 0, "nothing at the end");
   produce_n(topic, N_MSGS + 100, 1, 1);
   IT_CHECK(consume(c, 1, &first, 1) == 1 && first == N_MSGS / N_PARTS, "new record at the end: %lld", (long long)first);
   kw_consumer_unassign(c, topic, 1);

@@ -37,18 +37,18 @@ static void write_with_java(const char *topic) {
   IT_CHECK(script && *script, "KW_BROKER_SCRIPT is not set (the ctest fixture sets it)");
   const char *data = getenv("KW_TEST_DATA_DIR");
   char src[1024];
-  if (data && *data) snprintf(src, sizeof src, "%s/txn/TxnProducer.java", data);
-  else snprintf(src, sizeof src, "%s/../data/txn/TxnProducer.java", getenv("KW_BROKER_SCRIPT_DIR") ? getenv("KW_BROKER_SCRIPT_DIR") : ".");
-  if (access(src, R_OK) != 0) { /* run by hand: the script lives in tests/broker/ */
+  if (data && *data) { /* ctest sets it */
+    snprintf(src, sizeof src, "%s/txn/TxnProducer.java", data);
+  } else { /* run by hand: the script is tests/broker/kafka */
     snprintf(src, sizeof src, "%s", script);
     char *slash = strrchr(src, '/');
     if (slash) *slash = 0;
     strncat(src, "/../data/txn/TxnProducer.java", sizeof src - strlen(src) - 1);
   }
   IT_CHECK(access(src, R_OK) == 0, "cannot find TxnProducer.java (%s)", src);
-  char cmd[4096];
-  snprintf(cmd, sizeof cmd, "java -cp \"$(%s fetch)/*\" %s %s %s 2>/tmp/it_read_committed.java.%d.log", script, src,
-           it_bootstrap_string(), topic, (int)getpid());
+  char log[128], cmd[4096];
+  snprintf(log, sizeof log, "/tmp/it_read_committed.java.%d.log", (int)getpid()); /* kept on failure */
+  snprintf(cmd, sizeof cmd, "java -cp \"$(%s fetch)/*\" %s %s %s 2>%s", script, src, it_bootstrap_string(), topic, log);
   int64_t t0 = kw_now_ms();
   FILE *f = popen(cmd, "r");
   IT_CHECK(f != NULL, "popen java");
@@ -63,11 +63,7 @@ static void write_with_java(const char *topic) {
     }
   }
   int st = pclose(f);
-  IT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "TxnProducer failed (status %d), see /tmp/it_read_committed.java.%d.log",
-           st, (int)getpid());
-  unlink(strchr(cmd, '>') ? "" : ""); /* keep the log only on failure: removed below */
-  char log[128];
-  snprintf(log, sizeof log, "/tmp/it_read_committed.java.%d.log", (int)getpid());
+  IT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "TxnProducer failed (status %d), see %s", st, log);
   unlink(log);
   IT_CHECK(n_written == N_WRITTEN, "TxnProducer reported %d records", n_written);
   for (int i = 1; i < n_written; i++)

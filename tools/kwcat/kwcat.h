@@ -1,5 +1,6 @@
 /* kwcat's shared pieces: the parsed command line, kcat-style messages, and the entry
- * points of each mode (metadata.c: -L, produce.c: -P) and of the input splitter (input.c). */
+ * points of each mode (metadata.c: -L, produce.c: -P, consume.c: -C) and of the input
+ * splitter (input.c). */
 #ifndef KWCAT_H
 #define KWCAT_H
 #include <signal.h>
@@ -19,8 +20,11 @@ void kwcat_info(int level, const char *fmt, ...) __attribute__((format(printf, 2
 /* "% ERROR: ..." to stderr and exit(1), as kcat's fatal errors. */
 _Noreturn void kwcat_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Where -C starts (-o). */
+enum kwcat_start { KWCAT_START_BEGINNING, KWCAT_START_END, KWCAT_START_ABS, KWCAT_START_TAIL };
+
 typedef struct kwcat_opts {
-  int mode;              /* 'L', 'P' (or 'C', not implemented yet) */
+  int mode;              /* 'L', 'P' or 'C' */
   const char *brokers;   /* -b */
   const char *topic;     /* -t */
   int32_t partition;     /* -p; KW_PARTITION_UA by default */
@@ -34,9 +38,19 @@ typedef struct kwcat_opts {
   long long msg_cnt;     /* -c; -1: unlimited */
   bool line_mode;        /* -l */
   bool tee;              /* -T */
-  bool null_empty;       /* -Z: empty key or value after -K splitting is sent as null */
+  bool null_empty;       /* -Z: -P: empty key or value after -K splitting is sent as null;
+                          * -C: print an empty or null key or value as "NULL" */
   bool exit_on_error;    /* cleared by -E */
   int metadata_timeout_s; /* -m */
+  /* -C */
+  int start;             /* -o: enum kwcat_start (default: beginning, as kcat) */
+  int64_t start_offset;  /* KWCAT_START_ABS: the offset; KWCAT_START_TAIL: how many before the end */
+  int64_t start_ts;      /* -o s@ts: > 0 starts at this time (ms) instead */
+  int64_t stop_ts;       /* -o e@ts: > 0 stops each partition at the first record this late */
+  bool exit_eof;         /* -e */
+  const char *fmt;       /* -f, NULL: the default ("%s" + -D, or "%k" + -K + "%s" + -D) */
+  bool json;             /* -J */
+  bool unbuffered;       /* -u */
   char **files;          /* file arguments */
   int n_files;
   kw_config *conf;       /* every -X / -z / -d / -F property, bootstrap.servers included */
@@ -46,6 +60,17 @@ typedef struct kwcat_opts {
 int kwcat_metadata(const kwcat_opts *o);
 /* -P: produces stdin, a -l file, or whole files; returns the exit code. */
 int kwcat_produce(kwcat_opts *o);
+/* -C: consumes one topic's partitions and prints the messages; returns the exit code. */
+int kwcat_consume(kwcat_opts *o);
+
+/* What a Metadata request says about one topic (metadata.c). */
+typedef struct kwcat_topic {
+  int err;             /* KW_OK, or why no broker answered */
+  int16_t kafka_error; /* the topic's error (UNKNOWN_TOPIC_OR_PARTITION when missing) */
+  int32_t n_partitions;
+  int32_t *leaders;    /* per partition (malloc'ed), -1 when none */
+} kwcat_topic;
+int kwcat_topic_info(const kwcat_opts *o, const char *topic, kwcat_topic *out);
 
 /* kcat's delimiter syntax: "\n", "\t", "\xNN" escapes, anything else literal; multi-byte
  * allowed. Returns a malloc'ed copy and its length (NULL on bad input, message in err). */

@@ -1,9 +1,10 @@
-/* kwcat: a kcat-compatible command line client. Metadata list (-L) and produce (-P)
- * modes, with kcat's flags, messages and exit codes (0 ok, 1 error), so scripts
- * written for kcat work unchanged. This file parses the command line and the
- * configuration; metadata.c and produce.c run the modes. */
+/* kwcat: a kcat-compatible command line client. Metadata list (-L), produce (-P) and
+ * consume (-C) modes, with kcat's flags, messages and exit codes (0 ok, 1 error), so
+ * scripts written for kcat work unchanged. This file parses the command line and the
+ * configuration; metadata.c, produce.c and consume.c run the modes. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,13 +42,14 @@ static _Noreturn void usage(int code, const char *reason) {
           "kwcat - kcat-compatible Kafka tool on kwire %s\n"
           "\n"
           "General options:\n"
-          "  -L | -P            Mode: metadata list, produce (-C consume: not yet)\n"
-          "  -t <topic>         Topic to produce to, or to list\n"
-          "  -p <partition>     Partition (-1: the partitioner, the default)\n"
+          "  -C | -P | -L       Mode: consume, produce, metadata list (-G: not yet)\n"
+          "  -t <topic>         Topic to consume from, produce to, or list\n"
+          "  -p <partition>     Partition (-1: the partitioner when producing, all\n"
+          "                     partitions when consuming; the default)\n"
           "  -b <brokers,..>    Bootstrap broker(s) (host[:port])\n"
           "  -D <delim>         Message delimiter: a-z | \\r | \\n | \\t | \\xNN .. (default \\n)\n"
           "  -K <delim>         Key delimiter (same format as -D)\n"
-          "  -c <cnt>           Exit after producing this number of messages\n"
+          "  -c <cnt>           Exit after producing (consuming) this number of messages\n"
           "  -m <seconds>       Metadata request timeout (default 5)\n"
           "  -F <config-file>   Read configuration properties from file (property=value)\n"
           "  -X list            List the configuration properties kwire knows\n"
@@ -68,6 +70,36 @@ static _Noreturn void usage(int code, const char *reason) {
           "  -T                 Echo produced messages to stdout, like tee\n"
           "  -Z                 With -K, send an empty key or value as null\n"
           "  file1 file2..      Each file's whole contents is one message\n"
+          "\n"
+          "Consumer options:\n"
+          "  -o <offset>        Offset to start consuming from (default beginning):\n"
+          "                     beginning | end | <value> (absolute offset) |\n"
+          "                     -<value> (relative offset from end)\n"
+          "                     s@<value> (timestamp in ms to start at)\n"
+          "                     e@<value> (timestamp in ms to stop at (not included))\n"
+          "  -e                 Exit successfully when the last message is received\n"
+          "  -f <fmt..>         Output formatting string, see below (takes precedence\n"
+          "                     over -D and -K)\n"
+          "  -J                 Output with JSON envelope\n"
+          "  -D <delim>         Delimiter to separate messages on output\n"
+          "  -K <delim>         Print message keys prefixing the message with delim\n"
+          "  -Z                 Print NULL values and keys as \"NULL\" instead of empty\n"
+          "  -u                 Unbuffered output\n"
+          "\n"
+          "Format string tokens:\n"
+          "  %%s                 Message payload\n"
+          "  %%S                 Message payload length (or -1 for NULL)\n"
+          "  %%R                 Message payload length (or -1 for NULL) serialized\n"
+          "                     as a binary big endian 32-bit signed integer\n"
+          "  %%k                 Message key\n"
+          "  %%K                 Message key length (or -1 for NULL)\n"
+          "  %%T                 Message timestamp (milliseconds since epoch UTC)\n"
+          "  %%h                 Message headers (n=v CSV)\n"
+          "  %%t                 Topic\n"
+          "  %%p                 Partition\n"
+          "  %%o                 Message offset\n"
+          "  \\n \\r \\t           Newlines, tab\n"
+          "  \\xXX \\xNNN         Any ASCII character\n"
           "\n"
           "Default partitioner: murmur2_random (the Java client's); kcat's is consistent_random.\n",
           kw_version());
@@ -165,6 +197,28 @@ static long long parse_int(const char *s, const char *what) {
   return v;
 }
 
+/* -o: beginning | end | stored | <offset> | -<count> | s@<ms> | e@<ms>, as kcat. */
+static void parse_offset(kwcat_opts *o, const char *arg) {
+  if (!strcmp(arg, "end")) {
+    o->start = KWCAT_START_END;
+  } else if (!strcmp(arg, "beginning")) {
+    o->start = KWCAT_START_BEGINNING;
+  } else if (!strcmp(arg, "stored")) {
+    kwcat_fatal("-o stored is not supported yet (no consumer groups, hence no stored offsets)");
+  } else if (!strncmp(arg, "s@", 2)) {
+    o->start_ts = parse_int(arg + 2, "-o s@");
+    if (o->start_ts < 0) kwcat_fatal("-o s@: invalid timestamp %s", arg + 2);
+  } else if (!strncmp(arg, "e@", 2)) {
+    o->stop_ts = parse_int(arg + 2, "-o e@");
+    if (o->stop_ts < 0) kwcat_fatal("-o e@: invalid timestamp %s", arg + 2);
+  } else {
+    long long v = parse_int(arg, "-o");
+    if (v < 0 && v == LLONG_MIN) kwcat_fatal("-o: invalid offset %s", arg);
+    o->start = v < 0 ? KWCAT_START_TAIL : KWCAT_START_ABS;
+    o->start_offset = v < 0 ? -v : v;
+  }
+}
+
 int main(int argc, char **argv) {
   /* Static: what early exits (-X list, -V, errors) leave allocated stays reachable. */
   static kwcat_opts o = {.partition = KW_PARTITION_UA, .msg_cnt = -1, .exit_on_error = true, .metadata_timeout_s = 5};
@@ -174,7 +228,7 @@ int main(int argc, char **argv) {
   if (!o.conf || kw_config_set(o.conf, "client.id", "kwcat", NULL, 0) < 0) kwcat_fatal("out of memory");
   char err[512];
   int opt;
-  while ((opt = getopt(argc, argv, "PCLGt:p:b:z:o:eED:K:k:H:Od:qvF:X:c:Tuf:ZlVhJm:")) != -1) {
+  while ((opt = getopt(argc, argv, "PCLG:t:p:b:z:o:eED:K:k:H:Od:qvF:X:c:Tuf:ZlVhJm:s:r:")) != -1) {
     switch (opt) {
     case 'P':
     case 'C':
@@ -182,7 +236,9 @@ int main(int argc, char **argv) {
       if (o.mode && o.mode != opt) kwcat_fatal("Do not mix modes: -%c seen when -%c already set", opt, o.mode);
       o.mode = opt;
       break;
-    case 'G': kwcat_fatal("-G (balanced consumer) is not implemented yet in kwcat");
+    case 'G': kwcat_fatal("-G (balanced consumer) is not supported yet");
+    case 's':
+    case 'r': kwcat_fatal("-%c: Avro/schema-registry and pack-format deserializers are not supported", opt);
     case 't': o.topic = optarg; break;
     case 'p': {
       long long p = parse_int(optarg, "-p");
@@ -194,11 +250,12 @@ int main(int argc, char **argv) {
     case 'z':
       if (kw_config_set(o.conf, "compression.type", optarg, err, sizeof err) < 0) kwcat_fatal("%s", err);
       break;
-    case 'o':
-    case 'f':
-    case 'J':
-    case 'O':
-    case 'e': break; /* consumer options: no effect when producing or listing */
+    /* consumer options: no effect when producing or listing */
+    case 'o': parse_offset(&o, optarg); break;
+    case 'f': o.fmt = optarg; break;
+    case 'J': o.json = true; break;
+    case 'e': o.exit_eof = true; break;
+    case 'O': break; /* kcat: "print offset using -K delimiter", which it never did */
     case 'E': o.exit_on_error = false; break;
     case 'D': delim = optarg; break;
     case 'K': key_delim = optarg; break;
@@ -225,7 +282,10 @@ int main(int argc, char **argv) {
       break;
     case 'c': o.msg_cnt = parse_int(optarg, "-c"); break;
     case 'T': o.tee = true; break;
-    case 'u': setvbuf(stdout, NULL, _IONBF, 0); break;
+    case 'u':
+      setvbuf(stdout, NULL, _IONBF, 0);
+      o.unbuffered = true;
+      break;
     case 'Z': o.null_empty = true; break;
     case 'l': o.line_mode = true; break;
     case 'm': o.metadata_timeout_s = (int)parse_int(optarg, "-m"); break;
@@ -249,8 +309,7 @@ int main(int argc, char **argv) {
     o.mode = isatty(STDIN_FILENO) ? 'C' : 'P';
     kwcat_info(1, "Auto-selecting %s mode (use -P or -C to override)\n", o.mode == 'C' ? "Consumer" : "Producer");
   }
-  if (o.mode == 'C') kwcat_fatal("mode -C is not implemented yet in kwcat");
-  if (o.mode == 'P' && !o.topic) usage(1, "-t <topic> missing");
+  if ((o.mode == 'P' || o.mode == 'C') && !o.topic) usage(1, "-t <topic> missing");
 
   /* This kwire has no TLS/SASL transport yet: refuse rather than connect in plaintext. */
   char sec[64] = "";
@@ -274,7 +333,7 @@ int main(int argc, char **argv) {
   }
   if (o.mode == 'P' && o.delim_len == 0) kwcat_fatal("Message delimiter -D must not be empty when producing");
 
-  int code = o.mode == 'L' ? kwcat_metadata(&o) : kwcat_produce(&o);
+  int code = o.mode == 'L' ? kwcat_metadata(&o) : o.mode == 'C' ? kwcat_consume(&o) : kwcat_produce(&o);
 
   for (int i = 0; i < o.n_headers; i++) free((char *)o.headers[i].key);
   free(o.delim);

@@ -72,53 +72,109 @@ static void split_hostport(const char *in, size_t n, char *host, size_t hsize, i
   snprintf(host, hsize, "%s", h);
 }
 
-static int try_broker(const char *host, int port, const kwcat_opts *o, const char *client_id) {
+typedef int (*md_fn)(void *ud, int err, const kw_metadata_resp *md, const char *host, int port);
+
+/* One Metadata request (all topics, or `topic`) to host:port, its answer (or the error)
+ * given to fn before the connection closes: the answer's strings point into its buffer. */
+static int ask_broker(const char *host, int port, const kwcat_opts *o, const char *topic, const char *client_id,
+                      md_fn fn, void *ud) {
+  md_call mc = {0}, *m = &mc;
+  kw_arena_init(&m->arena, NULL, 0);
   int timeout_ms = (o->metadata_timeout_s > 0 ? o->metadata_timeout_s : 5) * 1000;
   kw_conn_config cfg = {.host = host, .port = port, .client_id = client_id};
   kw_conn *c = kw_conn_new(&cfg);
-  if (!c) return KW_ERR_NOMEM;
+  if (!c) return fn(ud, KW_ERR_NOMEM, NULL, host, port);
   int err = kw_conn_connect(c, kw_now_ms());
   if (!err) err = kw_conn_wait_ready(c, timeout_ms);
-  md_call m = {0};
-  kw_arena_init(&m.arena, NULL, 0);
   if (!err) {
     kw_metadata_req req;
     kw_msg_init(KW_SCHEMA_METADATA_REQ, &req);
     kw_metadata_req_topic one;
-    if (o->topic) {
+    if (topic) {
       memset(&one, 0, sizeof one);
-      one.name = (kw_slice){(const uint8_t *)o->topic, (int32_t)strlen(o->topic)};
+      one.name = (kw_slice){(const uint8_t *)topic, (int32_t)strlen(topic)};
       req.topics = &one;
       req.n_topics = 1;
     } else {
       req.n_topics = -1;
     }
     req.allow_auto_topic_creation = false;
-    err = kw_conn_request(c, KW_API_METADATA, -1, &req, on_metadata, &m, kw_now_ms());
-    if (!err) err = kw_conn_wait(c, metadata_done, &m, timeout_ms);
-    if (!err) err = m.err;
+    err = kw_conn_request(c, KW_API_METADATA, -1, &req, on_metadata, m, kw_now_ms());
+    if (!err) err = kw_conn_wait(c, metadata_done, m, timeout_ms);
+    if (!err) err = m->err;
   }
-  if (!err) print_metadata(&m.resp, o->topic, host, port);
-  else fprintf(stderr, "%% ERROR: Failed to acquire metadata from %s:%d: %s\n", host, port, kw_strerror(err));
-  kw_arena_reset(&m.arena);
+  err = fn(ud, err, err ? NULL : &m->resp, host, port);
+  kw_arena_reset(&m->arena);
   kw_conn_free(c);
   return err;
 }
 
-int kwcat_metadata(const kwcat_opts *o) {
+/* Calls fn with each bootstrap broker's answer until one succeeds (fn returns 0).
+ * The last error is returned when none did. */
+static int each_bootstrap(const kwcat_opts *o, const char *topic, md_fn fn, void *ud) {
   char client_id[256] = "kwcat";
   kw_config_get(o->conf, "client.id", client_id, sizeof client_id);
   const char *s = o->brokers;
+  int err = KW_ERR_CONFIG;
   while (*s) {
     size_t n = strcspn(s, ",");
     if (n) {
       char host[256];
       int port;
       split_hostport(s, n, host, sizeof host, &port);
-      if (try_broker(host, port, o, client_id) == 0) return 0;
+      err = ask_broker(host, port, o, topic, client_id, fn, ud);
+      if (!err) return 0;
     }
     s += n;
     if (*s) s++;
   }
-  return 1;
+  return err;
+}
+
+static int list_one(void *ud, int err, const kw_metadata_resp *md, const char *host, int port) {
+  const kwcat_opts *o = ud;
+  if (!err) print_metadata(md, o->topic, host, port);
+  else fprintf(stderr, "%% ERROR: Failed to acquire metadata from %s:%d: %s\n", host, port, kw_strerror(err));
+  return err;
+}
+
+int kwcat_metadata(const kwcat_opts *o) { return each_bootstrap(o, o->topic, list_one, (void *)o) ? 1 : 0; }
+
+typedef struct topic_ud {
+  const char *topic;
+  kwcat_topic *out;
+} topic_ud;
+
+static int take_topic(void *ud, int err, const kw_metadata_resp *md, const char *host, int port) {
+  (void)host, (void)port;
+  topic_ud *t = ud;
+  kwcat_topic *out = t->out;
+  out->err = err;
+  if (err) return err;
+  out->kafka_error = KW_KERR_UNKNOWN_TOPIC_OR_PARTITION; /* an answer without our topic */
+  for (int32_t i = 0; i < md->n_topics; i++) {
+    const kw_metadata_resp_topic *mt = &md->topics[i];
+    if (!mt->name.ptr || (size_t)mt->name.len != strlen(t->topic) || memcmp(mt->name.ptr, t->topic, (size_t)mt->name.len))
+      continue;
+    out->kafka_error = mt->error_code;
+    if (mt->error_code || mt->n_partitions <= 0) break;
+    int32_t n = 0;
+    for (int32_t p = 0; p < mt->n_partitions; p++)
+      if (mt->partitions[p].partition_index >= n) n = mt->partitions[p].partition_index + 1;
+    out->leaders = malloc(sizeof *out->leaders * (size_t)n);
+    if (!out->leaders) return out->err = KW_ERR_NOMEM;
+    for (int32_t p = 0; p < n; p++) out->leaders[p] = -1;
+    for (int32_t p = 0; p < mt->n_partitions; p++)
+      if (mt->partitions[p].partition_index >= 0) out->leaders[mt->partitions[p].partition_index] = mt->partitions[p].leader_id;
+    out->n_partitions = n;
+    break;
+  }
+  return 0;
+}
+
+int kwcat_topic_info(const kwcat_opts *o, const char *topic, kwcat_topic *out) {
+  memset(out, 0, sizeof *out);
+  topic_ud t = {topic, out};
+  each_bootstrap(o, topic, take_topic, &t);
+  return out->err;
 }

@@ -1,10 +1,12 @@
-/* kwperf: kwire's producer benchmark. bench/rdkafka_perf.c is the same program over
+/* kwperf: kwire's producer and consumer benchmark. bench/rdkafka_perf.c is the same program over
  * librdkafka (both share perf_common.c), so the two run with the same flags and print
- * the same figures; bench/run-producer-bench.sh runs them back to back.
+ * the same figures; bench/run-producer-bench.sh and bench/run-consumer-bench.sh run
+ * them back to back.
  *
  *   kwperf produce -b HOST:PORT -t TOPIC [-n 1000000] [-s 100] [--acks all] [--linger 5]
  *                  [--codec none] [--latency [--floor]] [--warmup 1000] [-X key=value ...]
  *   kwperf rtt -b HOST:PORT -t TOPIC [-n 20000] [-s 100] [--acks all]   (latency floor, rtt.c)
+ *   kwperf consume -b HOST:PORT -t TOPIC [-n COUNT] [--idle MS] [-X key=value ...]   (consume.c)
  *
  * The topic must exist (or be auto-created). Messages have no key: the sticky
  * partitioner spreads them, as librdkafka's does. */
@@ -48,8 +50,15 @@ static void produce_one(kw_client *cl, const perf_opts *o, long i, long tag) {
 
 int main(int argc, char **argv) {
   perf_opts o;
-  perf_parse(&o, argc, argv, "kwperf", "produce rtt");
+  perf_parse(&o, argc, argv, "kwperf", "produce rtt consume");
   if (strcmp(o.command, "rtt") == 0) return kwperf_rtt(&o);
+  if (strcmp(o.command, "consume") == 0) {
+    if (o.api) {
+      fprintf(stderr, "kwperf: --api is rdkafka_perf's (kwire has one consumer API)\n");
+      return 2;
+    }
+    return kwperf_consume(&o);
+  }
   kw_config *conf = kw_config_new();
   if (!conf) return 1;
   char num[32];

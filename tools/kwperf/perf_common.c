@@ -2,7 +2,9 @@
  * percentiles and the report format. bench/rdkafka_perf.c (the librdkafka baseline)
  * compiles this same file, so both clients are driven, measured and printed by one
  * piece of code. With KWPERF_DECLS_ONLY defined, including this file gives only the
- * declarations below (it is its own header: the tool's folder holds .c files only). */
+ * declarations below (it is its own header: the tool's folder holds .c files only).
+ * The consume half (perf_consume_*) is shared the same way: consume.c drives kwire's
+ * consumer, bench/rdkafka_perf.c librdkafka's, and both count, check and print here. */
 #ifndef KWPERF_DECLS_ONLY
 #define _POSIX_C_SOURCE 200809L /* before any header: clock_gettime */
 #endif
@@ -11,13 +13,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define PERF_MAX_PROPS 64
 
 typedef struct perf_opts {
-  const char *command; /* produce, or rtt (kwperf only) */
+  const char *command; /* produce, consume, or rtt (kwperf only) */
   const char *brokers, *topic;
-  long count;          /* messages measured (-n) */
+  long count;          /* messages measured (-n); consume: -1 = all up to the end at start */
   int size;            /* value bytes (-s) */
   const char *acks;    /* all, -1, 0, 1 */
   int linger_ms;
@@ -25,6 +28,8 @@ typedef struct perf_opts {
   bool latency;        /* one message at a time, produce -> delivery report */
   bool floor;          /* --latency --floor: a raw round trip before each message */
   long warmup;         /* messages produced and flushed before measuring */
+  const char *api;     /* consume --api (rdkafka_perf: batch or poll) */
+  int idle_ms;         /* consume: give up after this long without a message */
   const char *props[PERF_MAX_PROPS][2]; /* -X key=value, applied last */
   int n_props;
 } perf_opts;
@@ -65,12 +70,64 @@ void perf_delivered(perf_run *r, long i, const char *err);
  * of the effective settings the client read back. */
 void perf_report(const perf_opts *o, perf_run *r, const char *client, const char *version, const char *conf);
 
+/* ---- consume: both clients count every message here ---- */
+
+typedef struct perf_consume {
+  int64_t t_start_ns, t_first_ns, t_last_ns; /* client created, first message, count reached */
+  perf_usage start, first, end;
+  long expected;                 /* messages to consume */
+  long msgs, errors;             /* records, error events */
+  long order_errors;             /* an offset at or below one seen before on its partition */
+  uint64_t bytes, checksum;      /* value bytes; sum of the values' 64-bit words (+ tail bytes) */
+  int n_parts;
+  int64_t *next_offset;          /* per partition: next offset expected */
+  char first_error[160];
+} perf_consume;
+
+void perf_consume_init(perf_consume *c, long expected, int n_parts);
+/* The client is about to be created: the clock and CPU start here ("from client start"). */
+void perf_consume_start(perf_consume *c);
+void perf_consume_error(perf_consume *c, int32_t partition, int64_t offset, const char *what);
+/* Prints the figures and the JSON line; `api` says how the client was driven. */
+void perf_consume_report(const perf_opts *o, perf_consume *c, const char *client, const char *version,
+                         const char *api, const char *conf);
+
+/* One record: reads every byte of its value (as an application would), checks that the
+ * partition's offsets only go up, and stops the clock at the last one. Inline: this runs
+ * a million times per run and must cost both clients the same few nanoseconds. */
+static inline void perf_consumed(perf_consume *c, int32_t partition, int64_t offset, const void *value, size_t len) {
+  if (c->msgs == 0) {
+    c->t_first_ns = perf_now_ns();
+    perf_usage_now(&c->first);
+  }
+  const unsigned char *v = value;
+  uint64_t sum = 0;
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t w;
+    memcpy(&w, v + i, 8); /* one unaligned load */
+    sum += w;
+  }
+  for (; i < len; i++) sum += v[i];
+  c->checksum += sum;
+  c->bytes += len;
+  if (partition >= 0 && partition < c->n_parts) {
+    if (offset < c->next_offset[partition]) c->order_errors++;
+    c->next_offset[partition] = offset + 1;
+  }
+  if (++c->msgs == c->expected) {
+    c->t_last_ns = perf_now_ns();
+    perf_usage_now(&c->end);
+  }
+}
+
 /* rtt.c: the latency floor, a raw connection with one pre-encoded Produce request. */
 typedef struct kwperf_floor kwperf_floor;
 kwperf_floor *kwperf_floor_open(const perf_opts *o);
 int kwperf_floor_once(kwperf_floor *f, int64_t *ns); /* 0, a Kafka error code, or -1000 */
 void kwperf_floor_close(kwperf_floor *f);
 int kwperf_rtt(const perf_opts *o); /* kwperf rtt */
+int kwperf_consume(const perf_opts *o); /* kwperf consume (consume.c) */
 /* --floor: one raw round trip, its time into r->floor_ns and its CPU into r->floor_cpu_s. */
 void perf_floor_step(kwperf_floor *f, perf_run *r);
 #endif
@@ -85,7 +142,12 @@ void perf_floor_step(kwperf_floor *f, perf_run *r);
 static void perf_usage_exit(const char *prog, const char *commands, int code) {
   fprintf(code ? stderr : stdout,
           "Usage: %s produce -b BROKERS -t TOPIC [options]\n"
-          "%s"
+          "       %s consume -b BROKERS -t TOPIC [-n COUNT] [--idle MS]%s [-X KEY=VALUE ...]\n"
+          "         assigns every partition of TOPIC from the beginning (no group) and consumes\n"
+          "         COUNT messages (default: all up to the end at start), reading every value\n"
+          "         byte; isolation.level=read_uncommitted unless -X sets it; msgs/s and MB/s\n"
+          "         from client start and from the first message, client CPU, CPU per message\n"
+          "%s%s"
           "Options:\n"
           "  -n COUNT         messages to measure (default 1000000; 20000 with --latency)\n"
           "  -s SIZE          value bytes per message (default 100), no key\n"
@@ -97,10 +159,15 @@ static void perf_usage_exit(const char *prog, const char *commands, int code) {
           "  --floor          with --latency: before each message, one raw Produce round trip\n"
           "                   (kwperf rtt); prints its percentiles next to the client's\n"
           "  --warmup N       messages produced and flushed before measuring (default 1000)\n"
+          "  --idle MS        consume: stop after MS without a message (default 10000)\n"
           "  -X KEY=VALUE     any client property (applied after the ones above)\n"
           "Prints msgs/s, MB/s (10^6 bytes of values), client CPU (user+sys of this process\n"
           "during the measured phase), peak RSS, and ends with one JSON line.\n",
-          prog,
+          prog, prog, strstr(prog, "rdkafka") ? " [--api batch|poll]" : "",
+          strstr(prog, "rdkafka")
+              ? "         --api batch (default): rd_kafka_consume_start_queue + rd_kafka_consume_batch_queue;\n"
+                "         --api poll: group.id set, rd_kafka_assign + rd_kafka_consumer_poll (no join)\n"
+              : "",
           strstr(commands, "rtt") ? "       kwperf rtt -b BROKERS -t TOPIC [-n 20000] [-s 100] [--acks all]\n"
                                     "         the latency floor: one pre-encoded Produce v3 request to partition 0,\n"
                                     "         blocking write/read, no client library (topic must exist)\n"
@@ -126,6 +193,7 @@ void perf_parse(perf_opts *o, int argc, char **argv, const char *prog, const cha
   o->linger_ms = 5;
   o->codec = "none";
   o->warmup = 1000;
+  o->idle_ms = 10000;
   if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
     perf_usage_exit(prog, commands, argc < 2);
   size_t cl = strlen(argv[1]);
@@ -160,6 +228,8 @@ void perf_parse(perf_opts *o, int argc, char **argv, const char *prog, const cha
     else if (strcmp(a, "--linger") == 0) o->linger_ms = (int)perf_num(prog, a, v, 0, 900000L);
     else if (strcmp(a, "--codec") == 0) o->codec = v;
     else if (strcmp(a, "--warmup") == 0) o->warmup = perf_num(prog, a, v, 0, 1000000000L);
+    else if (strcmp(a, "--idle") == 0) o->idle_ms = (int)perf_num(prog, a, v, 1, 3600000L);
+    else if (strcmp(a, "--api") == 0) o->api = v;
     else if (strcmp(a, "-X") == 0) {
       const char *eq = strchr(v, '=');
       if (!eq || eq == v || o->n_props == PERF_MAX_PROPS) {
@@ -186,7 +256,12 @@ void perf_parse(perf_opts *o, int argc, char **argv, const char *prog, const cha
     fprintf(stderr, "%s: --acks wants all, -1, 0 or 1\n", prog);
     exit(2);
   }
-  if (o->count < 0) o->count = o->latency ? 20000 : 1000000;
+  bool consume = strcmp(o->command, "consume") == 0;
+  if (o->api && !consume) {
+    fprintf(stderr, "%s: --api goes with consume\n", prog);
+    exit(2);
+  }
+  if (o->count < 0 && !consume) o->count = o->latency ? 20000 : 1000000;
   if (o->floor && !o->latency) {
     fprintf(stderr, "%s: --floor goes with --latency\n", prog);
     exit(2);
@@ -350,6 +425,78 @@ void perf_report(const perf_opts *o, perf_run *r, const char *client, const char
   if (r->floor_ns)
     printf(",\"floor_p50_us\":%.1f,\"floor_p99_us\":%.1f,\"floor_cpu_s\":%.3f", f50, f99, r->floor_cpu_s);
   printf("}\n");
+  fflush(stdout);
+}
+
+/* ---- consume ---- */
+
+void perf_consume_init(perf_consume *c, long expected, int n_parts) {
+  memset(c, 0, sizeof *c);
+  c->expected = expected;
+  c->n_parts = n_parts;
+  c->next_offset = calloc((size_t)(n_parts > 0 ? n_parts : 1), sizeof *c->next_offset);
+  if (!c->next_offset) exit(1);
+}
+
+void perf_consume_start(perf_consume *c) {
+  perf_usage_now(&c->start);
+  c->t_start_ns = perf_now_ns();
+}
+
+void perf_consume_error(perf_consume *c, int32_t partition, int64_t offset, const char *what) {
+  if (!c->errors++)
+    snprintf(c->first_error, sizeof c->first_error, "partition %d offset %lld: %s", (int)partition,
+             (long long)offset, what);
+}
+
+void perf_consume_report(const perf_opts *o, perf_consume *c, const char *client, const char *version,
+                         const char *api, const char *conf) {
+  if (c->msgs < c->expected || c->msgs == 0) { /* stopped early (idle): measure up to now */
+    c->t_last_ns = perf_now_ns();
+    perf_usage_now(&c->end);
+  }
+  if (c->msgs == 0) {
+    c->t_first_ns = c->t_last_ns;
+    c->first = c->end;
+  }
+  double wall = (double)(c->t_last_ns - c->t_start_ns) / 1e9;
+  double wall_first = (double)(c->t_last_ns - c->t_first_ns) / 1e9;
+  double to_first = (double)(c->t_first_ns - c->t_start_ns) / 1e9;
+  if (wall <= 0) wall = 1e-9;
+  if (wall_first <= 0) wall_first = 1e-9;
+  double n = (double)c->msgs;
+  double user = c->end.user_s - c->start.user_s, sys = c->end.sys_s - c->start.sys_s, cpu = user + sys;
+  double cpu_first = c->end.user_s + c->end.sys_s - c->first.user_s - c->first.sys_s;
+  double msgs_s = n / wall, mb_s = (double)c->bytes / wall / 1e6;
+  /* From the first message: n - 1 intervals between the first and the last. */
+  double msgs_s_first = n > 1 ? (n - 1) / wall_first : 0, mb_s_first = n > 1 ? (double)c->bytes / wall_first / 1e6 : 0;
+  double us_per_msg = n > 0 ? cpu * 1e6 / n : 0;
+  double per_core = cpu > 0 ? n / cpu : 0;
+  double us_per_msg_first = n > 1 ? cpu_first * 1e6 / (n - 1) : 0;
+  printf("%s %s: consume (%s), %d partitions from the beginning, %ld messages wanted\n", client, version, api,
+         c->n_parts, c->expected);
+  printf("  settings read back: %s\n", conf);
+  printf("  consumed %ld (%.1f B average value), error events %ld%s%s, offsets out of order %ld, checksum %016llx\n",
+         c->msgs, n > 0 ? (double)c->bytes / n : 0.0, c->errors, c->errors ? ", first: " : "",
+         c->errors ? c->first_error : "", c->order_errors, (unsigned long long)c->checksum);
+  printf("  from client start: %.3f s, %.0f msgs/s, %.2f MB/s (first message after %.3f s)\n", wall, msgs_s, mb_s,
+         to_first);
+  printf("  from first message: %.3f s, %.0f msgs/s, %.2f MB/s\n", wall_first, msgs_s_first, mb_s_first);
+  printf("  client CPU %.3f s (user %.3f + sys %.3f) = %.3f us/msg, %.2f M msgs per CPU-second, %.0f%% of one "
+         "core; from first message %.3f us/msg; peak RSS %.1f MB\n",
+         cpu, user, sys, us_per_msg, per_core / 1e6, 100 * cpu / wall, us_per_msg_first,
+         (double)c->end.maxrss_kb / 1024);
+  printf("{\"client\":\"%s\",\"version\":\"%s\",\"mode\":\"consume\",\"api\":\"%s\",\"partitions\":%d,"
+         "\"msgs\":%ld,\"consumed\":%ld,\"errors\":%ld,\"order_errors\":%ld,\"bytes\":%llu,\"checksum\":\"%016llx\","
+         "\"first_msg_s\":%.4f,\"wall_s\":%.4f,\"msgs_per_s\":%.0f,\"mb_per_s\":%.3f,"
+         "\"wall_first_s\":%.4f,\"msgs_per_s_first\":%.0f,\"mb_per_s_first\":%.3f,"
+         "\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"cpu_s\":%.3f,\"cpu_us_per_msg\":%.4f,\"msgs_per_cpu_s\":%.0f,"
+         "\"cpu_first_s\":%.3f,\"cpu_us_per_msg_first\":%.4f,\"peak_rss_kb\":%ld,\"conf\":\"%s\"}\n",
+         client, version, api, c->n_parts, c->expected, c->msgs, c->errors, c->order_errors,
+         (unsigned long long)c->bytes, (unsigned long long)c->checksum, to_first, wall, msgs_s, mb_s, wall_first,
+         msgs_s_first, mb_s_first, user, sys, cpu, us_per_msg, per_core, cpu_first, us_per_msg_first,
+         c->end.maxrss_kb, conf);
+  (void)o;
   fflush(stdout);
 }
 #endif
