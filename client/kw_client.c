@@ -201,7 +201,8 @@ int kw_client_poll(kw_client *cl, int timeout_ms) {
     int r = poll(pfds, (nfds_t)n, wait);
     for (int i = 0; i < n; i++) fds[i].revents = r > 0 ? pfds[i].revents : 0;
     served += kw_client_step(cl, fds, n);
-    if (served > 0 || kw_now_ms() >= end) return served;
+    /* A consumer's records are served by kw_consumer_poll: return as soon as some came. */
+    if (served > 0 || (cl->cons && kw_consumer_has_records(cl->cons)) || kw_now_ms() >= end) return served;
   }
 }
 

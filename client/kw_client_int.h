@@ -17,6 +17,7 @@ struct kw_client {
   kw_producer *prod;
   struct kw_consumer *cons;
   struct kw_group *group; /* consumers with group.id */
+  int polls_since_step;
   kw_delivery_cb dr_cb;
   void *dr_ud;
   kw_error_cb err_cb;

@@ -79,7 +79,7 @@ enum kw_conf_flag { KW_CF_P = 1, KW_CF_C = 2, KW_CF_PC = 3, KW_CF_SECRET = 4 };
   X(INT, fetch_max_bytes, "fetch.max.bytes", "52428800", 0, 2147483135, NULL, KW_CF_C, "Most bytes asked for in one fetch") \
   X(INT, max_partition_fetch_bytes, "max.partition.fetch.bytes", "1048576", 1, 1000000000, NULL, KW_CF_C, "Most bytes asked for per partition in one fetch") \
   X(INT, queued_max_kbytes, "queued.max.messages.kbytes", "65536", 1, 2097151, NULL, KW_CF_C, "Most KiB of fetched records buffered before fetching pauses") \
-  X(BOOL, check_crcs, "check.crcs", "false", 0, 0, NULL, KW_CF_C, "Verify the CRC32C of fetched batches") \
+  X(BOOL, check_crcs, "check.crcs", "true", 0, 0, NULL, KW_CF_C, "Verify the CRC32C of fetched batches (kwire's default; a mismatch is an error event, never a silent skip)") \
   X(INT, statistics_interval_ms, "statistics.interval.ms", "0", 0, 86400000, NULL, KW_CF_PC, "Period of statistics events (0: off)")
 
 /* librdkafka and Java spellings accepted for the names above: X(alias, name). */

@@ -568,7 +568,7 @@ static int next_from(kw_consumer *c, kw_ctp *p, kw_message *m) {
       p->spent = k;
       continue;
     }
-    int err = kw_batch_next(&k->batches, &k->batch);
+    int err = c->set.check_crcs ? kw_batch_next(&k->batches, &k->batch) : kw_batch_next_unchecked(&k->batches, &k->batch);
     if (err == KW_ERR_TRUNCATED) { /* a partial batch at the end: the next fetch brings it whole */
       k->batches.p = k->batches.end;
       continue;
@@ -602,6 +602,14 @@ static int next_from(kw_consumer *c, kw_ctp *p, kw_message *m) {
     return 1;
   }
   return 0;
+}
+
+bool kw_consumer_has_records(const kw_consumer *c) {
+  for (int i = 0; i < c->n_parts; i++) {
+    const kw_ctp *p = c->parts[i];
+    if (!p->paused && (p->head || (p->state == CTP_STOPPED && p->err))) return true;
+  }
+  return false;
 }
 
 int kw_consumer_next(kw_consumer *c, kw_message *msg) {

@@ -16,6 +16,7 @@ typedef struct kw_consumer_settings {
   int8_t isolation_level;    /* 0 read_uncommitted, 1 read_committed */
   int auto_offset_reset;     /* KW_RESET_* */
   int64_t max_decompressed;  /* per batch */
+  bool check_crcs;
 } kw_consumer_settings;
 
 typedef struct kw_consumer kw_consumer;
@@ -34,5 +35,7 @@ void kw_consumer_run(kw_consumer *c, int64_t now);
 int64_t kw_consumer_deadline(const kw_consumer *c);
 /* The next record or error event from the prefetch buffer: 1, or 0 when none is there. */
 int kw_consumer_next(kw_consumer *c, kw_message *msg);
+/* Whether kw_consumer_next has something to hand out. */
+bool kw_consumer_has_records(const kw_consumer *c);
 
 #endif

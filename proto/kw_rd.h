@@ -53,6 +53,11 @@ static inline int32_t kw_rd_varint_fast(kw_rd *r) {
     uint32_t z = *r->p++;
     return (int32_t)((z >> 1) ^ (~(z & 1) + 1));
   }
+  if (r->end - r->p >= 2 && r->p[1] < 0x80) { /* two bytes: lengths of 64..8191 */
+    uint32_t z = (uint32_t)(r->p[0] & 0x7f) | (uint32_t)r->p[1] << 7;
+    r->p += 2;
+    return (int32_t)((z >> 1) ^ (~(z & 1) + 1));
+  }
   return kw_rd_varint(r);
 }
 static inline int64_t kw_rd_varlong_fast(kw_rd *r) {

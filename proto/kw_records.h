@@ -71,6 +71,8 @@ typedef struct kw_batch {
  * the end (brokers send those; treat it as the end), KW_ERR_CRC on a mismatch,
  * KW_ERR_UNSUPPORTED_VERSION for magic 0/1 (use kw_legacy_next). */
 int kw_batch_next(kw_rd *r, kw_batch *b);
+/* The same without the CRC check (check.crcs=false). */
+int kw_batch_next_unchecked(kw_rd *r, kw_batch *b);
 /* Magic byte of the batch or message at r (offset 16 in both layouts), -1 if short. */
 int kw_records_magic(const kw_rd *r);
 
