@@ -144,6 +144,10 @@ void kw_client_set_delivery_cb(kw_client *cl, kw_delivery_cb cb, void *ud) {
   if (cl->prod) kw_producer_set_callbacks(cl->prod, cl->dr_cb, cl->dr_ud, cl->err_cb, cl->err_ud);
 }
 
+int kw_client_delivery_next(kw_client *cl, kw_delivery_report *dr) {
+  return cl->prod ? kw_producer_next_report(cl->prod, dr) : 0;
+}
+
 void kw_client_set_error_cb(kw_client *cl, kw_error_cb cb, void *ud) {
   cl->err_cb = cb;
   cl->err_ud = ud;

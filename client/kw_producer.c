@@ -88,12 +88,45 @@ struct kw_producer {
   int inflight_total;
   kw_delivery_cb dr_cb;
   void *dr_ud;
+  /* Without a callback, reports wait here for kw_client_delivery_next (a ring). */
+  kw_delivery_report *reports;
+  int64_t r_head, r_count, r_cap;
   kw_error_cb err_cb;
   void *err_ud;
   bool dying;
 };
 
 /* ---- delivery reports ---- */
+
+/* Hands one report to the callback, or queues it to be pulled. The queue counts
+ * against queue.buffering.max.messages, so an application that never pulls gets
+ * KW_ERR_QUEUE_FULL rather than unbounded growth. */
+static void deliver(kw_producer *p, const kw_delivery_report *dr) {
+  if (p->dr_cb) {
+    p->dr_cb(p->dr_ud, dr);
+    return;
+  }
+  if (p->dying) return;
+  if (p->r_count == p->r_cap) {
+    int64_t cap = p->r_cap ? p->r_cap * 2 : 1024;
+    kw_delivery_report *r = kw_alloc(p->mem, sizeof *r * (size_t)cap);
+    if (!r) return; /* out of memory: the report is lost, the message itself was handled */
+    for (int64_t i = 0; i < p->r_count; i++) r[i] = p->reports[(p->r_head + i) % p->r_cap];
+    kw_free(p->mem, p->reports);
+    p->reports = r;
+    p->r_head = 0;
+    p->r_cap = cap;
+  }
+  p->reports[(p->r_head + p->r_count++) % p->r_cap] = *dr;
+}
+
+int kw_producer_next_report(kw_producer *p, kw_delivery_report *out) {
+  if (!p->r_count) return 0;
+  *out = p->reports[p->r_head];
+  p->r_head = (p->r_head + 1) % p->r_cap;
+  p->r_count--;
+  return 1;
+}
 
 static void account_release(kw_producer *p, kw_pbatch *b) {
   p->outstanding_msgs -= b->count;
@@ -113,7 +146,7 @@ static void report_batch(kw_producer *p, kw_pbatch *b, int err, int16_t kerr, in
     dr.offset = err || base_offset < 0 ? -1 : base_offset + i;
     dr.timestamp = b->msgs[i].timestamp;
     dr.opaque = b->msgs[i].opaque;
-    if (p->dr_cb) p->dr_cb(p->dr_ud, &dr);
+    deliver(p, &dr);
   }
   p->served += b->count;
   account_release(p, b);
@@ -354,7 +387,7 @@ static void drain_staged(kw_producer *p, kw_ptopic *pt, bool place, int err, int
     }
     if (e) {
       kw_delivery_report dr = {pt->t->name, partition, -1, ts, e, e == KW_ERR_BROKER ? kerr : 0, opaque};
-      if (p->dr_cb) p->dr_cb(p->dr_ud, &dr);
+      deliver(p, &dr);
       p->served++;
       p->outstanding_msgs--;
       p->outstanding_bytes -= (int64_t)accounted;
@@ -406,7 +439,8 @@ int kw_producer_produce(kw_producer *p, const char *topic, int32_t partition, co
       (int64_t)(kw_record_size(0, 0, k, v, hs, n_headers) + KW_BATCH_HEADER_SIZE) > p->set.message_max_bytes)
     return KW_ERR_MSG_SIZE_TOO_LARGE;
   size_t accounted = key_len + value_len + hbytes;
-  if (p->outstanding_msgs + 1 > p->set.max_messages || p->outstanding_bytes + (int64_t)accounted > p->set.max_bytes)
+  if (p->outstanding_msgs + p->r_count + 1 > p->set.max_messages ||
+      p->outstanding_bytes + (int64_t)accounted > p->set.max_bytes)
     return KW_ERR_QUEUE_FULL;
   if (timestamp <= 0) timestamp = kw_wall_ms();
 
@@ -811,5 +845,6 @@ void kw_producer_release(kw_producer *p) {
     kw_free(p->mem, pt);
   }
   kw_free(p->mem, p->topics);
+  kw_free(p->mem, p->reports);
   kw_free(p->mem, p);
 }

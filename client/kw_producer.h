@@ -47,6 +47,8 @@ int64_t kw_producer_deadline(const kw_producer *p);
 /* flush: every open batch is sealed at once instead of lingering. */
 void kw_producer_set_flushing(kw_producer *p, bool on);
 int kw_producer_outstanding(const kw_producer *p);
+/* Pull mode (no delivery callback): 1 and *out filled, or 0. */
+int kw_producer_next_report(kw_producer *p, kw_delivery_report *out);
 /* Metadata arrived: place staged records, fail those for missing topics. */
 void kw_producer_on_metadata(kw_producer *p, int64_t now);
 

@@ -48,6 +48,10 @@ kw_client *kw_admin_new(const kw_config *conf, char *errstr, size_t errstr_size)
 void kw_client_destroy(kw_client *cl);
 
 void kw_client_set_delivery_cb(kw_client *cl, kw_delivery_cb cb, void *ud);
+/* Pull mode, when no delivery callback is set: reports queue up (counted against
+ * queue.buffering.max.messages) until taken here. 1 and *dr filled, or 0. The topic
+ * string stays valid for the client's lifetime. */
+int kw_client_delivery_next(kw_client *cl, kw_delivery_report *dr);
 void kw_client_set_error_cb(kw_client *cl, kw_error_cb cb, void *ud);
 
 /* Queues one message. key/value NULL = null. timestamp 0 = now. Returns KW_OK, or

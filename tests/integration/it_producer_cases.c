@@ -154,11 +154,36 @@ static void codecs_and_acks(void) {
   kw_conn_free(admin);
 }
 
+/* No callback: reports are pulled, and an application that never pulls is bounded. */
+static void pulled_reports(void) {
+  const char *kv[] = {"queue.buffering.max.messages", "50", NULL};
+  tally unused = {0};
+  kw_client *p = producer(&unused, it_bootstrap_string(), kv);
+  kw_client_set_delivery_cb(p, NULL, NULL);
+  for (int i = 0; i < 50; i++)
+    IT_CHECK(kw_produce(p, "it-pull", KW_PARTITION_UA, NULL, 0, "v", 1, NULL, 0, 0, (void *)(intptr_t)i) == 0, "q");
+  IT_CHECK(kw_client_flush(p, 30000) == 0, "flush");
+  int err = kw_produce(p, "it-pull", KW_PARTITION_UA, NULL, 0, "v", 1, NULL, 0, 0, NULL);
+  IT_CHECK(err == KW_ERR_QUEUE_FULL, "50 unpulled reports fill a 50-message queue: %s", kw_errname(err));
+  kw_delivery_report dr;
+  int n = 0, in_order = 1;
+  while (kw_client_delivery_next(p, &dr) == 1) {
+    IT_CHECK(dr.err == 0 && strcmp(dr.topic, "it-pull") == 0 && dr.offset >= 0, "report %d", n);
+    if ((intptr_t)dr.opaque != n) in_order = 0;
+    n++;
+  }
+  IT_CHECK(n == 50 && in_order, "pulled %d reports (in order: %d)", n, in_order);
+  IT_CHECK(kw_produce(p, "it-pull", KW_PARTITION_UA, NULL, 0, "v", 1, NULL, 0, 0, NULL) == 0, "room after pulling");
+  printf("pulled delivery reports: 50 in order; unpulled reports bound the queue\n");
+  kw_client_destroy(p);
+}
+
 int main(void) {
   missing_topic_auto_create_off();
   missing_topic_auto_create_on();
   unreachable_bootstrap();
   refused_at_once();
+  pulled_reports();
   codecs_and_acks();
   printf("PASS it_producer_cases\n");
   return 0;
