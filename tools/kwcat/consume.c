@@ -388,9 +388,10 @@ static void sweep(cstate *cs, bool idle) {
   }
 }
 
-/* Runs the client until a socket is ready or a timer is due, at most IDLE_POLL_MS.
- * (kw_consumer_poll with a timeout would serve the client in slices that do not end
- * when records arrive, adding up to 100 ms of latency; see docs/kwcat.md.) */
+/* Runs the client until a socket is ready or a timer is due, at most IDLE_POLL_MS (the
+ * idle checks and signals need the loop back). kwcat drives the client itself and takes
+ * records with kw_consumer_poll(.., 0), so a record is printed as soon as its fetch
+ * answer is read; see docs/kwcat.md for why not kw_consumer_poll with a timeout. */
 static void wait_client(kw_client *cl) {
   kw_pollfd kf[MAX_CLIENT_FDS];
   struct pollfd pf[MAX_CLIENT_FDS];
