@@ -1,0 +1,74 @@
+/* Metrics rendering (see kw_metrics.h). */
+#include <stdio.h>
+#include "client/kw_metrics.h"
+
+void kw_hist_add(kw_hist *h, int64_t us) {
+  if (us < 1) us = 1;
+  int b = 0;
+  while (b < KW_HIST_BUCKETS - 1 && (us >> (b + 1)) > 0) b++;
+  h->bucket[b]++;
+  h->count++;
+  h->sum_us += (uint64_t)us;
+}
+
+int64_t kw_hist_quantile(const kw_hist *h, double q) {
+  if (!h->count) return 0;
+  uint64_t want = (uint64_t)(q * (double)h->count + 0.5), seen = 0;
+  if (want < 1) want = 1;
+  for (int b = 0; b < KW_HIST_BUCKETS; b++) {
+    seen += h->bucket[b];
+    if (seen >= want) return (int64_t)1 << (b + 1);
+  }
+  return (int64_t)1 << KW_HIST_BUCKETS;
+}
+
+/* Counters in one table so JSON and Prometheus list the same things. */
+#define KW_METRIC_COUNTERS(X)                                                          \
+  X(produced, "messages accepted by kw_produce")                                      \
+  X(delivered, "messages acknowledged by the broker")                                 \
+  X(delivery_failed, "messages reported failed")                                      \
+  X(consumed, "records handed to the application")                                   \
+  X(handled, "events whose handler succeeded")                                        \
+  X(retried, "handler retries")                                                       \
+  X(dead_lettered, "events written to a dead-letter topic")                           \
+  X(malformed, "records that were not valid events")                                  \
+  X(duplicates_skipped, "events skipped as already processed")                        \
+  X(commits, "offset commits acknowledged")                                           \
+  X(commit_failures, "offset commits that failed")
+
+int kw_metrics_json(const kw_metrics *m, const char *client_id, char *buf, size_t size) {
+  int n = snprintf(buf, size, "{\"client_id\":\"%s\"", client_id ? client_id : "");
+#define KW_X_JSON(name, help) \
+  n += snprintf(buf + (n < (int)size ? n : (int)size), size > (size_t)n ? size - (size_t)n : 0, ",\"" #name "\":%llu", \
+                (unsigned long long)m->name);
+  KW_METRIC_COUNTERS(KW_X_JSON)
+#undef KW_X_JSON
+  n += snprintf(buf + (n < (int)size ? n : (int)size), size > (size_t)n ? size - (size_t)n : 0,
+                ",\"consumer_lag\":%lld,\"commit_latency_ms\":{\"p50\":%.3f,\"p99\":%.3f},"
+                "\"end_to_end_ms\":{\"count\":%llu,\"p50\":%.3f,\"p99\":%.3f}}",
+                (long long)m->consumer_lag, kw_hist_quantile(&m->commit_latency, 0.5) / 1000.0,
+                kw_hist_quantile(&m->commit_latency, 0.99) / 1000.0, (unsigned long long)m->end_to_end.count,
+                kw_hist_quantile(&m->end_to_end, 0.5) / 1000.0, kw_hist_quantile(&m->end_to_end, 0.99) / 1000.0);
+  return n;
+}
+
+int kw_metrics_prometheus(const kw_metrics *m, const char *client_id, char *buf, size_t size) {
+  int n = 0;
+  const char *id = client_id ? client_id : "";
+#define KW_X_PROM(name, help)                                                                                    \
+  n += snprintf(buf + (n < (int)size ? n : (int)size), size > (size_t)n ? size - (size_t)n : 0,                 \
+                "# HELP kwire_" #name "_total " help "\n# TYPE kwire_" #name "_total counter\n"                  \
+                "kwire_" #name "_total{client_id=\"%s\"} %llu\n", id, (unsigned long long)m->name);
+  KW_METRIC_COUNTERS(KW_X_PROM)
+#undef KW_X_PROM
+  n += snprintf(buf + (n < (int)size ? n : (int)size), size > (size_t)n ? size - (size_t)n : 0,
+                "# HELP kwire_consumer_lag records behind the high watermarks\n# TYPE kwire_consumer_lag gauge\n"
+                "kwire_consumer_lag{client_id=\"%s\"} %lld\n"
+                "# HELP kwire_end_to_end_seconds record timestamp to handled\n# TYPE kwire_end_to_end_seconds summary\n"
+                "kwire_end_to_end_seconds{client_id=\"%s\",quantile=\"0.5\"} %.6f\n"
+                "kwire_end_to_end_seconds{client_id=\"%s\",quantile=\"0.99\"} %.6f\n"
+                "kwire_end_to_end_seconds_count{client_id=\"%s\"} %llu\n",
+                id, (long long)m->consumer_lag, id, kw_hist_quantile(&m->end_to_end, 0.5) / 1e6, id,
+                kw_hist_quantile(&m->end_to_end, 0.99) / 1e6, id, (unsigned long long)m->end_to_end.count);
+  return n;
+}
