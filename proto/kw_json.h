@@ -58,8 +58,8 @@ void kw_json_error_text(const kw_json_error *e, char *buf, size_t cap);
 int kw_json_scan(const kw_slice *doc, const kw_json_limits *limits, const char *const *names,
                  int n, kw_json_value *out, kw_json_value *top, kw_json_error *err);
 
-/* One top-level member with default limits: 0 found, KW_ERR_MALFORMED/TOO_LARGE for an
- * invalid document, KW_ERR_INVALID_ARG when absent. */
+/* One top-level member with default limits: 0 (out->type KW_JSON_NONE when absent) or
+ * the KW_ERR_* of an invalid document. */
 int kw_json_get(const kw_slice *doc, const char *member, kw_json_value *out);
 
 /* Unescapes a string value into buf as UTF-8 plus a NUL (len excludes it). The value

@@ -55,7 +55,8 @@ Test(config, defaults_read_back_as_documented) {
   cr_assert_eq(v->ssl_endpoint_check, 1);
   cr_assert_str_eq(v->assignment_strategy, "range,roundrobin");
   cr_assert_str_eq(v->debug, "");
-  cr_assert(!v->check_crcs);
+  cr_assert(v->check_crcs, "kwire verifies CRCs by default");
+  cr_assert(v->enable_auto_offset_store);
   kw_config_free(c);
 }
 
@@ -85,7 +86,8 @@ Test(config, round_trips_every_type) {
   cr_assert(v->check_crcs);
   cr_assert_str_eq(get(c, "check.crcs"), "true");
   set_ok(c, "check.crcs", "0");
-  cr_assert(!v->check_crcs);
+  cr_assert(v->check_crcs, "kwire verifies CRCs by default");
+  cr_assert(v->enable_auto_offset_store);
   set_ok(c, "enable.auto.commit", "True");
   cr_assert(v->enable_auto_commit);
 
