@@ -181,7 +181,7 @@ int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms) {
   int64_t end = kw_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
   if (cl->group) kw_group_polled(cl->group, kw_now_ms());
   for (;;) {
-    if (kw_consumer_next(cl->cons, msg)) {
+    if ((!cl->group || kw_group_may_deliver(cl->group, kw_now_ms())) && kw_consumer_next(cl->cons, msg)) {
       /* at-least-once: what the application received is what the next commit stores */
       if (cl->group && !msg->err) kw_group_auto_store(cl->group, msg->topic, msg->partition, msg->offset + 1);
       /* Keep the next fetch going while the application works, without paying for a
@@ -192,8 +192,11 @@ int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms) {
       }
       return 1;
     }
-    int64_t left = end - kw_now_ms();
+    int64_t now = kw_now_ms(), left = end - now;
     if (left <= 0) return 0;
+    /* Waiting inside poll is polling: max.poll.interval.ms measures the application's
+     * absence, not a long poll timeout. */
+    if (cl->group) kw_group_polled(cl->group, now);
     cl->polls_since_step = 0;
     kw_client_poll(cl, (int)(left < 100 ? left : 100));
   }

@@ -228,6 +228,7 @@ static void on_offsets(void *ud, int err, int16_t key, int16_t ver, kw_rd *body)
     x->stored = -1;
   }
   g->state = G_STABLE;
+  g->last_confirmed = now;
   g->retry_at = 0; /* the guard set when the request went out */
   g->next_heartbeat = now + g->set.heartbeat_interval_ms;
   g->next_autocommit = now + g->set.auto_commit_interval_ms;
@@ -790,6 +791,7 @@ static void on_heartbeat(void *ud, int err, int16_t key, int16_t ver, kw_rd *bod
   if (!err) err = kw_response_decode(key, ver, body, &a, &resp);
   int16_t kerr = err ? 0 : resp.error_code;
   kw_arena_reset(&a);
+  if (!err && kerr == 0) g->last_confirmed = now;
   if (err || kerr == 0) return;
   KW_DBG(g->log, CGRP, "group %s: Heartbeat answered %s", g->set.group_id, kw_kerr_name(kerr));
   if (kw_grp_coordinator_error(g, kerr, now)) return;
@@ -1015,6 +1017,17 @@ int64_t kw_group_committed(const kw_group *g, const char *topic, int32_t partiti
 }
 
 bool kw_group_is_stable(const kw_group *g) { return g->state == G_STABLE; }
+
+bool kw_group_may_deliver(kw_group *g, int64_t now) {
+  /* Unconfirmed for longer than the session or the rebalance timeout (the process was
+   * stopped, say): the group may have moved on without us. Hand out nothing until a
+   * heartbeat says we are still a member — or fails and takes the partitions away. */
+  int64_t limit = g->set.session_timeout_ms < g->set.max_poll_interval_ms ? g->set.session_timeout_ms
+                                                                          : g->set.max_poll_interval_ms;
+  if (g->state != G_STABLE || now - g->last_confirmed <= limit) return true;
+  if (!g->hb_in_flight) g->next_heartbeat = now;
+  return false;
+}
 const char *kw_group_member_id(const kw_group *g) { return g->member_id ? g->member_id : ""; }
 int32_t kw_group_generation(const kw_group *g) { return g->generation; }
 int32_t kw_group_coordinator(const kw_group *g) { return g->coordinator; }

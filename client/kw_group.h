@@ -46,6 +46,8 @@ int kw_group_commit(kw_group *g, bool *done, int *result, int64_t now);
 int kw_group_leave(kw_group *g, bool *done, int64_t now);
 int64_t kw_group_committed(const kw_group *g, const char *topic, int32_t partition);
 bool kw_group_is_stable(const kw_group *g);
+/* False while membership is unconfirmed for longer than the session timeout. */
+bool kw_group_may_deliver(kw_group *g, int64_t now);
 const char *kw_group_member_id(const kw_group *g);
 int32_t kw_group_generation(const kw_group *g);
 int32_t kw_group_coordinator(const kw_group *g);

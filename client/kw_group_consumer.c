@@ -115,6 +115,7 @@ static void on_heartbeat848(void *ud, int err, int16_t key, int16_t ver, kw_rd *
     if (resp.member_epoch != g->generation)
       KW_DBG(g->log, CGRP, "group %s: member %s epoch %d", g->set.group_id, g->member_id, resp.member_epoch);
     g->generation = resp.member_epoch;
+    g->last_confirmed = now;
     if (resp.heartbeat_interval_ms > 0) g->set.heartbeat_interval_ms = resp.heartbeat_interval_ms;
     g->next_heartbeat = now + g->set.heartbeat_interval_ms;
     if (g->state == G_JOIN) g->state = G_STABLE;

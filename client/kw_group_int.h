@@ -49,6 +49,7 @@ struct kw_group {
   int n_assigned;
   bool hb_in_flight;
   int64_t next_heartbeat, last_poll, next_autocommit;
+  int64_t last_confirmed; /* the coordinator last confirmed our membership (heartbeat, sync) */
   uint32_t epoch;
   kw_rebalance_cb rb_cb;
   void *rb_ud;

@@ -9,14 +9,21 @@
  *            but whose application stops calling kw_consumer_poll leaves the group, the
  *            other member takes every partition; the next poll rejoins and the group
  *            splits again; no member hands out records of partitions it does not own.
- *  sleep     the whole process of a member stops (no call at all) for less than the
- *            session timeout: whatever the group does, nothing is handed out twice.
+ *  sleep     the whole process of a member stops (no call at all) for 5 s, longer than
+ *            max.poll.interval.ms but less than the session timeout: with no threads
+ *            nothing can leave the group meanwhile; nothing may be handed out twice.
+ *  sleeprb   the same while a third member joins: the rebalance goes on without the
+ *            stopped member after its rebalance timeout; when it wakes it must find
+ *            out before handing out buffered records of partitions others now own.
  *  longpoll  one kw_consumer_poll() waiting longer than max.poll.interval.ms on an idle
  *            topic is polling, not a stalled application: no rebalance.
  *  session   the process of a member stops longer than session.timeout.ms while it has
  *            fetched records buffered: the broker gives its partitions to the other
  *            member; when it wakes it must find out it is no longer a member (LOST or
  *            REVOKED) before handing out any buffered record of those partitions.
+ *  slow      a member that polls often but slowly (10 ms per record) with a deep
+ *            prefetch buffer takes part in a rebalance instead of handing out its buffer
+ *            while the group moves on without it.
  *  store     enable.auto.offset.store=false: only kw_consumer_store_offset()ed offsets
  *            are committed (sync commit, and auto commit), and a new member resumes there.
  *
@@ -26,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "kwire.h"
 #include "tests/integration/it_support.h"
@@ -42,7 +51,7 @@ typedef struct member {
   unsigned owned; /* bit p: partition p, as the rebalance callback says */
   int n_assigned, n_revoked, n_lost; /* callback events */
   int delivered;
-  int foreign; /* records handed out from a partition it did not own, or that the peer owned */
+  int foreign; /* records handed out from a partition it did not own (see owns_it) */
   int64_t first_foreign_offset;
   int foreign_partition;
 } member;
@@ -208,15 +217,15 @@ static bool split_and_consumed(member **ms, int n, void *arg) {
   return each_owns(ms, n, &s->owned_each) && all_consumed(ms, n, &s->from);
 }
 
-/* Every record of [from, next_num) handed out exactly once. */
-static void check_once(const char *what, int from) {
+/* Every record of [from, next_num) handed out exactly once? Prints the counts. */
+static bool once(const char *what, int from) {
   int missing = 0, dup = 0;
   for (int i = from; i < next_num; i++) {
     if (seen[i] == 0) missing++;
     if (seen[i] > 1) dup++;
   }
   printf("  %s: %d records, %d missing, %d handed out more than once\n", what, next_num - from, missing, dup);
-  IT_CHECK(missing == 0 && dup == 0, "%s: %d missing, %d duplicated", what, missing, dup);
+  return missing == 0 && dup == 0;
 }
 
 static void new_topic(char *topic, size_t len, const char *what, int parts) {
@@ -271,8 +280,8 @@ static void scenario_static(void) {
            "B saw a rebalance (generation %d)", kw_consumer_generation(b.c));
 
   /* The old member id's session (6 s) runs out in the broker: that must change nothing. */
-  pump_until(ms2, 2, NULL, NULL, 7000);
-  printf("  7 s later: generation %d/%d, B %d revoked, A' owns 0x%x\n", kw_consumer_generation(a2.c),
+  pump_until(ms2, 2, NULL, NULL, 6500);
+  printf("  6.5 s later: generation %d/%d, B %d revoked, A' owns 0x%x\n", kw_consumer_generation(a2.c),
          kw_consumer_generation(b.c), b.n_revoked - b_before.n_revoked, a2.owned);
   IT_CHECK(kw_consumer_generation(b.c) == gen && b.n_revoked == b_before.n_revoked && b.n_lost == b_before.n_lost,
            "B saw a rebalance after the old session expired");
@@ -301,7 +310,7 @@ static void scenario_static(void) {
   IT_CHECK(a2.delivered == a2_delivered, "the fenced A' handed out %d records", a2.delivered - a2_delivered);
   IT_CHECK(a2.foreign == 0 && a3.foreign == 0 && b.foreign == 0, "foreign records: A' %d, A'' %d, B %d", a2.foreign,
            a3.foreign, b.foreign);
-  check_once("static", from);
+  IT_CHECK(once("static", from), "every record once");
   leave(&a2);
   leave(&a3);
   leave(&b);
@@ -356,10 +365,11 @@ static void scenario_maxpoll(void) {
   bool ok = pump_until(ms, 2, split_and_consumed, &s, 25000);
   printf("  A polls again: split A 0x%x / B 0x%x after %lld ms; records from partitions not owned: A %d, B %d\n",
          a.owned, b.owned, (long long)(kw_now_ms() - t0), a.foreign, b.foreign);
+  bool once_ok = once("max.poll.interval.ms", from);
   IT_CHECK(ok, "no 2/2 split after A came back (A owns 0x%x, B 0x%x)", a.owned, b.owned);
   IT_CHECK(a.foreign == 0 && b.foreign == 0, "A handed out %d records of partitions it did not own (first: [%d] @%lld)",
            a.foreign, a.foreign_partition, (long long)a.first_foreign_offset);
-  check_once("max.poll.interval.ms", from);
+  IT_CHECK(once_ok, "every record once");
   leave(&a);
   leave(&b);
 }
@@ -392,12 +402,124 @@ static void scenario_sleep(void) {
   printf("  B owned everything during the pause: %s; A after waking: %d revoked/lost events; split A 0x%x / B 0x%x; "
          "foreign records A %d, B %d\n",
          b_all ? "yes" : "no", a.n_revoked + a.n_lost - a_rev, a.owned, b.owned, a.foreign, b.foreign);
+  bool once_ok = once("sleep < session timeout", from);
   IT_CHECK(ok, "no 2/2 split with everything consumed (A owns 0x%x, B 0x%x)", a.owned, b.owned);
   IT_CHECK(a.foreign == 0 && b.foreign == 0, "A handed out %d records of partitions it did not own (first: [%d] @%lld)",
            a.foreign, a.foreign_partition, (long long)a.first_foreign_offset);
-  check_once("sleep < session timeout", from);
+  IT_CHECK(once_ok, "every record once");
   leave(&a);
   leave(&b);
+}
+
+/* Like "sleep", but a third member joins while A is stopped: the rebalance waits for A
+ * at most its rebalance timeout (max.poll.interval.ms, 3 s), then goes on without it. */
+static bool three_way(member **ms, int n, void *arg) {
+  unsigned all = 0;
+  int sum = 0;
+  for (int i = 0; i < n; i++) {
+    if (ms[i]->owned == 0) return false;
+    all |= ms[i]->owned;
+    sum += __builtin_popcount(ms[i]->owned);
+  }
+  return all == (1u << N_PARTS) - 1 && sum == N_PARTS && all_consumed(ms, n, arg);
+}
+
+static void scenario_sleep_rebalance(void) {
+  char topic[64], group[64];
+  new_topic(topic, sizeof topic, "sleeprb", N_PARTS);
+  snprintf(group, sizeof group, "it-sleeprb-%d", (int)getpid());
+  printf("max.poll.interval.ms 3000: A's process stops for 5 s with records buffered; C joins meanwhile\n");
+  int from = next_num;
+  produce(topic, 50);
+  member a, b, c;
+  settle_pair(&a, &b, group, topic, from);
+  produce(topic, 200);
+  poll_member(&a, 500, 5); /* A fetched far more than the 5 records it handed out */
+  IT_CHECK(kw_consumer_commit(a.c, 5000) == 0, "commit");
+  int64_t t0 = kw_now_ms();
+  c.c = NULL;
+  while (kw_now_ms() - t0 < 5000) {
+    if (!c.c && kw_now_ms() - t0 >= 500) join(&c, "C", group, topic, MAXPOLL_CONF, NULL);
+    poll_member(&b, 20, 500);
+    if (c.c) poll_member(&c, 20, 500);
+  }
+  printf("  while A was stopped: B owns 0x%x, C owns 0x%x (generation %d)\n", b.owned, c.owned,
+         kw_consumer_generation(b.c));
+  IT_CHECK((b.owned | c.owned) == (1u << N_PARTS) - 1, "B and C own 0x%x: the rebalance did not go on without A",
+           b.owned | c.owned);
+  int a_events = a.n_revoked + a.n_lost, a_delivered = a.delivered;
+  t0 = kw_now_ms();
+  while (kw_now_ms() - t0 < 3000 && a.n_revoked + a.n_lost == a_events) {
+    poll_member(&a, 20, 1);
+    poll_member(&b, 0, 500);
+    poll_member(&c, 0, 500);
+  }
+  printf("  A woke: told it lost its partitions: %s (after %lld ms); meanwhile it handed out %d records, %d of them of "
+         "partitions others owned (first: partition %d offset %lld)\n",
+         a.n_revoked + a.n_lost > a_events ? "yes" : "no", (long long)(kw_now_ms() - t0), a.delivered - a_delivered,
+         a.foreign, a.foreign_partition, (long long)a.first_foreign_offset);
+  member *ms[] = {&a, &b, &c};
+  bool ok = pump_until(ms, 3, three_way, &from, 25000);
+  printf("  then: A 0x%x / B 0x%x / C 0x%x; foreign A %d, B %d, C %d\n", a.owned, b.owned, c.owned, a.foreign,
+         b.foreign, c.foreign);
+  bool once_ok = once("sleep across a rebalance", from);
+  IT_CHECK(a.n_revoked + a.n_lost > a_events, "A never noticed it was removed");
+  IT_CHECK(ok, "no 3-way split with everything consumed");
+  IT_CHECK(a.foreign == 0, "A handed out %d records of partitions it no longer owned (first: [%d] @%lld)", a.foreign,
+           a.foreign_partition, (long long)a.first_foreign_offset);
+  IT_CHECK(b.foreign == 0 && c.foreign == 0, "foreign records: B %d, C %d", b.foreign, c.foreign);
+  IT_CHECK(once_ok, "every record once");
+  leave(&a);
+  leave(&b);
+  leave(&c);
+}
+
+/* A healthy but slow member: it calls kw_consumer_poll for every record (10 ms of work
+ * each, far below max.poll.interval.ms) with hundreds of records already fetched. C
+ * joins: A must take part in the rebalance like any polling member (the Java client
+ * runs its network I/O inside every poll), not hand out its buffer while the group
+ * moves on without it. */
+static void scenario_slow(void) {
+  char topic[64], group[64];
+  new_topic(topic, sizeof topic, "slow", N_PARTS);
+  snprintf(group, sizeof group, "it-slow-%d", (int)getpid());
+  printf("max.poll.interval.ms 3000: A polls every ~10 ms from a deep prefetch buffer while C joins\n");
+  int from = next_num;
+  produce(topic, 50);
+  member a, b, c;
+  settle_pair(&a, &b, group, topic, from);
+  produce(topic, 300);
+  kw_client_poll(a.c, 500); /* A fetches its ~600 new records; none handed out yet */
+  kw_client_poll(a.c, 300);
+  int32_t gen = kw_consumer_generation(a.c);
+  int a_revoked = a.n_revoked + a.n_lost, a_delivered = a.delivered;
+  int64_t t0 = kw_now_ms(), a_told_at = -1, moved_at = -1;
+  c.c = NULL;
+  member *ms[] = {&a, &b, &c};
+  while (kw_now_ms() - t0 < 25000 && !(c.c && three_way(ms, 3, &from))) {
+    if (!c.c && kw_now_ms() - t0 >= 300) join(&c, "C", group, topic, MAXPOLL_CONF, NULL);
+    poll_member(&a, 1, 1);
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* the application works on the record */
+    poll_member(&b, 1, 500);
+    if (c.c) poll_member(&c, 1, 500);
+    if (a_told_at < 0 && a.n_revoked + a.n_lost > a_revoked) a_told_at = kw_now_ms() - t0;
+    if (moved_at < 0 && c.c && kw_consumer_generation(b.c) > gen) moved_at = kw_now_ms() - t0;
+  }
+  bool split = c.c && three_way(ms, 3, &from);
+  printf("  the group moved to generation %d after %lld ms; A was told (revoked/lost) after %lld ms, having handed out "
+         "%d records by then; A 0x%x / B 0x%x / C 0x%x; foreign A %d, B %d, C %d\n",
+         kw_consumer_generation(b.c), (long long)moved_at, (long long)a_told_at, a.delivered - a_delivered, a.owned,
+         b.owned, c.owned, a.foreign, b.foreign, c.foreign);
+  bool once_ok = once("slow member", from);
+  IT_CHECK(split, "no 3-way split with everything consumed");
+  IT_CHECK(a.foreign == 0, "A handed out %d records of partitions others owned (first: [%d] @%lld)", a.foreign,
+           a.foreign_partition, (long long)a.first_foreign_offset);
+  IT_CHECK(b.foreign == 0 && c.foreign == 0, "foreign records: B %d, C %d", b.foreign, c.foreign);
+  IT_CHECK(once_ok, "every record once");
+  leave(&a);
+  leave(&b);
+  leave(&c);
 }
 
 /* kw_consumer_poll(timeout 5000) on an idle topic with max.poll.interval.ms 3000: the
@@ -438,7 +560,6 @@ static void scenario_session(void) {
   produce(topic, 50);
   member a, b;
   settle_pair(&a, &b, group, topic, from);
-  unsigned a_owned = a.owned;
   produce(topic, 200);
   poll_member(&a, 500, 5); /* A fetched far more than the 5 records it handed out */
   IT_CHECK(kw_consumer_commit(a.c, 5000) == 0, "commit"); /* so nothing A handed out is consumed again legitimately */
@@ -466,17 +587,17 @@ static void scenario_session(void) {
          "partitions B owned (first: partition %d offset %lld)\n",
          a.n_revoked + a.n_lost > a_events ? "yes" : "no", (long long)(kw_now_ms() - t0), a.n_lost, a.n_revoked,
          stale, a.foreign_partition, (long long)a.first_foreign_offset);
-  (void)a_owned;
   split_and_all s = {N_PARTS / 2, from};
   bool ok = pump_until(ms, 2, split_and_consumed, &s, 25000);
   printf("  then: split A 0x%x / B 0x%x; A handed out %d records in all after waking; foreign A %d, B %d\n", a.owned,
          b.owned, a.delivered - a_delivered, a.foreign, b.foreign);
+  bool once_ok = once("session expiry", from);
   IT_CHECK(a.n_revoked + a.n_lost > a_events, "A never noticed it was expired");
   IT_CHECK(ok, "no 2/2 split with everything consumed (A owns 0x%x, B 0x%x)", a.owned, b.owned);
   IT_CHECK(a.foreign == 0, "A handed out %d records of partitions it no longer owned (first: [%d] @%lld)", a.foreign,
            a.foreign_partition, (long long)a.first_foreign_offset);
   IT_CHECK(b.foreign == 0, "B handed out %d records of partitions it did not own", b.foreign);
-  check_once("session expiry", from);
+  IT_CHECK(once_ok, "every record once");
   leave(&a);
   leave(&b);
 }
@@ -565,17 +686,38 @@ int main(int argc, char **argv) {
   struct {
     const char *name;
     void (*fn)(void);
-  } all[] = {{"static", scenario_static},   {"maxpoll", scenario_maxpoll}, {"sleep", scenario_sleep},
-             {"longpoll", scenario_longpoll}, {"session", scenario_session}, {"store", scenario_store}};
+  } all[] = {{"static", scenario_static},     {"maxpoll", scenario_maxpoll}, {"sleep", scenario_sleep},
+             {"store", scenario_store},       {"longpoll", scenario_longpoll}, {"sleeprb", scenario_sleep_rebalance},
+             {"session", scenario_session},   {"slow", scenario_slow}};
   setvbuf(stdout, NULL, _IOLBF, 0);
+  char failed[256] = "";
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
     bool run = argc < 2;
     for (int k = 1; k < argc; k++) run = run || strcmp(argv[k], all[i].name) == 0;
     if (!run) continue;
-    memset(seen, 0, sizeof seen);
+    /* each scenario in its own process: a failure (IT_CHECK exits) does not hide the others */
+    fflush(stdout);
+    fflush(stderr);
     int64_t t0 = kw_now_ms();
-    all[i].fn();
-    printf("  (%s: %.1f s)\n", all[i].name, (double)(kw_now_ms() - t0) / 1000.0);
+    pid_t pid = fork();
+    IT_CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+      all[i].fn();
+      fflush(stdout);
+      _exit(0);
+    }
+    int st = 0;
+    IT_CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+    bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    printf("  -> %s %s (%.1f s)\n", all[i].name, ok ? "passed" : "FAILED", (double)(kw_now_ms() - t0) / 1000.0);
+    if (!ok) {
+      size_t l = strlen(failed);
+      snprintf(failed + l, sizeof failed - l, " %s", all[i].name);
+    }
+  }
+  if (failed[0]) {
+    fprintf(stderr, "FAIL it_group_edges:%s\n", failed);
+    return 1;
   }
   printf("PASS it_group_edges\n");
   return 0;
