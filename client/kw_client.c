@@ -9,6 +9,7 @@
 #include "client/kw_consumer.h"
 #include "client/kw_group.h"
 #include "kwire/consumer.h"
+#include "kwire/event.h"
 #include "net/kw_log.h"
 #include "client/kw_partitioner.h"
 #include "client/kw_producer.h"
@@ -125,7 +126,7 @@ kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errlen) {
       .max_messages = v->queue_max_messages,
       .max_bytes = v->queue_max_kbytes * 1024,
   };
-  cl->prod = kw_producer_create(&cl->cluster, &ps, cl->mem, &cl->log);
+  cl->prod = kw_producer_create(&cl->cluster, &ps, cl->mem, &cl->log, &cl->metrics);
   if (!cl->prod) {
     kw_client_destroy(cl);
     if (errstr) snprintf(errstr, errlen, "out of memory");
@@ -144,6 +145,16 @@ void kw_client_set_delivery_cb(kw_client *cl, kw_delivery_cb cb, void *ud) {
   if (cl->prod) kw_producer_set_callbacks(cl->prod, cl->dr_cb, cl->dr_ud, cl->err_cb, cl->err_ud);
 }
 
+int kw_client_stats_json(kw_client *cl, char *buf, size_t size) {
+  if (cl->cons) cl->metrics.consumer_lag = kw_consumer_lag(cl->cons);
+  return kw_metrics_json(&cl->metrics, kw_config_values(cl->conf)->client_id, buf, size);
+}
+
+int kw_client_stats_prometheus(kw_client *cl, char *buf, size_t size) {
+  if (cl->cons) cl->metrics.consumer_lag = kw_consumer_lag(cl->cons);
+  return kw_metrics_prometheus(&cl->metrics, kw_config_values(cl->conf)->client_id, buf, size);
+}
+
 int kw_client_delivery_next(kw_client *cl, kw_delivery_report *dr) {
   return cl->prod ? kw_producer_next_report(cl->prod, dr) : 0;
 }
@@ -157,8 +168,10 @@ void kw_client_set_error_cb(kw_client *cl, kw_error_cb cb, void *ud) {
 int kw_produce(kw_client *cl, const char *topic, int32_t partition, const void *key, size_t key_len, const void *value,
                size_t value_len, const kw_header *headers, int n_headers, int64_t timestamp, void *opaque) {
   if (!cl->prod) return KW_ERR_STATE;
-  return kw_producer_produce(cl->prod, topic, partition, key, key_len, value, value_len, headers, n_headers, timestamp,
-                             opaque, 0 /* the producer reads the clock only when it needs it */);
+  int err = kw_producer_produce(cl->prod, topic, partition, key, key_len, value, value_len, headers, n_headers,
+                                timestamp, opaque, 0 /* the producer reads the clock only when it needs it */);
+  if (!err) cl->metrics.produced++;
+  return err;
 }
 
 int kw_client_fds(kw_client *cl, kw_pollfd *fds, int max) { return kw_cluster_fds(&cl->cluster, fds, max); }

@@ -3,6 +3,7 @@
 #ifndef KW_CLIENT_INT_H
 #define KW_CLIENT_INT_H
 #include "client/kw_cluster.h"
+#include "client/kw_metrics.h"
 #include "client/kw_producer.h"
 #include "kwire/client.h"
 #include "net/kw_log.h"
@@ -18,6 +19,7 @@ struct kw_client {
   struct kw_consumer *cons;
   struct kw_group *group; /* consumers with group.id */
   int polls_since_step;
+  kw_metrics metrics;
   kw_delivery_cb dr_cb;
   void *dr_ud;
   kw_error_cb err_cb;

@@ -45,6 +45,7 @@ typedef struct kw_ctp {
   int32_t leader_epoch;
   bool paused, in_flight;
   uint32_t gen;         /* bumped by seek: answers to older requests are dropped */
+  int64_t high_watermark; /* from the last Fetch answer (-1 unknown) */
   int64_t retry_at;
   kw_chunk *head, *tail;
   kw_chunk *spent;      /* freed at the next poll: the last message may point into it */
@@ -354,6 +355,7 @@ static void on_fetch(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
     if (err || !pd) {
       p->retry_at = now + c->set.retry_backoff_ms;
     } else if (kerr == 0) {
+      p->high_watermark = pd->high_watermark;
       take_records(c, p, pd);
     } else if (kerr == KW_KERR_OFFSET_OUT_OF_RANGE) {
       KW_DBG(c->log, FETCH, "%s [%d]: offset %lld out of range", p->t->name, p->partition, (long long)p->fetch_offset);
@@ -602,6 +604,15 @@ static int next_from(kw_consumer *c, kw_ctp *p, kw_message *m) {
     return 1;
   }
   return 0;
+}
+
+int64_t kw_consumer_lag(const kw_consumer *c) {
+  int64_t lag = 0;
+  for (int i = 0; i < c->n_parts; i++) {
+    const kw_ctp *p = c->parts[i];
+    if (p->high_watermark > 0 && p->position >= 0 && p->high_watermark > p->position) lag += p->high_watermark - p->position;
+  }
+  return lag;
 }
 
 bool kw_consumer_has_records(const kw_consumer *c) {

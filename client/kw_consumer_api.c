@@ -63,6 +63,7 @@ kw_client *kw_consumer_new(const kw_config *conf, char *errstr, size_t errlen) {
       kw_client_destroy(cl);
       return NULL;
     }
+    kw_group_set_metrics(cl->group, &cl->metrics);
   }
   return cl;
 }
@@ -184,6 +185,7 @@ int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms) {
     if ((!cl->group || kw_group_may_deliver(cl->group, kw_now_ms())) && kw_consumer_next(cl->cons, msg)) {
       /* at-least-once: what the application received is what the next commit stores */
       if (cl->group && !msg->err) kw_group_auto_store(cl->group, msg->topic, msg->partition, msg->offset + 1);
+      if (!msg->err) cl->metrics.consumed++;
       /* Keep the next fetch going while the application works, without paying for a
        * step (clock reads, socket checks) on every record. */
       if (++cl->polls_since_step >= 256) {

@@ -12,6 +12,7 @@
 #include "client/kw_config.h"
 #include "client/kw_group.h"
 #include "client/kw_group_int.h"
+#include "client/kw_metrics.h"
 #include "kwire/error.h"
 #include "net/kw_log.h"
 #include "proto/kw_kerr.h"
@@ -39,7 +40,7 @@ void kw_grp_set_member_id(kw_group *g, kw_slice id) {
 
 gctx *kw_grp_new_ctx(kw_group *g) {
   gctx *c = kw_alloc(g->mem, sizeof *c);
-  if (c) *c = (gctx){g, g->epoch, NULL, NULL};
+  if (c) *c = (gctx){g, g->epoch, 0, NULL, NULL};
   return c;
 }
 
@@ -123,6 +124,11 @@ static void on_commit(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) 
   } else if (!err) {
     result = KW_ERR_STATE; /* the group moved on */
   }
+  if (g && g->metrics && !err) {
+    if (result) g->metrics->commit_failures++;
+    else g->metrics->commits++;
+    kw_hist_add(&g->metrics->commit_latency, (kw_now_ms() - c->sent_at) * 1000);
+  }
   if (c->result) *c->result = result;
   if (c->done) *c->done = true;
   kw_free(c->g ? c->g->mem : NULL, c);
@@ -146,6 +152,7 @@ int kw_group_commit(kw_group *g, bool *done, int *result, int64_t now) {
   if (!ts || !ps || !c) goto out;
   c->done = done;
   c->result = result;
+  c->sent_at = now;
   int nt = 0, np = 0;
   for (int i = 0; i < g->n_assigned; i++) { /* one topic entry per run of the same topic */
     gtp *a = &g->assigned[i];
@@ -1031,6 +1038,9 @@ bool kw_group_may_deliver(kw_group *g, int64_t now) {
 const char *kw_group_member_id(const kw_group *g) { return g->member_id ? g->member_id : ""; }
 int32_t kw_group_generation(const kw_group *g) { return g->generation; }
 int32_t kw_group_coordinator(const kw_group *g) { return g->coordinator; }
+
+void kw_group_set_metrics(kw_group *g, struct kw_metrics *m) { g->metrics = m; }
+void kw_group_set_auto_store(kw_group *g, bool on) { g->set.auto_store = on; }
 
 void kw_group_set_rebalance_cb(kw_group *g, kw_rebalance_cb cb, void *ud) {
   g->rb_cb = cb;

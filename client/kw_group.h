@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "client/kw_cluster.h"
 #include "client/kw_consumer.h"
+#include "client/kw_metrics.h"
 #include "kwire/consumer.h"
 
 typedef struct kw_group_settings {
@@ -29,6 +30,9 @@ kw_group *kw_group_create(kw_cluster *cl, kw_consumer *cons, const kw_group_sett
                           const struct kw_logger *log);
 void kw_group_free(kw_group *g);
 void kw_group_set_rebalance_cb(kw_group *g, kw_rebalance_cb cb, void *ud);
+void kw_group_set_metrics(kw_group *g, struct kw_metrics *m);
+/* enable.auto.offset.store at run time (the event router stores offsets itself). */
+void kw_group_set_auto_store(kw_group *g, bool on);
 int kw_group_subscribe(kw_group *g, const char *const *topics, int n);
 
 void kw_group_run(kw_group *g, int64_t now);

@@ -51,6 +51,7 @@ struct kw_group {
   int64_t next_heartbeat, last_poll, next_autocommit;
   int64_t last_confirmed; /* the coordinator last confirmed our membership (heartbeat, sync) */
   uint32_t epoch;
+  struct kw_metrics *metrics; /* commit counts and latency (the client's) */
   kw_rebalance_cb rb_cb;
   void *rb_ud;
 };
@@ -58,6 +59,7 @@ struct kw_group {
 typedef struct gctx {
   kw_group *g;
   uint32_t epoch;
+  int64_t sent_at;
   bool *done; /* commit/leave: completion flag and result for a waiting caller */
   int *result;
 } gctx;

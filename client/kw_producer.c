@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "net/kw_log.h"
+#include "client/kw_metrics.h"
 #include "client/kw_partitioner.h"
 #include "client/kw_producer.h"
 #include "kwire/error.h"
@@ -71,6 +72,7 @@ enum pid_state { PID_NONE, PID_REQUESTING, PID_OK, PID_FATAL };
 struct kw_producer {
   kw_cluster *cl;
   const kw_logger *log;
+  kw_metrics *metrics;
   kw_producer_settings set;
   const kw_mem *mem;
   kw_ptopic **topics;
@@ -102,6 +104,8 @@ struct kw_producer {
  * against queue.buffering.max.messages, so an application that never pulls gets
  * KW_ERR_QUEUE_FULL rather than unbounded growth. */
 static void deliver(kw_producer *p, const kw_delivery_report *dr) {
+  if (dr->err) p->metrics->delivery_failed++;
+  else p->metrics->delivered++;
   if (p->dr_cb) {
     p->dr_cb(p->dr_ud, dr);
     return;
@@ -794,12 +798,13 @@ void kw_producer_set_callbacks(kw_producer *p, kw_delivery_cb dr, void *dr_ud, k
 }
 
 kw_producer *kw_producer_create(kw_cluster *cl, const kw_producer_settings *set, const kw_mem *mem,
-                                const kw_logger *log) {
+                                const kw_logger *log, kw_metrics *metrics) {
   kw_producer *p = kw_alloc(mem, sizeof *p);
   if (!p) return NULL;
   memset(p, 0, sizeof *p);
   p->cl = cl;
   p->log = log;
+  p->metrics = metrics;
   p->set = *set;
   p->mem = mem;
   p->pid = -1;

@@ -29,7 +29,7 @@ typedef struct kw_producer_settings {
 typedef struct kw_producer kw_producer;
 
 kw_producer *kw_producer_create(kw_cluster *cl, const kw_producer_settings *set, const kw_mem *mem,
-                                const struct kw_logger *log);
+                                const struct kw_logger *log, struct kw_metrics *metrics);
 /* Teardown in two steps around closing the connections: kw_producer_free reports
  * everything queued with `err`; closing the connections then reports what was in
  * flight; kw_producer_release frees the memory. */

@@ -8,6 +8,7 @@
 #include "kwire/client.h"
 #include "kwire/admin.h"
 #include "kwire/consumer.h"
+#include "kwire/event.h"
 
 #define KWIRE_VERSION_STRING "0.1.0"
 

@@ -57,9 +57,10 @@ typedef enum kw_unknown_policy {
 
 typedef struct kw_event_router kw_event_router;
 
-/* The router drives `consumer` (a group consumer with enable.auto.offset.store=false
- * semantics: it stores offsets itself) and writes dead letters with `producer`. */
-kw_event_router *kw_event_router_new(kw_client *consumer, kw_client *producer);
+/* The router drives `consumer` (a group consumer: the router stores each offset itself
+ * once its event is handled or dead-lettered, and the group's commits carry them) and
+ * writes dead letters with a producer of its own, made from the consumer's settings. */
+kw_event_router *kw_event_router_new(kw_client *consumer, char *errstr, size_t errstr_size);
 void kw_event_router_free(kw_event_router *r);
 
 /* Handler for event_type with min_version <= event_version <= max_version. */
@@ -71,6 +72,10 @@ void kw_event_router_set_unknown_policy(kw_event_router *r, kw_unknown_policy po
 void kw_event_router_set_retry(kw_event_router *r, int max_attempts, int64_t backoff_ms, int64_t max_backoff_ms);
 /* Dead-letter topic for events from `topic` (default: "<topic>.dlq"). */
 int kw_event_router_set_dlq(kw_event_router *r, const char *topic, const char *dlq_topic);
+/* Client-level counters of any client (produced, delivered, consumed, lag, commit latency). */
+int kw_client_stats_json(kw_client *cl, char *buf, size_t size);
+int kw_client_stats_prometheus(kw_client *cl, char *buf, size_t size);
+
 /* Skip events whose event_id was processed recently (the idempotent-consumer helper),
  * remembering at most `capacity` ids. 0 turns it off (the default). */
 int kw_event_router_set_dedup(kw_event_router *r, int capacity);
