@@ -63,18 +63,19 @@ int kw_rfc3339_parse(const char *s, size_t n, int64_t *ms) {
   }
   for (size_t k = i - 19; k < 4; k++) f *= 10; /* to milliseconds (f is 0 without a fraction) */
   if (i < n && (s[i] | 0x20) == 'z') {
-    i += 1 + n; /* i == n + 20 after a zone */
+    i++;
+    sign = 2; /* UTC; 0 = no zone yet */
   } else if (i < n && (s[i] == '+' || s[i] == '-') && !pattern(s + i + 1, n - i - 1, "dd:dd", v + 6)) {
     sign = s[i] == '+' ? 1 : -1;
-    i += 6 + n;
+    i += 6;
   }
   unsigned leap = v[0] % 4 == 0 && (v[0] % 100 || v[0] % 400 == 0);
   int64_t dim = v[1] == 2 ? 28 + leap : 30 + ((v[1] + (v[1] > 7)) & 1);
   for (int k = 1; k < 8; k++)
     if (v[k] > max[k]) return KW_ERR_MALFORMED;
   int64_t t = (((days_from_civil(v[0], (unsigned)v[1], (unsigned)v[2]) * 24 + v[3]) * 60 + v[4] -
-                sign * (v[6] * 60 + v[7])) * 60 + v[5]) * 1000 + f;
-  if (i != n + n || !v[1] || !v[2] || v[2] > dim || t < MS_MIN || t >= MS_MAX) return KW_ERR_MALFORMED;
+                sign % 2 * (v[6] * 60 + v[7])) * 60 + v[5]) * 1000 + f;
+  if (i != n || !sign || !v[1] || !v[2] || v[2] > dim || t < MS_MIN || t >= MS_MAX) return KW_ERR_MALFORMED;
   *ms = t;
   return 0;
 }
