@@ -88,9 +88,14 @@ int kw_consumer_commit(kw_client *cl, int timeout_ms) {
   if (!cl->group) return KW_ERR_STATE;
   bool done = false;
   int result = KW_OK;
-  int err = kw_group_commit(cl->group, timeout_ms > 0 ? &done : NULL, &result, kw_now_ms());
-  if (err || timeout_ms <= 0) return err;
   int64_t end = kw_now_ms() + timeout_ms;
+  int err = kw_group_commit(cl->group, timeout_ms > 0 ? &done : NULL, &result, kw_now_ms());
+  /* Busy connection (its in-flight window is full) or no coordinator yet: try again. */
+  while ((err == KW_ERR_WOULD_BLOCK || err == KW_ERR_STATE) && timeout_ms > 0 && kw_now_ms() < end) {
+    kw_client_poll(cl, 10);
+    err = kw_group_commit(cl->group, &done, &result, kw_now_ms());
+  }
+  if (err || timeout_ms <= 0) return err;
   while (!done && kw_now_ms() < end) kw_client_poll(cl, 10);
   return done ? result : KW_ERR_TIMED_OUT;
 }
@@ -186,11 +191,12 @@ int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms) {
       /* at-least-once: what the application received is what the next commit stores */
       if (cl->group && !msg->err) kw_group_auto_store(cl->group, msg->topic, msg->partition, msg->offset + 1);
       if (!msg->err) cl->metrics.consumed++;
-      /* Keep the next fetch going while the application works, without paying for a
-       * step (clock reads, socket checks) on every record. */
-      if (++cl->polls_since_step >= 256) {
+      /* Keep the sockets served while the application works through the buffer (the
+       * next fetch, heartbeat answers, request timeouts), without paying for it on every
+       * record: a non-blocking poll every 64 records. */
+      if (++cl->polls_since_step >= 64) {
         cl->polls_since_step = 0;
-        kw_client_step(cl, NULL, 0);
+        kw_client_poll(cl, 0);
       }
       return 1;
     }

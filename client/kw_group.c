@@ -113,6 +113,11 @@ static void on_commit(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) 
     for (int32_t t = 0; !result && t < resp.n_topics; t++)
       for (int32_t k = 0; k < resp.topics[t].n_partitions; k++) {
         const kw_offset_commit_resp_partition *pr = &resp.topics[t].partitions[k];
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)resp.topics[t].name.len, (const char *)resp.topics[t].name.ptr);
+        gtp *x = kw_grp_find_gtp(g, name, pr->partition_index);
+        if (x && !pr->error_code && x->committing >= 0) x->committed = x->committing;
+        if (x) x->committing = -1;
         if (pr->error_code) {
           result = KW_ERR_BROKER;
           if (!kw_grp_coordinator_error(g, pr->error_code, now))
@@ -135,6 +140,8 @@ static void on_commit(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) 
 }
 
 int kw_group_commit(kw_group *g, bool *done, int *result, int64_t now) {
+  for (int i = 0; i < g->n_assigned; i++)
+    if (g->assigned[i].committing >= 0) return KW_ERR_WOULD_BLOCK; /* one commit at a time, in order */
   int n = 0;
   for (int i = 0; i < g->n_assigned; i++)
     if (g->assigned[i].stored >= 0 && g->assigned[i].stored != g->assigned[i].committed) n++;
@@ -170,7 +177,7 @@ int kw_group_commit(kw_group *g, bool *done, int *result, int64_t now) {
     p->committed_offset = a->stored;
     p->committed_metadata = (kw_slice){(const uint8_t *)"", 0};
     t->n_partitions++;
-    a->committed = a->stored; /* optimistic: a failure is reported and retried at the next commit */
+    a->committing = a->stored; /* becomes `committed` when the broker says so */
   }
   kw_offset_commit_req req;
   kw_msg_init(KW_SCHEMA_OFFSET_COMMIT_REQ, &req);
@@ -182,6 +189,9 @@ int kw_group_commit(kw_group *g, bool *done, int *result, int64_t now) {
   req.n_topics = nt;
   err = kw_conn_request(conn, KW_API_OFFSET_COMMIT, version_capped(conn, KW_API_OFFSET_COMMIT, 9), &req, on_commit, c,
                         now);
+  KW_DBG(g->log, CGRP, "group %s: committing %d partition(s): %s", g->set.group_id, np, kw_strerror(err));
+  if (err)
+    for (int i = 0; i < g->n_assigned; i++) g->assigned[i].committing = -1; /* not sent: the next commit tries */
   if (!err) {
     kw_conn_flush(conn);
     c = NULL;
@@ -350,7 +360,7 @@ static int apply_assignment(kw_group *g, kw_slice bytes) {
     kw_topic *topic = kw_cluster_topic(g->cl, name, true);
     for (int32_t p = 0; topic && p < asg.assigned_partitions[t].n_partitions; p++) {
       gtp *old = kw_grp_find_gtp(g, name, asg.assigned_partitions[t].partitions[p]);
-      next[k] = old ? *old : (gtp){topic, asg.assigned_partitions[t].partitions[p], -1, -1, true};
+      next[k] = old ? *old : (gtp){topic, asg.assigned_partitions[t].partitions[p], -1, -1, -1, true};
       if (old) next[k].fresh = false;
       k++;
     }
@@ -738,9 +748,13 @@ static void on_find(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
     host = resp.host;
     port = resp.port;
   }
+  /* The coordinator gets a connection of its own (as the Java client does): the broker
+   * answers a connection's requests in order, so heartbeats and commits must not wait
+   * behind a fetch that the broker holds for fetch.wait.max.ms. */
+  int32_t conn_id = INT32_MAX - node;
   if (!err && !kerr && node >= 0 && host.ptr &&
-      kw_cluster_ensure_broker(g->cl, node, (const char *)host.ptr, (size_t)host.len, port)) {
-    g->coordinator = node;
+      kw_cluster_ensure_broker(g->cl, conn_id, (const char *)host.ptr, (size_t)host.len, port)) {
+    g->coordinator = conn_id;
     g->state = G_JOIN;
     g->retry_at = 0;
     KW_DBG(g->log, CGRP, "group %s: coordinator is node %d", g->set.group_id, node);
@@ -809,8 +823,8 @@ static void on_heartbeat(void *ud, int err, int16_t key, int16_t ver, kw_rd *bod
   } else if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION ||
              kerr == KW_KERR_FENCED_INSTANCE_ID) {
     /* We are no longer a member: what we had is gone without a commit. */
-    kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: %s, partitions lost, rejoining", g->set.group_id,
-           kw_kerr_name(kerr));
+    kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: %s, partitions lost%s", g->set.group_id, kw_kerr_name(kerr),
+           kerr == KW_KERR_FENCED_INSTANCE_ID ? " (another member has our group.instance.id: stopping)" : ", rejoining");
     kw_grp_drop_assignment(g, KW_REBALANCE_LOST);
     g->generation = -1;
     if (kerr == KW_KERR_FENCED_INSTANCE_ID) {

@@ -70,7 +70,7 @@ static bool reconcile(kw_group *g, const kw_consumer_group_heartbeat_resp_assign
     for (int32_t p = 0; p < target->topic_partitions[t].n_partitions; p++) {
       int32_t part = target->topic_partitions[t].partitions[p];
       gtp *old = kw_grp_find_gtp(g, topic->name, part);
-      next[k] = old ? *old : (gtp){topic, part, -1, -1, true};
+      next[k] = old ? *old : (gtp){topic, part, -1, -1, -1, true};
       if (old) next[k].fresh = false;
       k++;
     }

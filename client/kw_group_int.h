@@ -16,6 +16,7 @@ typedef struct gtp {
   int32_t partition;
   int64_t stored;    /* next offset to commit (-1: nothing stored) */
   int64_t committed; /* last committed (-1: none known) */
+  int64_t committing; /* sent in the OffsetCommit in flight (-1: none) */
   bool fresh;        /* new in this rebalance: not yet announced to the application */
 } gtp;
 

@@ -303,7 +303,8 @@ static void scenario_static(void) {
   member *ms3[] = {&a2, &a3, &b};
   t0 = kw_now_ms();
   int64_t end = t0 + 15000;
-  while (kw_now_ms() < end && !(a2.n_lost + a2.n_revoked > 0 && a3.owned == a_owned)) pump_until(ms3, 3, NULL, NULL, 50);
+  while (kw_now_ms() < end && !(a2.n_lost + a2.n_revoked > 0 && a3.owned == a_owned))
+    pump_until(ms3, 3, NULL, NULL, 50);
   printf("  A'' joined with the same id: A' %d lost / %d revoked after %lld ms, owns 0x%x; A'' owns 0x%x; B generation "
          "%d\n",
          a2.n_lost, a2.n_revoked, (long long)(kw_now_ms() - t0), a2.owned, a3.owned, kw_consumer_generation(b.c));
@@ -601,7 +602,8 @@ static void scenario_session(void) {
     stale += a.foreign - before;
     poll_member(&b, 0, 500);
   }
-  printf("  A woke: told it lost [%s] after %lld ms (%d lost, %d revoked events); meanwhile it handed out %d records of "
+  printf("  A woke: told it lost [%s] after %lld ms (%d lost, %d revoked events); meanwhile it handed out %d "
+         "records of "
          "partitions B owned (first: partition %d offset %lld)\n",
          a.n_revoked + a.n_lost > a_events ? "yes" : "no", (long long)(kw_now_ms() - t0), a.n_lost, a.n_revoked,
          stale, a.foreign_partition, (long long)a.first_foreign_offset);
@@ -694,7 +696,8 @@ static void scenario_store(void) {
   join(&f, "F", group2, topic, NULL);
   int64_t after_close = -2;
   int rc3 = kw_consumer_committed(f.c, topic, 0, &after_close, 10000);
-  printf("  auto commit: committed %lld while running, %lld after close\n", (long long)committed, (long long)after_close);
+  printf("  auto commit: committed %lld while running, %lld after close\n", (long long)committed,
+         (long long)after_close);
   IT_CHECK(rc2 == 0 && committed == 50, "auto commit committed %lld", (long long)committed);
   IT_CHECK(rc3 == 0 && after_close == 50, "after close: committed %lld", (long long)after_close);
   leave(&f);

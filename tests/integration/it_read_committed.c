@@ -111,14 +111,15 @@ static int read_and_check(const char *label, const char *topic, const char *isol
                (long long)m.offset);
       IT_CHECK(m.partition == 0, "%s: partition %d", label, m.partition);
       char v[32];
-      snprintf(v, sizeof v, "%.*s", (int)(m.value_len < 31 ? m.value_len : 31), m.value ? (const char *)m.value : "(null)");
+      snprintf(v, sizeof v, "%.*s", (int)(m.value_len < 31 ? m.value_len : 31),
+               m.value ? (const char *)m.value : "(null)");
       IT_CHECK(m.value && (v[0] == 'p' || v[0] == 'c' || v[0] == 'a'),
                "%s: not a data record at offset %lld (a control record?): value %s, key length %zu", label,
                (long long)m.offset, v, m.key_len);
       IT_CHECK(!(committed_only && is_aborted(v)), "%s: aborted record %s at offset %lld delivered", label, v,
                (long long)m.offset);
-      IT_CHECK(got < n_expect, "%s: extra record %s at offset %lld (expected %d records)", label, v, (long long)m.offset,
-               n_expect);
+      IT_CHECK(got < n_expect, "%s: extra record %s at offset %lld (expected %d records)", label, v,
+               (long long)m.offset, n_expect);
       const rec *want = &written[expect[got]];
       IT_CHECK(strcmp(v, want->value) == 0 && m.offset == want->offset,
                "%s: record %d is %s at offset %lld, expected %s at offset %lld", label, got, v, (long long)m.offset,
@@ -152,7 +153,8 @@ static void kcat_cross_check(const char *topic) {
   const char *levels[] = {"read_committed", "read_uncommitted"};
   for (int l = 0; l < 2; l++) {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "kcat -b %s -X isolation.level=%s -C -t %s -p 0 -o beginning -e -q -f '%%s %%o\\n' 2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "kcat -b %s -X isolation.level=%s -C -t %s -p 0 -o beginning -e -q -f '%%s %%o\\n' 2>/dev/null",
              it_bootstrap_string(), levels[l], topic);
     FILE *f = popen(cmd, "r");
     IT_CHECK(f != NULL, "popen kcat");
