@@ -186,18 +186,20 @@ int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms) {
   if (!cl->cons || !msg) return KW_ERR_STATE;
   int64_t end = kw_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
   if (cl->group) kw_group_polled(cl->group, kw_now_ms());
+  /* Keep the sockets served while the application works through the buffer (the next
+   * fetch, heartbeat answers, request timeouts) without paying for it on every record: a
+   * non-blocking poll every 64 records. It runs before a record is taken, so a rebalance
+   * it learns of revokes partitions before anything more of them is handed out, and no
+   * message handed out earlier is freed under the caller. */
+  if (++cl->polls_since_step >= 64) {
+    cl->polls_since_step = 0;
+    kw_client_poll(cl, 0);
+  }
   for (;;) {
     if ((!cl->group || kw_group_may_deliver(cl->group, kw_now_ms())) && kw_consumer_next(cl->cons, msg)) {
       /* at-least-once: what the application received is what the next commit stores */
       if (cl->group && !msg->err) kw_group_auto_store(cl->group, msg->topic, msg->partition, msg->offset + 1);
       if (!msg->err) cl->metrics.consumed++;
-      /* Keep the sockets served while the application works through the buffer (the
-       * next fetch, heartbeat answers, request timeouts), without paying for it on every
-       * record: a non-blocking poll every 64 records. */
-      if (++cl->polls_since_step >= 64) {
-        cl->polls_since_step = 0;
-        kw_client_poll(cl, 0);
-      }
       return 1;
     }
     int64_t now = kw_now_ms(), left = end - now;
