@@ -27,16 +27,19 @@ typedef struct kw_envelope {
   kw_slice payload;      /* the payload's JSON text verbatim, pointing into the input */
 } kw_envelope;
 
-/* Appends an envelope to out. event_id NULL: a fresh UUID v4 from /dev/urandom (the one
- * piece of I/O here; pass your own id from kw_uuid4() to avoid it). payload must be
- * exactly one JSON value (payload.ptr NULL = null) and is copied verbatim. Returns 0,
- * KW_ERR_INVALID_ARG (bad argument or payload), KW_ERR_IO (no randomness) or out's error.
+/* Appends an envelope to out. event_type: 1-255 bytes of UTF-8. event_id NULL: a fresh
+ * UUID v4 from /dev/urandom (the one piece of I/O here, three system calls; pass your own
+ * id from kw_uuid4() to avoid it). payload must be exactly one JSON value, nested at most
+ * 63 deep (the envelope adds a level to the reader's 64); it is copied verbatim without
+ * surrounding whitespace (payload.ptr NULL = null). Returns 0, KW_ERR_INVALID_ARG (bad
+ * argument or payload; nothing written), KW_ERR_IO (no randomness) or out's error.
  * event_id_out (37 bytes, may be NULL) receives the id written. */
 int kw_envelope_encode(kw_buf *out, const char *event_type, int32_t event_version,
                        const char *event_id, int64_t timestamp_ms, kw_slice payload_json,
                        char *event_id_out);
 
-/* reason (may be NULL) receives the text of any error. out->payload points into json. */
+/* reason (may be NULL) receives the text of any error. out->payload points into json.
+ * String fields may be escaped ("\u002B" and all); event_type is unescaped into out. */
 int kw_envelope_decode(kw_slice json, kw_envelope *out, char *reason, size_t reason_len);
 
 /* UUID v4 text from two draws of rnd (NULL: /dev/urandom). 0 or KW_ERR_IO. */
@@ -44,8 +47,9 @@ int kw_uuid4(char out[37], uint64_t (*rnd)(void *ud), void *ud);
 
 /* RFC 3339 UTC with milliseconds, "2026-11-28T05:50:46.123Z" (years 0000-9999). */
 int kw_rfc3339_format(int64_t ms, char out[25]);
-/* "YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm)", T and Z in either case; a leap second
- * counts as the next second's start. 0 or KW_ERR_MALFORMED. */
+/* "YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm)" (RFC 3339 section 5.6), T and Z in either
+ * case, digits after the milliseconds ignored; a leap second (:60) counts as the start of
+ * the next second. The result must lie in years 0000-9999 UTC. 0 or KW_ERR_MALFORMED. */
 int kw_rfc3339_parse(const char *s, size_t n, int64_t *ms);
 
 /* ---- CloudEvents 1.0 over Kafka ----
@@ -63,13 +67,17 @@ int kw_rfc3339_parse(const char *s, size_t n, int64_t *ms);
  * e->payload. Returns 7 or KW_ERR_INVALID_ARG. */
 int kw_cloudevents_to_headers(const kw_envelope *e, const char *source, kw_record_header out[7],
                               char *scratch, size_t cap);
-/* Binary mode from a record's headers and value (value ptr NULL: no data = null). Other
- * headers are ignored. source (may be NULL) receives ce_source, NUL-terminated. */
+/* Binary mode from a record's headers and value (value ptr NULL: no data = null); the value
+ * must be one JSON value. Other headers are ignored, a repeated ce_* header is an error.
+ * source (may be NULL) receives ce_source, NUL-terminated (KW_ERR_BUF_FULL if it does not
+ * fit). */
 int kw_cloudevents_from_headers(const kw_record_header *h, int n, kw_slice value,
                                 kw_envelope *out, char *source, size_t source_cap,
                                 char *reason, size_t reason_len);
 /* Structured mode: the record value is one JSON CloudEvent; send it with content-type
- * KW_CE_CONTENT_TYPE. Decoding ignores unknown attributes; data_base64 is rejected. */
+ * KW_CE_CONTENT_TYPE. Decoding ignores unknown attributes and rejects data_base64 (binary
+ * data is not a JSON payload); no data = null. source as for kw_cloudevents_from_headers,
+ * unescaped. */
 int kw_cloudevents_structured_encode(kw_buf *out, const kw_envelope *e, const char *source);
 int kw_cloudevents_structured_decode(kw_slice json, kw_envelope *out, char *source,
                                      size_t source_cap, char *reason, size_t reason_len);

@@ -5,7 +5,8 @@
  * \u escapes must not leave a lone surrogate, numbers follow the RFC grammar, only
  * space/tab/CR/LF are whitespace, nothing may follow the value, and a top-level object
  * may not repeat a member name (compared after unescaping). Nested objects are only
- * validated: duplicates inside a payload are the application's business. */
+ * validated: duplicates inside a payload are the application's business. Raw control
+ * characters in strings and a byte-order mark are refused. */
 #ifndef KW_PROTO_JSON_H
 #define KW_PROTO_JSON_H
 #include <stddef.h>
@@ -34,15 +35,17 @@ typedef struct kw_json_value {
 #define KW_JSON_MAX_MEMBERS 64
 
 typedef struct kw_json_limits {
-  uint32_t max_depth;  /* arrays/objects nested deeper: KW_ERR_TOO_LARGE (default 64) */
+  uint32_t max_depth;  /* arrays/objects nested deeper: KW_ERR_TOO_LARGE (default 64; the
+                          reader recurses once per level, so keep it in the hundreds) */
   uint32_t max_doc;    /* document bytes (default 16 MB) */
   uint32_t max_string; /* string bytes as written, escapes included (default 1 MB) */
 } kw_json_limits;
 
 extern const kw_json_limits kw_json_default_limits;
 
-/* code is a KW_ERR_* (MALFORMED, TOO_LARGE, INVALID_ARG), offset the byte it refers to,
- * what a static phrase ("unterminated string"). */
+/* code is KW_ERR_MALFORMED or KW_ERR_TOO_LARGE, offset the byte it refers to (a string's
+ * opening quote for "unterminated string"), what a static phrase; a document that ends
+ * too early says "unexpected end". */
 typedef struct kw_json_error {
   int code;
   uint32_t offset;
@@ -62,15 +65,17 @@ int kw_json_scan(const kw_slice *doc, const kw_json_limits *limits, const char *
  * the KW_ERR_* of an invalid document. */
 int kw_json_get(const kw_slice *doc, const char *member, kw_json_value *out);
 
-/* Unescapes a string value into buf as UTF-8 plus a NUL (len excludes it). The value
- * must come from kw_json_scan/get. KW_ERR_BUF_FULL when cap <= len. */
+/* Unescapes a string value into buf as UTF-8 plus a NUL (len excludes it; \u0000 gives an
+ * embedded NUL). KW_ERR_BUF_FULL when cap <= len, KW_ERR_INVALID_ARG for a non-string,
+ * KW_ERR_MALFORMED if the value did not come from the reader and is not a valid string. */
 int kw_json_string(const kw_json_value *v, char *buf, size_t cap, size_t *len);
 
 /* A number value written as an integer (no fraction/exponent): KW_ERR_MALFORMED
  * otherwise, KW_ERR_TOO_LARGE when it does not fit int64. */
 int kw_json_int(const kw_json_value *v, int64_t *out);
 
-/* Writes s (n bytes of UTF-8) as a quoted JSON string. Invalid UTF-8 sets b->err to
+/* Writes s (n bytes of UTF-8) as a quoted JSON string: '"' and '\\' escaped, control
+ * characters as \u00XX, everything else as it is. Invalid UTF-8 sets b->err to
  * KW_ERR_INVALID_ARG. */
 void kw_json_write_string(kw_buf *b, const char *s, size_t n);
 
