@@ -424,7 +424,9 @@ static void send_fetch(kw_consumer *c, kw_broker *br, int64_t now) {
       fp->partition = p->partition;
       fp->fetch_offset = p->fetch_offset;
       fp->partition_max_bytes = c->set.max_partition_fetch_bytes;
-      fp->current_leader_epoch = -1;
+      /* The leader epoch from metadata: a broker behind or ahead answers
+       * FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH and the metadata is refreshed. */
+      fp->current_leader_epoch = p->partition < p->t->n_parts ? p->t->parts[p->partition].leader_epoch : -1;
       fts[k].n_partitions++;
     }
     if (v >= 13) fts[k].topic = (kw_slice){NULL, 0}; /* v13+ names topics by id */
