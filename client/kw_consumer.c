@@ -640,6 +640,29 @@ int kw_consumer_next(kw_consumer *c, kw_message *msg) {
   return 0;
 }
 
+/* Up to max records of one fetched record batch: they share its memory (the chunk, the
+ * decompressed records), which stays put until the next call. */
+int kw_consumer_next_batch(kw_consumer *c, kw_message *out, int max) {
+  for (int i = 0; i < c->n_parts; i++) {
+    kw_ctp *p = c->parts[(c->cursor + i) % c->n_parts];
+    if (p->paused) continue;
+    int n = 0;
+    while (n < max) {
+      /* Past the first record, stay inside the open batch: opening the next one could
+       * reuse the memory the records already handed out point into. */
+      if (n > 0 && (!p->head || p->head->recs_left == 0)) break;
+      if (!next_from(c, p, &out[n])) break;
+      if (out[n++].err) break;
+    }
+    if (n > 0) {
+      c->cursor = (c->cursor + i) % c->n_parts;
+      if (!p->head) c->cursor = (c->cursor + 1) % c->n_parts;
+      return n;
+    }
+  }
+  return 0;
+}
+
 /* ---- life ---- */
 
 kw_consumer *kw_consumer_create(kw_cluster *cl, const kw_consumer_settings *set, const kw_mem *mem,

@@ -35,6 +35,8 @@ void kw_consumer_run(kw_consumer *c, int64_t now);
 int64_t kw_consumer_deadline(const kw_consumer *c);
 /* The next record or error event from the prefetch buffer: 1, or 0 when none is there. */
 int kw_consumer_next(kw_consumer *c, kw_message *msg);
+/* Up to max records of one record batch (zero-copy), or 0. */
+int kw_consumer_next_batch(kw_consumer *c, kw_message *out, int max);
 /* Records between positions and the last known high watermarks, summed. */
 int64_t kw_consumer_lag(const kw_consumer *c);
 /* Whether kw_consumer_next has something to hand out. */

@@ -212,6 +212,28 @@ int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms) {
   }
 }
 
+int kw_consumer_poll_batch(kw_client *cl, kw_message *msgs, int max, int timeout_ms) {
+  if (!cl->cons || !msgs || max <= 0) return KW_ERR_INVALID_ARG;
+  int64_t end = kw_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+  if (cl->group) kw_group_polled(cl->group, kw_now_ms());
+  kw_client_poll(cl, 0); /* serve the sockets once per batch, before taking records */
+  for (;;) {
+    int n = cl->group && !kw_group_may_deliver(cl->group, kw_now_ms()) ? 0 : kw_consumer_next_batch(cl->cons, msgs, max);
+    if (n > 0) {
+      for (int i = 0; i < n; i++) {
+        if (msgs[i].err) continue;
+        cl->metrics.consumed++;
+        if (cl->group) kw_group_auto_store(cl->group, msgs[i].topic, msgs[i].partition, msgs[i].offset + 1);
+      }
+      return n;
+    }
+    int64_t now = kw_now_ms(), left = end - now;
+    if (left <= 0) return 0;
+    if (cl->group) kw_group_polled(cl->group, now);
+    kw_client_poll(cl, (int)(left < 100 ? left : 100));
+  }
+}
+
 int kw_message_header(const kw_message *m, int i, const char **key, size_t *key_len, const void **value,
                       size_t *value_len) {
   if (!m || i < 0 || i >= m->n_headers) return KW_ERR_INVALID_ARG;

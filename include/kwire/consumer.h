@@ -57,6 +57,12 @@ int64_t kw_consumer_position(kw_client *cl, const char *topic, int32_t partition
  * nothing came, or a negative error. */
 int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms);
 
+/* The batch form, for throughput: fills up to max messages, all from one fetched record
+ * batch (zero-copy: they point into the fetch buffer and stay valid until the next
+ * poll call). Returns how many, 0 when nothing came within timeout_ms, or an error. An
+ * error event, if any, is the last message. */
+int kw_consumer_poll_batch(kw_client *cl, kw_message *msgs, int max, int timeout_ms);
+
 /* Header i (0 <= i < n_headers) of a polled message. */
 int kw_message_header(const kw_message *m, int i, const char **key, size_t *key_len, const void **value,
                       size_t *value_len);
