@@ -532,6 +532,9 @@ int kwcat_consume(kwcat_opts *o) {
     if (cs.run) wait_client(cs.cl);
   }
   if (fflush(stdout) != 0) kwcat_fatal("Write error: %s", strerror(errno));
+  char stats[1024];
+  kw_client_stats_json(cs.cl, stats, sizeof stats);
+  kwcat_info(2, "stats: %s\n", stats);
   kw_client_destroy(cs.cl);
   if (cs.side) kw_client_destroy(cs.side);
   kwcat_info(2, "%lld messages consumed\n", cs.rx);

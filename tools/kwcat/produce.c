@@ -287,6 +287,9 @@ int kwcat_produce(kwcat_opts *o) {
     kwcat_info(1, "%d messages not delivered: terminating\n", kw_client_outstanding(ps.cl));
     bail();
   }
+  char stats[1024];
+  kw_client_stats_json(ps.cl, stats, sizeof stats);
+  kwcat_info(2, "stats: %s\n", stats);
   kw_client_destroy(ps.cl);
   kwcat_info(2, "%lld messages produced: %lld delivered, %lld failed\n", ps.produced, ps.delivered, ps.failed);
   if (ps.failed) code = 1;
