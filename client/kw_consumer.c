@@ -9,6 +9,7 @@
 #include <string.h>
 #include "client/kw_config.h"
 #include "client/kw_consumer.h"
+#include "client/kw_metrics.h"
 #include "kwire/error.h"
 #include "net/kw_log.h"
 #include "proto/kw_kerr.h"
@@ -55,6 +56,23 @@ typedef struct kw_ctp {
   int64_t err_offset;
 } kw_ctp;
 
+/* An incremental fetch session with one broker (KIP-227): after a full fetch creates
+ * it, a request lists only partitions that are new or whose offset moved, and names
+ * those it no longer wants; the answer lists only partitions with something to say. */
+typedef struct sess_entry {
+  const kw_topic *t;
+  int32_t partition;
+  int64_t offset;
+} sess_entry;
+
+typedef struct fsession {
+  int32_t node;
+  int32_t id;    /* 0: none yet (the next fetch is full and asks for one) */
+  int32_t epoch; /* of the next request */
+  sess_entry *e; /* what the broker's session holds, as last sent */
+  int n;
+} fsession;
+
 struct kw_consumer {
   kw_cluster *cl;
   kw_consumer_settings set;
@@ -64,6 +82,9 @@ struct kw_consumer {
   int n_parts, cursor;
   int64_t buffered;
   uint32_t generation;
+  fsession *sessions;
+  int n_sessions;
+  kw_metrics *metrics;
   int32_t *fetching_nodes; /* leaders with a Fetch in flight */
   int n_fetching;
 };
@@ -257,12 +278,37 @@ static void send_lookup(kw_consumer *c, kw_ctp *p, kw_conn *conn, int64_t now) {
 typedef struct fetch_ctx {
   kw_consumer *c;
   int32_t node;
+  bool incremental;
   int n;
   struct {
     kw_ctp *p;
     uint32_t gen;
   } e[];
 } fetch_ctx;
+
+static fsession *session_for(kw_consumer *c, int32_t node) {
+  for (int i = 0; i < c->n_sessions; i++)
+    if (c->sessions[i].node == node) return &c->sessions[i];
+  fsession *s = kw_realloc(c->mem, c->sessions, sizeof *s * (size_t)(c->n_sessions + 1));
+  if (!s) return NULL;
+  c->sessions = s;
+  s[c->n_sessions] = (fsession){node, 0, 0, NULL, 0};
+  return &s[c->n_sessions++];
+}
+
+static void session_reset(fsession *s, const kw_mem *m) {
+  kw_free(m, s->e);
+  s->e = NULL;
+  s->n = 0;
+  s->id = 0;
+  s->epoch = 0;
+}
+
+static const sess_entry *session_find(const fsession *s, const kw_topic *t, int32_t partition) {
+  for (int i = 0; i < s->n; i++)
+    if (s->e[i].t == t && s->e[i].partition == partition) return &s->e[i];
+  return NULL;
+}
 
 static void node_done(kw_consumer *c, int32_t node) {
   for (int i = 0; i < c->n_fetching; i++)
@@ -337,6 +383,19 @@ static void on_fetch(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   kw_arena_init(&a, c->mem, 0);
   kw_fetch_resp resp;
   if (!err) err = kw_response_decode(key, ver, body, &a, &resp);
+  fsession *s = session_for(c, fc->node);
+  bool session_lost = err || resp.error_code == KW_KERR_FETCH_SESSION_ID_NOT_FOUND ||
+                      resp.error_code == KW_KERR_INVALID_FETCH_SESSION_EPOCH;
+  if (s && session_lost) {
+    if (!err) KW_DBG(c->log, FETCH, "node %d: fetch session ended (%s)", fc->node, kw_kerr_name(resp.error_code));
+    session_reset(s, c->mem); /* the next fetch is full again */
+  } else if (s && !err) {
+    if (!fc->incremental && resp.session_id != s->id)
+      KW_DBG(c->log, FETCH, "node %d: fetch session %d opened", fc->node, resp.session_id);
+    if (!fc->incremental) s->id = resp.session_id; /* 0 if the broker keeps no session for us */
+    s->epoch = s->id == 0 ? 0 : s->epoch == INT32_MAX ? 1 : s->epoch + 1;
+  }
+  if (!err && resp.error_code && !session_lost) err = KW_ERR_BROKER;
   for (int i = 0; i < fc->n; i++) {
     kw_ctp *p = fc->e[i].p;
     if (!ctp_alive(c, p, fc->e[i].gen)) continue;
@@ -352,7 +411,11 @@ static void on_fetch(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
         if (tr->partitions[k].partition_index == p->partition) pd = &tr->partitions[k];
     }
     int16_t kerr = pd ? pd->error_code : 0;
-    if (err || !pd) {
+    if (session_lost) {
+      p->retry_at = now; /* asked again at once, in a full fetch */
+    } else if (!pd && fc->incremental) {
+      /* an incremental answer leaves out partitions with nothing new */
+    } else if (err || !pd) {
       p->retry_at = now + c->set.retry_backoff_ms;
     } else if (kerr == 0) {
       p->high_watermark = pd->high_watermark;
@@ -385,6 +448,8 @@ static void send_fetch(kw_consumer *c, kw_broker *br, int64_t now) {
       n++;
   }
   if (!n) return;
+  kw_fetch_req_forgotten_topic *fgs = NULL;
+  int32_t *fparts = NULL;
   fetch_ctx *fc = kw_alloc(c->mem, sizeof *fc + sizeof fc->e[0] * (size_t)n);
   kw_fetch_req_fetch_partition *fps = kw_alloc(c->mem, sizeof *fps * (size_t)n);
   kw_fetch_req_fetch_topic *fts = kw_alloc(c->mem, sizeof *fts * (size_t)n);
@@ -412,13 +477,18 @@ static void send_fetch(kw_consumer *c, kw_broker *br, int64_t now) {
     fc->e[fc->n].gen = p->gen;
     fc->n++;
   }
-  /* Lay the partitions out topic by topic so each topic's array is contiguous. */
+  fsession *s = v >= 7 ? session_for(c, br->node_id) : NULL;
+  fc->incremental = s && s->id != 0;
+  /* Lay the partitions out topic by topic so each topic's array is contiguous. An
+   * incremental request lists only what the session does not already hold. */
   int at = 0;
   for (int k = 0; k < ntopics; k++) {
     fts[k].partitions = &fps[at];
     for (int i = 0; i < fc->n; i++) {
       kw_ctp *p = fc->e[i].p;
       if ((const uint8_t *)p->t->name != fts[k].topic.ptr) continue;
+      const sess_entry *known = fc->incremental ? session_find(s, p->t, p->partition) : NULL;
+      if (known && known->offset == p->fetch_offset) continue;
       kw_fetch_req_fetch_partition *fp = &fps[at++];
       kw_msg_init(KW_SCHEMA_FETCH_REQ_FETCH_PARTITION, fp);
       fp->partition = p->partition;
@@ -431,6 +501,30 @@ static void send_fetch(kw_consumer *c, kw_broker *br, int64_t now) {
     }
     if (v >= 13) fts[k].topic = (kw_slice){NULL, 0}; /* v13+ names topics by id */
   }
+  /* Partitions the session holds that this fetch no longer wants (paused, moved, gone). */
+  int nfg = 0;
+  if (fc->incremental && s->n > 0) {
+    fgs = kw_alloc(c->mem, sizeof *fgs * (size_t)s->n);
+    fparts = kw_alloc(c->mem, sizeof *fparts * (size_t)s->n);
+    if (!fgs || !fparts) goto out;
+    for (int i = 0; i < s->n; i++) {
+      bool wanted = false;
+      for (int j = 0; j < fc->n && !wanted; j++) wanted = fc->e[j].p->t == s->e[i].t && fc->e[j].p->partition == s->e[i].partition;
+      if (wanted) continue;
+      kw_msg_init(KW_SCHEMA_FETCH_REQ_FORGOTTEN_TOPIC, &fgs[nfg]);
+      if (v >= 13) fgs[nfg].topic_id = s->e[i].t->id;
+      else fgs[nfg].topic = (kw_slice){(const uint8_t *)s->e[i].t->name, (int32_t)strlen(s->e[i].t->name)};
+      fparts[nfg] = s->e[i].partition;
+      fgs[nfg].partitions = &fparts[nfg];
+      fgs[nfg].n_partitions = 1;
+      nfg++;
+    }
+  }
+  /* Topics left with no partition to send are dropped from the request. */
+  int kept = 0;
+  for (int k = 0; k < ntopics; k++)
+    if (fts[k].n_partitions > 0) fts[kept++] = fts[k];
+  ntopics = kept;
   kw_fetch_req req;
   kw_msg_init(KW_SCHEMA_FETCH_REQ, &req);
   req.replica_id = -1;
@@ -438,12 +532,29 @@ static void send_fetch(kw_consumer *c, kw_broker *br, int64_t now) {
   req.min_bytes = c->set.fetch_min_bytes;
   req.max_bytes = c->set.fetch_max_bytes;
   req.isolation_level = c->set.isolation_level;
-  req.session_id = 0;
-  req.session_epoch = -1; /* no incremental fetch session: every request is complete */
+  req.session_id = s ? s->id : 0;
+  req.session_epoch = s ? s->epoch : -1; /* epoch 0 with id 0: a full fetch that opens a session */
   req.topics = fts;
   req.n_topics = ntopics;
+  req.forgotten_topics_data = fgs;
+  req.n_forgotten_topics_data = nfg;
   if (kw_conn_request(br->conn, KW_API_FETCH, v, &req, on_fetch, fc, now) != 0) goto out;
   kw_conn_flush(br->conn);
+  if (c->metrics) {
+    c->metrics->fetches++;
+    c->metrics->incremental_fetches += fc->incremental;
+  }
+  if (s) { /* the session now holds exactly what this fetch wants, at these offsets */
+    sess_entry *e = kw_alloc(c->mem, sizeof *e * (size_t)fc->n);
+    if (e) {
+      for (int i = 0; i < fc->n; i++) e[i] = (sess_entry){fc->e[i].p->t, fc->e[i].p->partition, fc->e[i].p->fetch_offset};
+      kw_free(c->mem, s->e);
+      s->e = e;
+      s->n = fc->n;
+    } else {
+      session_reset(s, c->mem);
+    }
+  }
   for (int i = 0; i < fc->n; i++) fc->e[i].p->in_flight = true;
   int32_t *nodes = kw_realloc(c->mem, c->fetching_nodes, sizeof *nodes * (size_t)(c->n_fetching + 1));
   if (nodes) {
@@ -455,6 +566,8 @@ out:
   kw_free(c->mem, fc);
   kw_free(c->mem, fps);
   kw_free(c->mem, fts);
+  kw_free(c->mem, fgs);
+  kw_free(c->mem, fparts);
 }
 
 void kw_consumer_run(kw_consumer *c, int64_t now) {
@@ -666,7 +779,7 @@ int kw_consumer_next_batch(kw_consumer *c, kw_message *out, int max) {
 /* ---- life ---- */
 
 kw_consumer *kw_consumer_create(kw_cluster *cl, const kw_consumer_settings *set, const kw_mem *mem,
-                                const kw_logger *log) {
+                                const kw_logger *log, kw_metrics *metrics) {
   kw_consumer *c = kw_alloc(mem, sizeof *c);
   if (!c) return NULL;
   memset(c, 0, sizeof *c);
@@ -674,6 +787,7 @@ kw_consumer *kw_consumer_create(kw_cluster *cl, const kw_consumer_settings *set,
   c->set = *set;
   c->mem = mem;
   c->log = log;
+  c->metrics = metrics;
   return c;
 }
 
@@ -681,6 +795,8 @@ void kw_consumer_free(kw_consumer *c) {
   if (!c) return;
   while (c->n_parts > 0) kw_consumer_remove(c, c->parts[0]->t->name, c->parts[0]->partition);
   kw_free(c->mem, c->parts);
+  for (int i = 0; i < c->n_sessions; i++) kw_free(c->mem, c->sessions[i].e);
+  kw_free(c->mem, c->sessions);
   kw_free(c->mem, c->fetching_nodes);
   kw_free(c->mem, c);
 }

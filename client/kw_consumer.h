@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "client/kw_cluster.h"
+#include "client/kw_metrics.h"
 #include "kwire/consumer.h"
 
 typedef struct kw_consumer_settings {
@@ -22,7 +23,7 @@ typedef struct kw_consumer_settings {
 typedef struct kw_consumer kw_consumer;
 
 kw_consumer *kw_consumer_create(kw_cluster *cl, const kw_consumer_settings *set, const kw_mem *mem,
-                                const struct kw_logger *log);
+                                const struct kw_logger *log, struct kw_metrics *metrics);
 void kw_consumer_free(kw_consumer *c);
 
 int kw_consumer_add(kw_consumer *c, const char *topic, int32_t partition, int64_t offset, bool by_time);

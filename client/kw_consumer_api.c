@@ -28,7 +28,7 @@ kw_client *kw_consumer_new(const kw_config *conf, char *errstr, size_t errlen) {
       .max_decompressed = v->receive_message_max_bytes,
       .check_crcs = v->check_crcs,
   };
-  cl->cons = kw_consumer_create(&cl->cluster, &cs, cl->mem, &cl->log);
+  cl->cons = kw_consumer_create(&cl->cluster, &cs, cl->mem, &cl->log, &cl->metrics);
   if (!cl->cons) {
     kw_client_destroy(cl);
     return NULL;

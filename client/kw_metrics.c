@@ -34,7 +34,9 @@ int64_t kw_hist_quantile(const kw_hist *h, double q) {
   X(malformed, "records that were not valid events")                                  \
   X(duplicates_skipped, "events skipped as already processed")                        \
   X(commits, "offset commits acknowledged")                                           \
-  X(commit_failures, "offset commits that failed")
+  X(commit_failures, "offset commits that failed")                                   \
+  X(fetches, "Fetch requests sent")                                                   \
+  X(incremental_fetches, "Fetch requests inside an incremental fetch session (KIP-227)")
 
 int kw_metrics_json(const kw_metrics *m, const char *client_id, char *buf, size_t size) {
   int n = snprintf(buf, size, "{\"client_id\":\"%s\"", client_id ? client_id : "");

@@ -111,6 +111,13 @@ int main(void) {
     IT_CHECK(kw_consumer_position(c, topic, p) == hi, "position %lld", (long long)kw_consumer_position(c, topic, p));
   }
   printf("watermarks 0-%d per partition; positions at the end\n", N_MSGS / N_PARTS);
+  /* After the first full fetch the broker keeps a session (KIP-227): later fetches list
+   * only what changed. */
+  char stats[2048];
+  kw_client_stats_json(c, stats, sizeof stats);
+  const char *inc = strstr(stats, "\"incremental_fetches\":");
+  IT_CHECK(inc && atoi(inc + 22) > 0, "no incremental fetch session was used: %s", stats);
+  printf("incremental fetch sessions: %d requests inside one\n", atoi(inc + 22));
 
   /* The batch form: everything again from the beginning, in order, zero-copy. */
   for (int32_t p = 0; p < N_PARTS; p++) kw_consumer_seek(c, topic, p, KW_OFFSET_BEGINNING);
