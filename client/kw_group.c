@@ -48,7 +48,13 @@ gctx *kw_grp_new_ctx(kw_group *g) {
 bool kw_grp_current(gctx *c) { return c->g && c->epoch == c->g->epoch && c->g->state != G_DEAD; }
 
 kw_conn *kw_grp_coordinator_conn(kw_group *g, int64_t now) {
-  return g->coordinator >= 0 ? kw_cluster_conn(g->cl, g->coordinator, now) : NULL;
+  if (g->coordinator < 0) return NULL;
+  kw_conn *c = kw_cluster_conn(g->cl, g->coordinator, now);
+  kw_broker *b = c ? NULL : kw_cluster_broker(g->cl, g->coordinator);
+  /* Its last connection attempt failed: the coordinator may be gone for good. */
+  if (b && b->failed && b->conn && kw_conn_get_state(b->conn) == KW_CONN_DOWN)
+    kw_grp_transport_error(g, KW_ERR_CONNECT, now);
+  return c;
 }
 
 static int version_capped(kw_conn *c, int16_t api, int cap) {
@@ -61,11 +67,31 @@ void kw_grp_retry_later(kw_group *g, enum gstate st, int64_t now) {
   g->retry_at = now + g->set.retry_backoff_ms;
 }
 
+/* Find the coordinator again; a stable member resumes heartbeating with the new one
+ * (its generation stays valid), anyone else joins. */
+static void rediscover(kw_group *g, int64_t now) {
+  g->resume_stable = g->state == G_STABLE && g->generation >= 0;
+  g->coordinator = -1;
+  g->hb_in_flight = false;
+  kw_grp_retry_later(g, G_FIND, now);
+}
+
 /* NOT_COORDINATOR and friends: find it again. True if the error was handled so. */
 bool kw_grp_coordinator_error(kw_group *g, int16_t kerr, int64_t now) {
   if (kerr == KW_KERR_NOT_COORDINATOR || kerr == KW_KERR_COORDINATOR_NOT_AVAILABLE) {
-    g->coordinator = -1;
-    kw_grp_retry_later(g, G_FIND, now);
+    rediscover(g, now);
+    return true;
+  }
+  return false;
+}
+
+/* The coordinator's connection failed (it died, or moved): as Java does, look it up
+ * again rather than retrying against an address that may never answer. */
+bool kw_grp_transport_error(kw_group *g, int err, int64_t now) {
+  if (err == KW_ERR_DISCONNECTED || err == KW_ERR_TIMED_OUT || err == KW_ERR_CONNECT || err == KW_ERR_IO) {
+    KW_DBG(g->log, CGRP, "group %s: coordinator unreachable (%s): looking it up again", g->set.group_id,
+           kw_strerror(err));
+    rediscover(g, now);
     return true;
   }
   return false;
@@ -128,6 +154,8 @@ static void on_commit(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) 
     kw_arena_reset(&a);
   } else if (!err) {
     result = KW_ERR_STATE; /* the group moved on */
+  } else if (g && kw_grp_current(c) && g->state == G_STABLE) {
+    kw_grp_transport_error(g, err, kw_now_ms());
   }
   if (g && g->metrics && !err) {
     if (result) g->metrics->commit_failures++;
@@ -222,7 +250,8 @@ static void on_offsets(void *ud, int err, int16_t key, int16_t ver, kw_rd *body)
     return;
   }
   if (err) {
-    kw_grp_retry_later(g, G_OFFSETS, now);
+    if (!kw_grp_transport_error(g, err, now)) kw_grp_retry_later(g, G_OFFSETS, now);
+    else g->state = G_FIND, g->resume_stable = false; /* then join again: offsets are fetched after */
     kw_arena_reset(&a);
     return;
   }
@@ -402,7 +431,7 @@ static void on_sync(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   if (err || kerr)
     KW_DBG(g->log, CGRP, "group %s: SyncGroup answered %s", g->set.group_id, err ? kw_strerror(err) : kw_kerr_name(kerr));
   if (err) {
-    kw_grp_retry_later(g, G_JOIN, now);
+    if (!kw_grp_transport_error(g, err, now)) kw_grp_retry_later(g, G_JOIN, now);
   } else if (kerr == 0) {
     if (apply_assignment(g, resp.assignment) == KW_OK) g->state = G_OFFSETS;
     else kw_grp_retry_later(g, G_JOIN, now);
@@ -592,7 +621,7 @@ static void on_join(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   if (err || kerr)
     KW_DBG(g->log, CGRP, "group %s: JoinGroup answered %s", g->set.group_id, err ? kw_strerror(err) : kw_kerr_name(kerr));
   if (err) {
-    kw_grp_retry_later(g, G_JOIN, now);
+    if (!kw_grp_transport_error(g, err, now)) kw_grp_retry_later(g, G_JOIN, now);
   } else if (kerr == KW_KERR_MEMBER_ID_REQUIRED) { /* KIP-394: join again with the id given */
     kw_grp_set_member_id(g, resp.member_id);
     g->state = G_JOIN;
@@ -751,11 +780,13 @@ static void on_find(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   /* The coordinator gets a connection of its own (as the Java client does): the broker
    * answers a connection's requests in order, so heartbeats and commits must not wait
    * behind a fetch that the broker holds for fetch.wait.max.ms. */
-  int32_t conn_id = INT32_MAX - node;
+  int32_t conn_id = node >= 0 ? INT32_MAX - node : -1;
   if (!err && !kerr && node >= 0 && host.ptr &&
       kw_cluster_ensure_broker(g->cl, conn_id, (const char *)host.ptr, (size_t)host.len, port)) {
     g->coordinator = conn_id;
-    g->state = G_JOIN;
+    g->state = g->resume_stable ? G_STABLE : G_JOIN;
+    g->resume_stable = false;
+    g->next_heartbeat = now;
     g->retry_at = 0;
     KW_DBG(g->log, CGRP, "group %s: coordinator is node %d", g->set.group_id, node);
   } else {
@@ -813,6 +844,7 @@ static void on_heartbeat(void *ud, int err, int16_t key, int16_t ver, kw_rd *bod
   int16_t kerr = err ? 0 : resp.error_code;
   kw_arena_reset(&a);
   if (!err && kerr == 0) g->last_confirmed = now;
+  if (err) kw_grp_transport_error(g, err, now);
   if (err || kerr == 0) return;
   KW_DBG(g->log, CGRP, "group %s: Heartbeat answered %s", g->set.group_id, kw_kerr_name(kerr));
   if (kw_grp_coordinator_error(g, kerr, now)) return;

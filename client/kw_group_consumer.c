@@ -109,7 +109,7 @@ static void on_heartbeat848(void *ud, int err, int16_t key, int16_t ver, kw_rd *
   if (!err) err = kw_response_decode(key, ver, body, &a, &resp);
   int16_t kerr = err ? 0 : resp.error_code;
   if (err) {
-    g->next_heartbeat = now + g->set.retry_backoff_ms;
+    if (!kw_grp_transport_error(g, err, now)) g->next_heartbeat = now + g->set.retry_backoff_ms;
   } else if (kerr == 0) {
     if (resp.member_id.ptr && resp.member_id.len > 0) kw_grp_set_member_id(g, resp.member_id);
     if (resp.member_epoch != g->generation)

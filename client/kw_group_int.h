@@ -44,6 +44,7 @@ struct kw_group {
   int32_t generation;
   char protocol[32];
   bool leader, rejoin_soon;
+  bool resume_stable; /* coordinator lost while stable: resume heartbeats once found */
   gmember *members;
   int n_members;
   gtp *assigned;
@@ -72,6 +73,7 @@ bool kw_grp_current(gctx *c);
 kw_conn *kw_grp_coordinator_conn(kw_group *g, int64_t now);
 void kw_grp_retry_later(kw_group *g, enum gstate st, int64_t now);
 bool kw_grp_coordinator_error(kw_group *g, int16_t kerr, int64_t now);
+bool kw_grp_transport_error(kw_group *g, int err, int64_t now);
 void kw_grp_notify(kw_group *g, int kind, const gtp *tps, int n);
 void kw_grp_drop_assignment(kw_group *g, int kind);
 gtp *kw_grp_find_gtp(kw_group *g, const char *topic, int32_t partition);
