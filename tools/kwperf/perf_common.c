@@ -4,7 +4,9 @@
  * piece of code. With KWPERF_DECLS_ONLY defined, including this file gives only the
  * declarations below (it is its own header: the tool's folder holds .c files only).
  * The consume half (perf_consume_*) is shared the same way: consume.c drives kwire's
- * consumer, bench/rdkafka_perf.c librdkafka's, and both count, check and print here. */
+ * consumer, bench/rdkafka_perf.c librdkafka's, and both count, check and print here.
+ * So is the rebalance scenario (perf_rebalance_run): rebalance.c and rdkafka_perf.c only
+ * wrap their client's create/subscribe/poll/close and report its rebalance callbacks. */
 #ifndef KWPERF_DECLS_ONLY
 #define _POSIX_C_SOURCE 200809L /* before any header: clock_gettime */
 #endif
@@ -30,6 +32,14 @@ typedef struct perf_opts {
   long warmup;         /* messages produced and flushed before measuring */
   const char *api;     /* consume --api (rdkafka_perf: batch or poll) */
   int idle_ms;         /* consume: give up after this long without a message */
+  const char *strategy; /* rebalance: partition.assignment.strategy (classic protocol) */
+  const char *protocol; /* rebalance: group.protocol, classic or consumer (KIP-848) */
+  const char *group;    /* rebalance: group.id (default: a fresh one per run) */
+  int slice_ms;         /* rebalance: poll timeout per member and turn */
+  const char *loop;     /* rebalance: turns (each member polled in turn) or fds (one poll()) */
+  int settle_ms;        /* rebalance: wait between a stable group and the next step */
+  int phase_timeout_ms; /* rebalance: a phase that takes longer has failed */
+  bool trace;           /* rebalance: every rebalance callback to stderr */
   const char *props[PERF_MAX_PROPS][2]; /* -X key=value, applied last */
   int n_props;
 } perf_opts;
@@ -95,7 +105,8 @@ void perf_consume_report(const perf_opts *o, perf_consume *c, const char *client
 /* One record: reads every byte of its value (as an application would), checks that the
  * partition's offsets only go up, and stops the clock at the last one. Inline: this runs
  * a million times per run and must cost both clients the same few nanoseconds. */
-static inline void perf_consumed(perf_consume *c, int32_t partition, int64_t offset, const void *value, size_t len) {
+__attribute__((unused)) static inline void perf_consumed(perf_consume *c, int32_t partition, int64_t offset,
+                                                         const void *value, size_t len) {
   if (c->msgs == 0) {
     c->t_first_ns = perf_now_ns();
     perf_usage_now(&c->first);
@@ -121,6 +132,39 @@ static inline void perf_consumed(perf_consume *c, int32_t partition, int64_t off
   }
 }
 
+/* ---- rebalance: a group of PERF_RB_MEMBERS consumers driven from one thread ----
+ *
+ * The scenario (perf_rebalance_run, the same code for both clients): members 1 and 2
+ * subscribe and settle on half the partitions each; settle_ms later member 3 subscribes
+ * (t0) and the join is over when every member owns its share (n/3, here 4 of 12) and
+ * every partition has exactly one owner, as told by the rebalance callbacks; settle_ms
+ * later member 3 closes (t1, a clean leave) and the leave is over when members 1 and 2
+ * own half each again. Members are polled in turn, slice_ms each (--loop turns), or
+ * (kwire, --loop fds) served from one poll() over all their sockets. */
+#define PERF_RB_MEMBERS 3
+#define PERF_RB_MAX_PARTS 4096
+enum { PERF_RB_ASSIGNED = 1, PERF_RB_REVOKED = 2, PERF_RB_LOST = 3 }; /* kwire's KW_REBALANCE_* values */
+typedef struct perf_rb perf_rb;
+/* A rebalance callback of member `member` (0-based) for these partitions of the topic
+ * (ASSIGNED: now its own, added to what it has; REVOKED/LOST: given up). */
+void perf_rb_event(perf_rb *rb, int member, int kind, const int32_t *parts, int n);
+typedef struct perf_rb_ops {
+  /* A consumer for member `member` (not subscribed yet); exits on failure. */
+  void *(*create)(const perf_opts *o, const char *group, int member, perf_rb *rb);
+  int (*subscribe)(void *m);            /* 0 or an error */
+  int (*poll)(void *m, int timeout_ms); /* serves the member (its callbacks run here); < 0 fatal */
+  /* --loop fds (NULL: not offered): one wait on every open member's sockets, at most
+   * timeout_ms, then each member served from what was ready; < 0 fatal. */
+  int (*poll_all)(void *const *m, const bool *open, int n, int timeout_ms);
+  void (*close)(void *m);               /* a clean leave: revokes (callback) and leaves the group */
+  void (*destroy)(void *m);
+} perf_rb_ops;
+/* Runs the scenario on a topic of n_parts partitions, prints the figures and one JSON
+ * line; 0 if both phases converged with no inconsistency. */
+int perf_rebalance_run(const perf_opts *o, const perf_rb_ops *ops, int n_parts, const char *client,
+                       const char *version, const char *conf);
+int kwperf_rebalance(const perf_opts *o); /* kwperf rebalance (rebalance.c) */
+
 /* rtt.c: the latency floor, a raw connection with one pre-encoded Produce request. */
 typedef struct kwperf_floor kwperf_floor;
 kwperf_floor *kwperf_floor_open(const perf_opts *o);
@@ -138,6 +182,7 @@ void perf_floor_step(kwperf_floor *f, perf_run *r);
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 static void perf_usage_exit(const char *prog, const char *commands, int code) {
   fprintf(code ? stderr : stdout,
@@ -148,6 +193,12 @@ static void perf_usage_exit(const char *prog, const char *commands, int code) {
           "         byte; isolation.level=read_uncommitted unless -X sets it; msgs/s and MB/s\n"
           "         from client start and from the first message, client CPU, CPU per message\n"
           "%s%s"
+          "       %s rebalance -b BROKERS -t TOPIC [--strategy S] [--protocol P] [--settle MS] [--slice MS]\n"
+          "                 [--loop turns|fds] [--timeout MS] [--group G] [--trace] [-X KEY=VALUE ...]\n"
+          "         a 3-member group in one process, members polled in turn: members 1 and 2\n"
+          "         subscribe and settle; member 3 subscribes (join: until every member owns\n"
+          "         n/3 partitions, each partition once), then closes (leave: until members 1\n"
+          "         and 2 own n/2 each); times from the rebalance callbacks\n"
           "Options:\n"
           "  -n COUNT         messages to measure (default 1000000; 20000 with --latency)\n"
           "  -s SIZE          value bytes per message (default 100), no key\n"
@@ -160,6 +211,16 @@ static void perf_usage_exit(const char *prog, const char *commands, int code) {
           "                   (kwperf rtt); prints its percentiles next to the client's\n"
           "  --warmup N       messages produced and flushed before measuring (default 1000)\n"
           "  --idle MS        consume: stop after MS without a message (default 10000)\n"
+          "  --strategy S     rebalance: partition.assignment.strategy (default range)\n"
+          "  --protocol P     rebalance: group.protocol, classic or consumer (KIP-848; default classic)\n"
+          "  --settle MS      rebalance: wait after the group is stable before each step (default 2000)\n"
+          "  --slice MS       rebalance: poll timeout per member and turn (default 2)\n"
+          "  --loop L         rebalance: turns (default: each member's consumer poll in turn, --slice\n"
+          "                   each) or fds (kwperf only: one poll() over every member's sockets,\n"
+          "                   kw_client_fds/kw_client_step, as an application's event loop would)\n"
+          "  --timeout MS     rebalance: a phase not done by then has failed (default 60000)\n"
+          "  --group G        rebalance: group.id (default: a fresh one)\n"
+          "  --trace          rebalance: every rebalance callback to stderr\n"
           "  -X KEY=VALUE     any client property (applied after the ones above)\n"
           "Prints msgs/s, MB/s (10^6 bytes of values), client CPU (user+sys of this process\n"
           "during the measured phase), peak RSS, and ends with one JSON line.\n",
@@ -171,7 +232,8 @@ static void perf_usage_exit(const char *prog, const char *commands, int code) {
           strstr(commands, "rtt") ? "       kwperf rtt -b BROKERS -t TOPIC [-n 20000] [-s 100] [--acks all]\n"
                                     "         the latency floor: one pre-encoded Produce v3 request to partition 0,\n"
                                     "         blocking write/read, no client library (topic must exist)\n"
-                                  : "");
+                                  : "",
+          prog);
   exit(code);
 }
 
@@ -194,6 +256,12 @@ void perf_parse(perf_opts *o, int argc, char **argv, const char *prog, const cha
   o->codec = "none";
   o->warmup = 1000;
   o->idle_ms = 10000;
+  o->strategy = "range";
+  o->protocol = "classic";
+  o->slice_ms = 2;
+  o->loop = "turns";
+  o->settle_ms = 2000;
+  o->phase_timeout_ms = 60000;
   if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
     perf_usage_exit(prog, commands, argc < 2);
   size_t cl = strlen(argv[1]);
@@ -214,6 +282,10 @@ void perf_parse(perf_opts *o, int argc, char **argv, const char *prog, const cha
       o->floor = true;
       continue;
     }
+    if (strcmp(a, "--trace") == 0) {
+      o->trace = true;
+      continue;
+    }
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) perf_usage_exit(prog, commands, 0);
     if (i + 1 >= argc) {
       fprintf(stderr, "%s: %s wants a value\n", prog, a);
@@ -230,6 +302,13 @@ void perf_parse(perf_opts *o, int argc, char **argv, const char *prog, const cha
     else if (strcmp(a, "--warmup") == 0) o->warmup = perf_num(prog, a, v, 0, 1000000000L);
     else if (strcmp(a, "--idle") == 0) o->idle_ms = (int)perf_num(prog, a, v, 1, 3600000L);
     else if (strcmp(a, "--api") == 0) o->api = v;
+    else if (strcmp(a, "--strategy") == 0) o->strategy = v;
+    else if (strcmp(a, "--protocol") == 0) o->protocol = v;
+    else if (strcmp(a, "--group") == 0) o->group = v;
+    else if (strcmp(a, "--loop") == 0) o->loop = v;
+    else if (strcmp(a, "--slice") == 0) o->slice_ms = (int)perf_num(prog, a, v, 0, 1000L);
+    else if (strcmp(a, "--settle") == 0) o->settle_ms = (int)perf_num(prog, a, v, 0, 600000L);
+    else if (strcmp(a, "--timeout") == 0) o->phase_timeout_ms = (int)perf_num(prog, a, v, 1000, 3600000L);
     else if (strcmp(a, "-X") == 0) {
       const char *eq = strchr(v, '=');
       if (!eq || eq == v || o->n_props == PERF_MAX_PROPS) {
@@ -259,6 +338,14 @@ void perf_parse(perf_opts *o, int argc, char **argv, const char *prog, const cha
   bool consume = strcmp(o->command, "consume") == 0;
   if (o->api && !consume) {
     fprintf(stderr, "%s: --api goes with consume\n", prog);
+    exit(2);
+  }
+  if (strcmp(o->loop, "turns") && strcmp(o->loop, "fds")) {
+    fprintf(stderr, "%s: --loop wants turns or fds\n", prog);
+    exit(2);
+  }
+  if (strcmp(o->protocol, "classic") && strcmp(o->protocol, "consumer")) {
+    fprintf(stderr, "%s: --protocol wants classic or consumer\n", prog);
     exit(2);
   }
   if (o->count < 0 && !consume) o->count = o->latency ? 20000 : 1000000;
@@ -498,5 +585,273 @@ void perf_consume_report(const perf_opts *o, perf_consume *c, const char *client
          c->end.maxrss_kb, conf);
   (void)o;
   fflush(stdout);
+}
+/* ---- rebalance ---- */
+
+struct perf_rb {
+  int n_parts;
+  const perf_opts *o;
+  int8_t owner[PERF_RB_MAX_PARTS];            /* member owning the partition, -1: nobody */
+  uint8_t n_owners[PERF_RB_MAX_PARTS];        /* owners at once (more than 1: an overlap) */
+  bool owns[PERF_RB_MEMBERS][PERF_RB_MAX_PARTS];
+  int n_owned[PERF_RB_MEMBERS];
+  int n_unowned;
+  /* the current phase, from phase_start */
+  int64_t phase_start, last_change;
+  double unowned_part_ns;                      /* partitions without owner x time */
+  int max_unowned;
+  long callbacks, lost, overlaps, bad;         /* bad: assigned twice, or revoked without owning */
+  int64_t first_assign[PERF_RB_MEMBERS];       /* first partitions a member got in this phase */
+  long total_callbacks;
+};
+
+static void perf_rb_integrate(perf_rb *rb, int64_t now) {
+  if (rb->phase_start) rb->unowned_part_ns += (double)rb->n_unowned * (double)(now - rb->last_change);
+  rb->last_change = now;
+}
+
+void perf_rb_event(perf_rb *rb, int member, int kind, const int32_t *parts, int n) {
+  int64_t now = perf_now_ns();
+  if (n <= 0) return; /* nothing changes hands (kwire does not report empty ones either) */
+  perf_rb_integrate(rb, now);
+  rb->callbacks++;
+  rb->total_callbacks++;
+  if (kind == PERF_RB_LOST) rb->lost++;
+  for (int i = 0; i < n; i++) {
+    int32_t p = parts[i];
+    if (p < 0 || p >= rb->n_parts) {
+      rb->bad++;
+      continue;
+    }
+    if (kind == PERF_RB_ASSIGNED) {
+      if (rb->owns[member][p]) {
+        rb->bad++;
+        continue;
+      }
+      rb->owns[member][p] = true;
+      rb->n_owned[member]++;
+      if (rb->n_owners[p]++ == 0) rb->n_unowned--;
+      else rb->overlaps++;
+      rb->owner[p] = (int8_t)member;
+    } else {
+      if (!rb->owns[member][p]) {
+        rb->bad++;
+        continue;
+      }
+      rb->owns[member][p] = false;
+      rb->n_owned[member]--;
+      if (--rb->n_owners[p] == 0) {
+        rb->n_unowned++;
+        rb->owner[p] = -1;
+      }
+    }
+  }
+  if (rb->n_unowned > rb->max_unowned) rb->max_unowned = rb->n_unowned;
+  if (kind == PERF_RB_ASSIGNED && rb->n_owned[member] > 0 && !rb->first_assign[member]) rb->first_assign[member] = now;
+  if (rb->o->trace) {
+    fprintf(stderr, "  +%7.1f ms  member %d %s", rb->phase_start ? (double)(now - rb->phase_start) / 1e6 : 0.0,
+            member + 1, kind == PERF_RB_ASSIGNED ? "assigned" : kind == PERF_RB_REVOKED ? "revoked " : "lost    ");
+    for (int i = 0; i < n; i++) fprintf(stderr, " %d", (int)parts[i]);
+    fprintf(stderr, "  -> owns %d/%d/%d, unowned %d\n", rb->n_owned[0], rb->n_owned[1], rb->n_owned[2], rb->n_unowned);
+  }
+}
+
+static void perf_rb_phase(perf_rb *rb) {
+  int64_t now = perf_now_ns();
+  rb->phase_start = rb->last_change = now;
+  rb->unowned_part_ns = 0;
+  rb->max_unowned = rb->n_unowned;
+  rb->callbacks = rb->lost = rb->overlaps = rb->bad = 0;
+  for (int i = 0; i < PERF_RB_MEMBERS; i++) rb->first_assign[i] = 0;
+}
+
+/* The members in `active` own n/k or n/k+1 partitions each (k = how many), the others
+ * none, and every partition has exactly one owner. */
+static bool perf_rb_balanced(const perf_rb *rb, const bool *active) {
+  int k = 0;
+  for (int i = 0; i < PERF_RB_MEMBERS; i++) k += active[i];
+  if (!k || rb->n_unowned) return false;
+  for (int p = 0; p < rb->n_parts; p++)
+    if (rb->n_owners[p] != 1) return false;
+  int lo = rb->n_parts / k, hi = lo + (rb->n_parts % k != 0);
+  for (int i = 0; i < PERF_RB_MEMBERS; i++)
+    if (active[i] ? rb->n_owned[i] < lo || rb->n_owned[i] > hi : rb->n_owned[i] != 0) return false;
+  return true;
+}
+
+/* Polls the open members in turn until `active` is balanced (stop_when_balanced) or for
+ * `ms` (watching: any callback meanwhile is counted by the caller). Returns the time at
+ * which the group was balanced, 0 on timeout, -1 on a fatal poll error. */
+static int64_t perf_rb_drive(perf_rb *rb, const perf_rb_ops *ops, void **m, const bool *open, const bool *active,
+                             bool stop_when_balanced, int ms) {
+  int64_t end = perf_now_ns() + (int64_t)ms * 1000000;
+  bool fds = strcmp(rb->o->loop, "fds") == 0;
+  for (;;) {
+    if (fds) {
+      int e = ops->poll_all(m, open, PERF_RB_MEMBERS, 10);
+      if (e < 0) {
+        fprintf(stderr, "rebalance: poll failed (%d)\n", e);
+        return -1;
+      }
+      if (stop_when_balanced && perf_rb_balanced(rb, active)) return perf_now_ns();
+    }
+    for (int i = 0; !fds && i < PERF_RB_MEMBERS; i++) {
+      if (!open[i]) continue;
+      int e = ops->poll(m[i], rb->o->slice_ms);
+      if (e < 0) {
+        fprintf(stderr, "rebalance: member %d: poll failed (%d)\n", i + 1, e);
+        return -1;
+      }
+      /* The clock right after the callback's poll: a balanced group is seen at once. */
+      if (stop_when_balanced && perf_rb_balanced(rb, active)) return perf_now_ns();
+    }
+    if (perf_now_ns() >= end) return stop_when_balanced ? 0 : perf_now_ns();
+  }
+}
+
+static void perf_rb_state(const perf_rb *rb, char *out, size_t size) {
+  snprintf(out, size, "members own %d/%d/%d, %d partitions unowned", rb->n_owned[0], rb->n_owned[1], rb->n_owned[2],
+           rb->n_unowned);
+}
+
+int perf_rebalance_run(const perf_opts *o, const perf_rb_ops *ops, int n_parts, const char *client,
+                       const char *version, const char *conf) {
+  if (n_parts <= 0 || n_parts > PERF_RB_MAX_PARTS) {
+    fprintf(stderr, "rebalance: %d partitions (1..%d)\n", n_parts, PERF_RB_MAX_PARTS);
+    return 2;
+  }
+  if (strcmp(o->loop, "fds") == 0 && !ops->poll_all) {
+    fprintf(stderr, "rebalance: --loop fds is kwperf's (%s is polled in turn)\n", client);
+    return 2;
+  }
+  perf_rb *rb = calloc(1, sizeof *rb);
+  if (!rb) return 1;
+  rb->n_parts = n_parts;
+  rb->o = o;
+  rb->n_unowned = n_parts;
+  for (int p = 0; p < n_parts; p++) rb->owner[p] = -1;
+  char group[128];
+  if (o->group) snprintf(group, sizeof group, "%s", o->group);
+  else snprintf(group, sizeof group, "kwperf-rb-%s-%s-%ld-%lld", client, o->protocol, (long)getpid(),
+                (long long)(perf_now_ns() / 1000000));
+  void *m[PERF_RB_MEMBERS];
+  bool open[PERF_RB_MEMBERS] = {true, true, true}, two[PERF_RB_MEMBERS] = {true, true, false},
+       three[PERF_RB_MEMBERS] = {true, true, true};
+  for (int i = 0; i < PERF_RB_MEMBERS; i++) m[i] = ops->create(o, group, i, rb);
+
+  const char *failed = NULL;
+  char state[128] = "";
+  double setup_ms = -1, join_ms = -1, join_first_ms = -1, join_unowned = -1, leave_ms = -1, close_ms = -1,
+         leave_unowned = -1;
+  long setup_late = -1, join_cb = -1, join_late = -1, leave_cb = -1, leave_late = -1;
+  int join_max_unowned = -1, leave_max_unowned = -1;
+  long lost = 0, overlaps = 0, bad = 0;
+  int64_t t, t_end;
+
+  /* Setup: members 1 and 2 (member 3 exists, is polled, but has not subscribed). */
+  if (o->trace) fprintf(stderr, "rebalance: setup, members 1 and 2 subscribe to %s (group %s)\n", o->topic, group);
+  perf_rb_phase(rb);
+  t = perf_now_ns();
+  if (ops->subscribe(m[0]) || ops->subscribe(m[1])) failed = "subscribe";
+  t_end = failed ? -1 : perf_rb_drive(rb, ops, m, open, two, true, o->phase_timeout_ms);
+  lost += rb->lost, overlaps += rb->overlaps, bad += rb->bad;
+  if (!failed && t_end <= 0) failed = t_end < 0 ? "setup: poll error" : "setup: members 1 and 2 did not converge";
+  if (!failed) {
+    setup_ms = (double)(t_end - t) / 1e6;
+    perf_rb_phase(rb);
+    perf_rb_drive(rb, ops, m, open, two, false, o->settle_ms);
+    setup_late = rb->callbacks;
+    lost += rb->lost, overlaps += rb->overlaps, bad += rb->bad;
+  }
+
+  /* Join: member 3 subscribes at t0. */
+  if (!failed) {
+    if (o->trace) fprintf(stderr, "rebalance: join, member 3 subscribes\n");
+    perf_rb_phase(rb);
+    t = rb->phase_start;
+    if (ops->subscribe(m[2])) failed = "subscribe";
+    t_end = failed ? -1 : perf_rb_drive(rb, ops, m, open, three, true, o->phase_timeout_ms);
+    perf_rb_integrate(rb, t_end > 0 ? t_end : perf_now_ns());
+    lost += rb->lost, overlaps += rb->overlaps, bad += rb->bad;
+    join_cb = rb->callbacks;
+    join_unowned = rb->unowned_part_ns / 1e9;
+    join_max_unowned = rb->max_unowned;
+    if (rb->first_assign[2]) join_first_ms = (double)(rb->first_assign[2] - t) / 1e6;
+    if (!failed && t_end <= 0) failed = t_end < 0 ? "join: poll error" : "join: the 3 members did not converge";
+    if (!failed) {
+      join_ms = (double)(t_end - t) / 1e6;
+      perf_rb_phase(rb);
+      perf_rb_drive(rb, ops, m, open, three, false, o->settle_ms);
+      join_late = rb->callbacks;
+      lost += rb->lost, overlaps += rb->overlaps, bad += rb->bad;
+    }
+  }
+
+  /* Leave: member 3 closes at t1; its revocation comes from inside close. */
+  if (!failed) {
+    if (o->trace) fprintf(stderr, "rebalance: leave, member 3 closes\n");
+    perf_rb_phase(rb);
+    t = rb->phase_start;
+    ops->close(m[2]);
+    open[2] = false;
+    close_ms = (double)(perf_now_ns() - t) / 1e6;
+    t_end = perf_rb_balanced(rb, two) ? perf_now_ns() : perf_rb_drive(rb, ops, m, open, two, true, o->phase_timeout_ms);
+    perf_rb_integrate(rb, t_end > 0 ? t_end : perf_now_ns());
+    lost += rb->lost, overlaps += rb->overlaps, bad += rb->bad;
+    leave_cb = rb->callbacks;
+    leave_unowned = rb->unowned_part_ns / 1e9;
+    leave_max_unowned = rb->max_unowned;
+    if (t_end <= 0) failed = t_end < 0 ? "leave: poll error" : "leave: members 1 and 2 did not converge";
+    if (!failed) {
+      leave_ms = (double)(t_end - t) / 1e6;
+      perf_rb_phase(rb);
+      perf_rb_drive(rb, ops, m, open, two, false, o->settle_ms);
+      leave_late = rb->callbacks;
+      lost += rb->lost, overlaps += rb->overlaps, bad += rb->bad;
+    }
+  }
+  if (failed) perf_rb_state(rb, state, sizeof state);
+
+  rb->phase_start = 0; /* teardown: not measured */
+  for (int i = 0; i < PERF_RB_MEMBERS; i++)
+    if (open[i]) ops->close(m[i]);
+  for (int i = 0; i < PERF_RB_MEMBERS; i++) ops->destroy(m[i]);
+
+  bool ok = !failed && !overlaps && !bad && !lost && !setup_late && !join_late && !leave_late;
+  printf("%s %s: rebalance of a %d-member group, %d partitions, group.protocol=%s%s%s\n", client, version,
+         PERF_RB_MEMBERS, n_parts, o->protocol, strcmp(o->protocol, "classic") ? "" : " strategy=",
+         strcmp(o->protocol, "classic") ? "" : o->strategy);
+  printf("  settings read back: %s\n", conf);
+  if (strcmp(o->loop, "fds") == 0)
+    printf("  members served from one poll() over their sockets; member 3 subscribes and closes %d ms after the "
+           "group is stable\n",
+           o->settle_ms);
+  else
+    printf("  members polled in turn, %d ms each; member 3 subscribes and closes %d ms after the group is stable\n",
+           o->slice_ms, o->settle_ms);
+  if (failed) printf("  FAILED: %s (%s)\n", failed, state);
+  printf("  setup (members 1 and 2 subscribe until %d partitions each): %.0f ms\n", n_parts / 2, setup_ms);
+  printf("  join  (member 3 subscribes until %d each): %.0f ms; member 3's first partitions after %.0f ms; "
+         "%ld callbacks; unowned: at most %d partitions, %.2f partition-seconds\n",
+         n_parts / 3, join_ms, join_first_ms, join_cb, join_max_unowned, join_unowned);
+  printf("  leave (member 3 closes until %d each): %.0f ms (close itself %.0f ms); %ld callbacks; unowned: at most %d "
+         "partitions, %.2f partition-seconds\n",
+         n_parts / 2, leave_ms, close_ms, leave_cb, leave_max_unowned, leave_unowned);
+  printf("  checks: overlaps %ld, inconsistent callbacks %ld, lost %ld, callbacks after a stable group %ld/%ld/%ld "
+         "-> %s\n",
+         overlaps, bad, lost, setup_late, join_late, leave_late, ok ? "ok" : "NOT OK");
+  printf("{\"client\":\"%s\",\"version\":\"%s\",\"mode\":\"rebalance\",\"protocol\":\"%s\",\"strategy\":\"%s\","
+         "\"members\":%d,\"partitions\":%d,\"loop\":\"%s\",\"slice_ms\":%d,\"settle_ms\":%d,\"ok\":%s,\"failed\":\"%s\","
+         "\"setup_ms\":%.1f,\"join_ms\":%.1f,\"join_first_ms\":%.1f,\"join_callbacks\":%ld,\"join_max_unowned\":%d,"
+         "\"join_unowned_part_s\":%.3f,\"close_ms\":%.1f,\"leave_ms\":%.1f,\"leave_callbacks\":%ld,"
+         "\"leave_max_unowned\":%d,\"leave_unowned_part_s\":%.3f,\"overlaps\":%ld,\"bad_callbacks\":%ld,\"lost\":%ld,"
+         "\"late_callbacks\":[%ld,%ld,%ld],\"group\":\"%s\",\"conf\":\"%s\"}\n",
+         client, version, o->protocol, strcmp(o->protocol, "classic") ? "server" : o->strategy, PERF_RB_MEMBERS,
+         n_parts, o->loop, o->slice_ms, o->settle_ms, ok ? "true" : "false", failed ? failed : "", setup_ms, join_ms,
+         join_first_ms, join_cb, join_max_unowned, join_unowned, close_ms, leave_ms, leave_cb, leave_max_unowned,
+         leave_unowned, overlaps, bad, lost, setup_late, join_late, leave_late, group, conf);
+  fflush(stdout);
+  free(rb);
+  return ok ? 0 : 1;
 }
 #endif
