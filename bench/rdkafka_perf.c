@@ -8,6 +8,8 @@
  *                        [--linger 5] [--codec none] [--latency [--floor]] [-X key=value ...]
  *   rdkafka_perf consume -b HOST:PORT -t TOPIC [-n COUNT] [--idle MS] [--api batch|poll]
  *                        [-X key=value ...]
+ *   rdkafka_perf rebalance -b HOST:PORT -t TOPIC [--strategy range|cooperative-sticky]
+ *                        [--settle 2000] [--slice 2] [--trace] [-X key=value ...]
  *
  * With acks=all it sets enable.idempotence=true, to match kwire's default.
  *
@@ -20,7 +22,14 @@
  *         message per call (group.id set because librdkafka wants one there, but no
  *         subscribe: no join, no rebalance).
  * Both with enable.auto.commit=false and enable.partition.eof=false, and both ask for the
- * topic's metadata before starting (inside the timed span; see rdperf_consume). */
+ * topic's metadata before starting (inside the timed span; see rdperf_consume).
+ *
+ * rebalance (as kwperf rebalance: perf_rebalance_run drives both) runs three high-level
+ * consumers of one group in this process, polled in turn with rd_kafka_consumer_poll(rk,
+ * slice); their rebalance_cb applies the assignment the way the protocol in use wants it
+ * (rd_kafka_assign / rd_kafka_assign(NULL) for eager assignors, incremental_assign /
+ * incremental_unassign for COOPERATIVE) and reports it to the shared tracker. librdkafka
+ * 2.0.2 has no KIP-848 (group.protocol=consumer). */
 #define _POSIX_C_SOURCE 200809L
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
@@ -63,11 +72,13 @@ static void produce_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const perf_opts *
 }
 
 static int rdperf_consume(const perf_opts *o);
+static int rdperf_rebalance(const perf_opts *o);
 
 int main(int argc, char **argv) {
   perf_opts o;
-  perf_parse(&o, argc, argv, "rdkafka_perf", "produce consume");
+  perf_parse(&o, argc, argv, "rdkafka_perf", "produce consume rebalance");
   if (strcmp(o.command, "consume") == 0) return rdperf_consume(&o);
+  if (strcmp(o.command, "rebalance") == 0) return rdperf_rebalance(&o);
   perf_run r;
   perf_run_init(&r, &o);
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -323,4 +334,131 @@ static int rdperf_consume(const perf_opts *o) {
   rd_kafka_topic_destroy(rkt);
   rd_kafka_destroy(rk);
   return rc || c.errors || c.order_errors ? 1 : 0;
+}
+
+/* ---- rebalance ---- */
+
+typedef struct rmember {
+  rd_kafka_t *rk;
+  perf_rb *rb;
+  int member;
+  const char *topic;
+  int32_t parts[PERF_RB_MAX_PARTS];
+} rmember;
+
+static void rd_fail(const char *what, rd_kafka_error_t *e) {
+  if (!e) return;
+  fprintf(stderr, "rdkafka_perf: %s: %s\n", what, rd_kafka_error_string(e));
+  rd_kafka_error_destroy(e);
+}
+
+static void rd_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *tps, void *ud) {
+  rmember *m = ud;
+  bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  int k = 0;
+  for (int i = 0; i < tps->cnt && k < PERF_RB_MAX_PARTS; i++)
+    if (strcmp(tps->elems[i].topic, m->topic) == 0) m->parts[k++] = tps->elems[i].partition;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (coop) rd_fail("incremental_assign", rd_kafka_incremental_assign(rk, tps));
+    else if ((err = rd_kafka_assign(rk, tps))) fprintf(stderr, "rdkafka_perf: assign: %s\n", rd_kafka_err2str(err));
+    perf_rb_event(m->rb, m->member, PERF_RB_ASSIGNED, m->parts, k);
+  } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+    int kind = rd_kafka_assignment_lost(rk) ? PERF_RB_LOST : PERF_RB_REVOKED;
+    if (coop) rd_fail("incremental_unassign", rd_kafka_incremental_unassign(rk, tps));
+    else rd_kafka_assign(rk, NULL);
+    perf_rb_event(m->rb, m->member, kind, m->parts, k);
+  } else {
+    fprintf(stderr, "rdkafka_perf: member %d: rebalance error %s\n", m->member + 1, rd_kafka_err2str(err));
+    rd_kafka_assign(rk, NULL);
+  }
+}
+
+static rd_kafka_conf_t *rb_config(const perf_opts *o, const char *group, int member) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  char id[64];
+  snprintf(id, sizeof id, "rdkafka-perf-rb-%d", member + 1);
+  set(conf, "bootstrap.servers", o->brokers);
+  set(conf, "client.id", id);
+  set(conf, "group.id", group);
+  set(conf, "partition.assignment.strategy", o->strategy);
+  set(conf, "heartbeat.interval.ms", "3000"); /* librdkafka's defaults, as kwire's */
+  set(conf, "session.timeout.ms", "45000");
+  set(conf, "enable.partition.eof", "false");
+  for (int i = 0; i < o->n_props; i++) set(conf, o->props[i][0], o->props[i][1]);
+  rd_kafka_conf_set_error_cb(conf, on_error);
+  return conf;
+}
+
+static void *r_create(const perf_opts *o, const char *group, int member, perf_rb *rb) {
+  rmember *m = calloc(1, sizeof *m);
+  if (!m) exit(1);
+  m->rb = rb;
+  m->member = member;
+  m->topic = o->topic;
+  rd_kafka_conf_t *conf = rb_config(o, group, member);
+  rd_kafka_conf_set_rebalance_cb(conf, rd_rebalance);
+  rd_kafka_conf_set_opaque(conf, m);
+  char err[512];
+  m->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!m->rk) {
+    fprintf(stderr, "rdkafka_perf: member %d: %s\n", member + 1, err);
+    exit(1);
+  }
+  rd_kafka_poll_set_consumer(m->rk);
+  return m;
+}
+
+static int r_subscribe(void *p) {
+  rmember *m = p;
+  rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(t, m->topic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(m->rk, t);
+  rd_kafka_topic_partition_list_destroy(t);
+  if (e) fprintf(stderr, "rdkafka_perf: member %d: subscribe: %s\n", m->member + 1, rd_kafka_err2str(e));
+  return e ? -1 : 0;
+}
+
+static int r_poll(void *p, int timeout_ms) {
+  rmember *m = p;
+  rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, timeout_ms);
+  if (msg) {
+    if (msg->err) fprintf(stderr, "rdkafka_perf: member %d: %s\n", m->member + 1, rd_kafka_message_errstr(msg));
+    rd_kafka_message_destroy(msg); /* a record (the topic should be empty) is dropped */
+  }
+  return 0;
+}
+
+static void r_close(void *p) {
+  rmember *m = p;
+  rd_kafka_resp_err_t e = rd_kafka_consumer_close(m->rk);
+  if (e) fprintf(stderr, "rdkafka_perf: member %d: close: %s\n", m->member + 1, rd_kafka_err2str(e));
+}
+
+static void r_destroy(void *p) {
+  rmember *m = p;
+  rd_kafka_destroy(m->rk);
+  free(m);
+}
+
+static int rdperf_rebalance(const perf_opts *o) {
+  if (strcmp(o->protocol, "classic") != 0) {
+    fprintf(stderr, "rdkafka_perf: librdkafka %s has no group.protocol=%s (KIP-848 came in 2.4)\n",
+            rd_kafka_version_str(), o->protocol);
+    return 2;
+  }
+  long records;
+  int n_parts = rd_discover(o, &records);
+  rd_kafka_conf_t *conf = rb_config(o, "rdkafka-perf-settings", 0);
+  char settings[512] = "", v[128];
+  static const char *shown[] = {"partition.assignment.strategy", "heartbeat.interval.ms", "session.timeout.ms",
+                                "max.poll.interval.ms", "enable.auto.commit"};
+  for (size_t i = 0; i < sizeof shown / sizeof *shown; i++) {
+    size_t vl = sizeof v;
+    if (rd_kafka_conf_get(conf, shown[i], v, &vl) != RD_KAFKA_CONF_OK) continue;
+    size_t at = strlen(settings);
+    snprintf(settings + at, sizeof settings - at, "%s%s=%s", at ? " " : "", shown[i], v);
+  }
+  rd_kafka_conf_destroy(conf);
+  static const perf_rb_ops ops = {r_create, r_subscribe, r_poll, NULL, r_close, r_destroy};
+  return perf_rebalance_run(o, &ops, n_parts, "librdkafka", rd_kafka_version_str(), settings);
 }

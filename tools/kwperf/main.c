@@ -7,6 +7,9 @@
  *                  [--codec none] [--latency [--floor]] [--warmup 1000] [-X key=value ...]
  *   kwperf rtt -b HOST:PORT -t TOPIC [-n 20000] [-s 100] [--acks all]   (latency floor, rtt.c)
  *   kwperf consume -b HOST:PORT -t TOPIC [-n COUNT] [--idle MS] [-X key=value ...]   (consume.c)
+ *   kwperf rebalance -b HOST:PORT -t TOPIC [--strategy range] [--protocol classic] [--settle 2000]
+ *                    [--slice 2] [--trace] [-X key=value ...]   (rebalance.c: a 3-member group's
+ *                    join and leave times)
  *
  * The topic must exist (or be auto-created). Messages have no key: the sticky
  * partitioner spreads them, as librdkafka's does. */
@@ -50,8 +53,9 @@ static void produce_one(kw_client *cl, const perf_opts *o, long i, long tag) {
 
 int main(int argc, char **argv) {
   perf_opts o;
-  perf_parse(&o, argc, argv, "kwperf", "produce rtt consume");
+  perf_parse(&o, argc, argv, "kwperf", "produce rtt consume rebalance");
   if (strcmp(o.command, "rtt") == 0) return kwperf_rtt(&o);
+  if (strcmp(o.command, "rebalance") == 0) return kwperf_rebalance(&o);
   if (strcmp(o.command, "consume") == 0) {
     if (o.api) {
       fprintf(stderr, "kwperf: --api is rdkafka_perf's (kwire has one consumer API)\n");
