@@ -539,7 +539,9 @@ static void send_fetch(kw_consumer *c, kw_broker *br, int64_t now) {
   req.forgotten_topics_data = fgs;
   req.n_forgotten_topics_data = nfg;
   if (kw_conn_request(br->conn, KW_API_FETCH, v, &req, on_fetch, fc, now) != 0) goto out;
-  kw_conn_flush(br->conn);
+  /* Everything that touches fc happens before the flush: a write that fails closes the
+   * connection, and the callback then runs (and frees fc) inside kw_conn_flush. */
+  for (int i = 0; i < fc->n; i++) fc->e[i].p->in_flight = true;
   if (c->metrics) {
     c->metrics->fetches++;
     c->metrics->incremental_fetches += fc->incremental;
@@ -555,13 +557,13 @@ static void send_fetch(kw_consumer *c, kw_broker *br, int64_t now) {
       session_reset(s, c->mem);
     }
   }
-  for (int i = 0; i < fc->n; i++) fc->e[i].p->in_flight = true;
   int32_t *nodes = kw_realloc(c->mem, c->fetching_nodes, sizeof *nodes * (size_t)(c->n_fetching + 1));
   if (nodes) {
     c->fetching_nodes = nodes;
     c->fetching_nodes[c->n_fetching++] = br->node_id;
   }
   fc = NULL;
+  kw_conn_flush(br->conn);
 out:
   kw_free(c->mem, fc);
   kw_free(c->mem, fps);

@@ -343,9 +343,9 @@ void kw_grp_send_offset_fetch(kw_group *g, int64_t now) {
   /* v7: one group by name; v8+ moved to a groups array, which kwire does not need. */
   if (kw_conn_request(conn, KW_API_OFFSET_FETCH, version_capped(conn, KW_API_OFFSET_FETCH, 7), &req, on_offsets, c,
                       now) == 0) {
-    kw_conn_flush(conn);
     c = NULL;
     g->retry_at = now + g->set.request_timeout_ms; /* guard until the answer */
+    kw_conn_flush(conn);
   }
 out:
   kw_free(g->mem, c);
@@ -534,8 +534,8 @@ static void send_sync(kw_group *g, int64_t now) {
   }
   gctx *c = kw_grp_new_ctx(g);
   if (c && kw_conn_request(conn, KW_API_SYNC_GROUP, -1, &req, on_sync, c, now) == 0) {
-    kw_conn_flush(conn);
     g->state = G_SYNCING;
+    kw_conn_flush(conn);
   } else {
     kw_free(g->mem, c);
   }
@@ -740,8 +740,8 @@ static void send_join(kw_group *g, int64_t now) {
    * timeout must not cut it short, so it goes out with room to spare. */
   if (c && kw_conn_request_timeout(conn, KW_API_JOIN_GROUP, -1, &req, on_join, c, now,
                                    g->set.max_poll_interval_ms + g->set.request_timeout_ms) == 0) {
-    kw_conn_flush(conn);
     g->state = G_JOINING;
+    kw_conn_flush(conn);
     KW_DBG(g->log, CGRP, "group %s: JoinGroup as %s, owning %d", g->set.group_id,
            g->member_id && g->member_id[0] ? g->member_id : "(new member)", g->n_assigned);
   } else {
@@ -819,8 +819,8 @@ static void send_find(kw_group *g, int64_t now) {
   req.key_type = 0; /* group */
   gctx *c = kw_grp_new_ctx(g);
   if (c && kw_conn_request(conn, KW_API_FIND_COORDINATOR, v, &req, on_find, c, now) == 0) {
-    kw_conn_flush(conn);
     g->state = G_FINDING;
+    kw_conn_flush(conn);
   } else {
     kw_free(g->mem, c);
   }
@@ -880,9 +880,9 @@ static void send_heartbeat(kw_group *g, int64_t now) {
   req.group_instance_id = g->set.instance_id ? SL(g->set.instance_id) : (kw_slice){NULL, 0};
   gctx *c = kw_grp_new_ctx(g);
   if (c && kw_conn_request(conn, KW_API_HEARTBEAT, -1, &req, on_heartbeat, c, now) == 0) {
-    kw_conn_flush(conn);
     g->hb_in_flight = true;
     g->next_heartbeat = now + g->set.heartbeat_interval_ms;
+    kw_conn_flush(conn);
   } else {
     kw_free(g->mem, c);
   }

@@ -191,9 +191,9 @@ static int send_heartbeat848(kw_group *g, int32_t epoch, int64_t now) {
     kw_free(g->mem, c);
     return err;
   }
-  kw_conn_flush(conn);
   g->hb_in_flight = true;
   g->next_heartbeat = now + g->set.heartbeat_interval_ms;
+  kw_conn_flush(conn);
   return KW_OK;
 }
 
