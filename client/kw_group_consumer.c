@@ -81,6 +81,13 @@ static bool reconcile(kw_group *g, const kw_consumer_group_heartbeat_resp_assign
     for (int j = 0; j < k && !kept; j++) kept = next[j].t == g->assigned[i].t && next[j].partition == g->assigned[i].partition;
     if (!kept) gone[n_gone++] = g->assigned[i];
   }
+  int n_new = 0;
+  for (int j = 0; j < k; j++) n_new += next[j].fresh;
+  if (n_gone == 0 && n_new == 0) { /* the target we already hold: nothing to reconcile */
+    kw_free(g->mem, next);
+    kw_free(g->mem, gone);
+    return true;
+  }
   if (n_gone) { /* commit what was processed before giving it up */
     if (g->set.auto_commit) kw_group_commit(g, NULL, NULL, now);
     kw_grp_notify(g, KW_REBALANCE_REVOKED, gone, n_gone);
@@ -91,6 +98,7 @@ static bool reconcile(kw_group *g, const kw_consumer_group_heartbeat_resp_assign
   g->assigned = next;
   g->n_assigned = k;
   g->state = G_OFFSETS; /* then STABLE, which acknowledges with a heartbeat at once */
+  g->rejoin_soon = true;
   g->retry_at = 0;
   return true;
 }

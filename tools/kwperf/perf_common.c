@@ -813,6 +813,7 @@ int perf_rebalance_run(const perf_opts *o, const perf_rb_ops *ops, int n_parts, 
   if (failed) perf_rb_state(rb, state, sizeof state);
 
   rb->phase_start = 0; /* teardown: not measured */
+  if (o->trace) fprintf(stderr, "rebalance: teardown (not measured)\n");
   for (int i = 0; i < PERF_RB_MEMBERS; i++)
     if (open[i]) ops->close(m[i]);
   for (int i = 0; i < PERF_RB_MEMBERS; i++) ops->destroy(m[i]);
