@@ -19,6 +19,11 @@ struct kw_client {
   struct kw_consumer *cons;
   struct kw_group *group; /* consumers with group.id */
   int polls_since_step;
+  /* Where a commit or a LeaveGroup reports back to a caller waiting for it. They live in
+   * the client, not on the caller's stack: an answer that comes after the caller gave up
+   * waiting must still land somewhere valid. */
+  bool wait_done;
+  int wait_result;
   kw_metrics metrics;
   kw_delivery_cb dr_cb;
   void *dr_ud;

@@ -86,18 +86,19 @@ int kw_consumer_store_offset(kw_client *cl, const char *topic, int32_t partition
 
 int kw_consumer_commit(kw_client *cl, int timeout_ms) {
   if (!cl->group) return KW_ERR_STATE;
-  bool done = false;
-  int result = KW_OK;
   int64_t end = kw_now_ms() + timeout_ms;
-  int err = kw_group_commit(cl->group, timeout_ms > 0 ? &done : NULL, &result, kw_now_ms());
+  bool wait = timeout_ms > 0;
+  cl->wait_done = false;
+  cl->wait_result = KW_OK;
+  int err = kw_group_commit(cl->group, wait ? &cl->wait_done : NULL, wait ? &cl->wait_result : NULL, kw_now_ms());
   /* Busy connection (its in-flight window is full) or no coordinator yet: try again. */
-  while ((err == KW_ERR_WOULD_BLOCK || err == KW_ERR_STATE) && timeout_ms > 0 && kw_now_ms() < end) {
+  while ((err == KW_ERR_WOULD_BLOCK || err == KW_ERR_STATE) && wait && kw_now_ms() < end) {
     kw_client_poll(cl, 10);
-    err = kw_group_commit(cl->group, &done, &result, kw_now_ms());
+    err = kw_group_commit(cl->group, &cl->wait_done, &cl->wait_result, kw_now_ms());
   }
-  if (err || timeout_ms <= 0) return err;
-  while (!done && kw_now_ms() < end) kw_client_poll(cl, 10);
-  return done ? result : KW_ERR_TIMED_OUT;
+  if (err || !wait) return err;
+  while (!cl->wait_done && kw_now_ms() < end) kw_client_poll(cl, 10);
+  return cl->wait_done ? cl->wait_result : KW_ERR_TIMED_OUT;
 }
 
 int kw_consumer_committed(kw_client *cl, const char *topic, int32_t partition, int64_t *offset, int timeout_ms) {
@@ -141,10 +142,10 @@ int kw_consumer_close(kw_client *cl, int timeout_ms) {
   if (!cl->group) return KW_OK;
   const kw_conf_values *v = kw_config_values(cl->conf);
   if (v->enable_auto_commit && kw_group_is_stable(cl->group)) kw_consumer_commit(cl, timeout_ms);
-  bool done = false;
-  kw_group_leave(cl->group, &done, kw_now_ms());
+  cl->wait_done = false;
+  kw_group_leave(cl->group, &cl->wait_done, kw_now_ms());
   int64_t end = kw_now_ms() + timeout_ms;
-  while (!done && kw_now_ms() < end) kw_client_poll(cl, 10);
+  while (!cl->wait_done && kw_now_ms() < end) kw_client_poll(cl, 10);
   return KW_OK;
 }
 
