@@ -106,41 +106,6 @@ int adm_backoff(adm *a) {
 
 /* ---- one request ---- */
 
-typedef struct call_st {
-  bool done, abandoned;
-  int err;
-  void *resp;
-  kw_arena *ar;
-  const kw_mem *mem;
-} call_st;
-
-/* The state is on the heap: a caller that timed out abandons it, and the answer (or
- * the connection's failure) arriving later frees it. */
-static void on_answer(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
-  call_st *st = ud;
-  if (st->abandoned) {
-    kw_free(st->mem, st);
-    return;
-  }
-  st->done = true;
-  if (err) {
-    st->err = err;
-    return;
-  }
-  /* Decoded strings point into the bytes they came from; the connection reuses its
-   * receive buffer after this callback, so decode from a copy the caller owns. */
-  size_t n = kw_rd_left(body);
-  uint8_t *copy = kw_arena_alloc(st->ar, n);
-  if (!copy) {
-    st->err = KW_ERR_NOMEM;
-    return;
-  }
-  if (n) memcpy(copy, body->p, n);
-  kw_rd rd;
-  kw_rd_init(&rd, copy, n);
-  st->err = kw_response_decode(key, ver, &rd, st->ar, st->resp);
-}
-
 static kw_conn *pick_conn(kw_client *cl, int32_t node, int64_t now) {
   if (node >= 0) {
     if (kw_cluster_broker(&cl->cluster, node)) return kw_cluster_conn(&cl->cluster, node, now);
@@ -167,9 +132,9 @@ static void note_conn_error(adm *a, int32_t node) {
 
 int adm_call(adm *a, int32_t node, int16_t api, void *req, adm_build build, void *resp, kw_arena *ar) {
   kw_client *cl = a->cl;
-  call_st *st = kw_alloc(cl->mem, sizeof *st);
+  kw_call_state *st = kw_alloc(cl->mem, sizeof *st);
   if (!st) return KW_ERR_NOMEM;
-  *st = (call_st){false, false, 0, resp, ar, cl->mem};
+  *st = (kw_call_state){false, false, 0, resp, ar, cl->mem};
   int version = -1, err = 0;
   while (version < 0 && !err) {
     int64_t now = kw_now_ms();
@@ -185,7 +150,7 @@ int adm_call(adm *a, int32_t node, int16_t api, void *req, adm_build build, void
         break;
       }
       if (build && (err = build(a, req, (int16_t)v)) != 0) break;
-      int e = kw_conn_request(c, api, v, req, on_answer, st, now);
+      int e = kw_conn_request(c, api, v, req, kw_call_answer, st, now);
       if (e == 0) {
         version = v;
         kw_conn_flush(c);

@@ -271,18 +271,8 @@ void kw_client_destroy(kw_client *cl) {
 
 /* ---- blocking calls for admin-style APIs ---- */
 
-typedef struct call_state {
-  bool done, abandoned;
-  int err;
-  void *resp;
-  kw_arena *arena;
-  const kw_mem *mem;
-} call_state;
-
-/* The state lives on the heap: a caller that timed out abandons it, and the answer
- * (or the connection's failure) arriving later frees it. */
-static void on_call_answer(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
-  call_state *st = ud;
+void kw_call_answer(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
+  kw_call_state *st = ud;
   if (st->abandoned) {
     kw_free(st->mem, st);
     return;
@@ -324,9 +314,9 @@ int kw_client_call(kw_client *cl, int32_t node_id, int16_t api_key, const void *
 int kw_client_call_capped(kw_client *cl, int32_t node_id, int16_t api_key, int cap, const void *req, void *resp,
                           kw_arena *arena, int timeout_ms) {
   int64_t end = kw_now_ms() + timeout_ms;
-  call_state *st = kw_alloc(cl->mem, sizeof *st);
+  kw_call_state *st = kw_alloc(cl->mem, sizeof *st);
   if (!st) return KW_ERR_NOMEM;
-  *st = (call_state){false, false, 0, resp, arena, cl->mem};
+  *st = (kw_call_state){false, false, 0, resp, arena, cl->mem};
   int version = -1, err = 0;
   while (version < 0 && !err) {
     int64_t now = kw_now_ms();
@@ -342,7 +332,7 @@ int kw_client_call_capped(kw_client *cl, int32_t node_id, int16_t api_key, int c
         err = version;
         break;
       }
-      int e = kw_conn_request(c, api_key, version, req, on_call_answer, st, now);
+      int e = kw_conn_request(c, api_key, version, req, kw_call_answer, st, now);
       if (e == KW_ERR_WOULD_BLOCK) version = -1;
       else if (e) err = e;
       else kw_conn_flush(c);
