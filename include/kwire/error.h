@@ -36,7 +36,12 @@ extern "C" {
   X(KW_ERR_UNKNOWN_TOPIC, -26, "topic does not exist")                            \
   X(KW_ERR_FATAL, -27, "fatal producer error (the client must be recreated)")     \
   X(KW_ERR_DESTROYED, -28, "client destroyed before delivery")                    \
-  X(KW_ERR_UNKNOWN_PARTITION, -29, "partition does not exist")
+  X(KW_ERR_UNKNOWN_PARTITION, -29, "partition does not exist")                     \
+  X(KW_ERR_AUTHENTICATION, -30, "SASL authentication failed")                        \
+  X(KW_ERR_SASL_PROTOCOL, -31, "malformed or unexpected SASL server message")       \
+  X(KW_ERR_TLS, -32, "TLS handshake failed")                                         \
+  X(KW_ERR_TLS_CERT, -33, "broker certificate rejected (untrusted, expired or wrong host)") \
+  X(KW_ERR_UNSUPPORTED_FEATURE, -34, "feature not built into this kwire")
 
 enum kw_error {
   KW_OK = 0,
