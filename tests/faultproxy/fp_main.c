@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include "fp.h"
 
+#define FP_MAX_LINE 65536 /* longer stdin lines are not commands: dropped with an error */
+
 bool fp_verbose;
 
 void fp_log(const char *fmt, ...) {
@@ -74,6 +76,11 @@ static void read_stdin(fp_proxy *px) {
   char buf[4096];
   ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  if (n > 0 && fp_bytes_size(&px->stdin_buf) > FP_MAX_LINE) {
+    fp_bytes_consume(&px->stdin_buf, fp_bytes_size(&px->stdin_buf));
+    puts("error line too long");
+    fflush(stdout);
+  }
   if (n > 0 && fp_bytes_append(&px->stdin_buf, buf, (size_t)n) == 0) {
     for (;;) {
       char *line = (char *)fp_bytes_head(&px->stdin_buf);
@@ -105,7 +112,6 @@ static void run(fp_proxy *px) {
   struct pollfd *fds = NULL;
   fp_pair **owners = NULL;
   size_t cap = 0;
-  bool stdin_open = true;
   while (!px->quit && !stop_signal) {
     int64_t now = fp_now_ms();
     if (px->cut_every_ms && now >= px->next_cut) {
@@ -128,7 +134,7 @@ static void run(fp_proxy *px) {
       owners = no;
     }
     size_t nfds = 0;
-    fds[nfds++] = (struct pollfd){stdin_open ? STDIN_FILENO : -1, POLLIN, 0};
+    fds[nfds++] = (struct pollfd){STDIN_FILENO, POLLIN, 0};
     for (size_t i = 0; i < px->n_ls; i++) fds[nfds++] = (struct pollfd){px->ls[i].fd, POLLIN, 0};
     size_t first_pair = nfds;
     for (fp_pair *p = px->pairs; p; p = p->next) {

@@ -78,8 +78,14 @@ long fp_listener_add(fp_proxy *px, const char *host, size_t host_len, int32_t po
   snprintf(service, sizeof service, "%d", (int)port);
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
   if (getaddrinfo(l->host, service, &hints, &res) == 0 && res) {
-    memcpy(&l->addr, res->ai_addr, res->ai_addrlen);
-    l->addrlen = res->ai_addrlen;
+    const struct addrinfo *pick = res; /* IPv4 first: "localhost" brokers listen on 127.0.0.1 */
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+      if (ai->ai_family == AF_INET) {
+        pick = ai;
+        break;
+      }
+    memcpy(&l->addr, pick->ai_addr, pick->ai_addrlen);
+    l->addrlen = pick->ai_addrlen;
   } else {
     fp_log("cannot resolve %s: its clients will be closed at once", l->host);
   }

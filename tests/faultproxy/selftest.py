@@ -14,6 +14,8 @@ stdin EOF exit 0.
 import os
 import re
 import selectors
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -103,6 +105,111 @@ def consume_all(bootstrap, topic):
     return out.splitlines()
 
 
+# ---- just enough of the Kafka protocol to ask what kcat never asks
+
+def uvarint(n):
+    out = b""
+    while n >= 0x80:
+        out += bytes([n & 0x7F | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def cstr(s):
+    b = s.encode()
+    return uvarint(len(b) + 1) + b
+
+
+class Rd:
+    def __init__(self, b):
+        self.b, self.p = b, 0
+
+    def take(self, n):
+        if n < 0 or self.p + n > len(self.b):
+            fail("truncated response")
+        v, self.p = self.b[self.p:self.p + n], self.p + n
+        return v
+
+    def int(self, fmt):
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+
+    def uvarint(self):
+        n = shift = 0
+        while True:
+            c = self.take(1)[0]
+            n |= (c & 0x7F) << shift
+            shift += 7
+            if c < 0x80:
+                return n
+
+    def cstr(self):
+        n = self.uvarint() - 1
+        return None if n < 0 else self.take(n).decode()
+
+    def tags(self):
+        for _ in range(self.uvarint()):
+            self.uvarint()
+            self.take(self.uvarint())
+
+
+def recvn(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            fail("connection closed mid-response")
+        b += c
+    return b
+
+
+def kafka_call(addr, key, ver, body):
+    """One flexible-version request (header v2) on a new connection; the body reader."""
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        hdr = struct.pack(">hhih", key, ver, 7, 8) + b"selftest" + b"\x00"
+        s.sendall(struct.pack(">i", len(hdr) + len(body)) + hdr + body)
+        r = Rd(recvn(s, struct.unpack(">i", recvn(s, 4))[0]))
+        if r.int(">i") != 7:
+            fail("wrong correlation id")
+        r.tags()
+        return r
+
+
+def describe_cluster_brokers(addr):
+    r = kafka_call(addr, 60, 0, b"\x00\x00")  # v0: include_cluster_authorized_operations=false
+    r.int(">i"), r.int(">h"), r.cstr(), r.cstr(), r.int(">i")
+    brokers = []
+    for _ in range(r.uvarint() - 1):
+        r.int(">i")
+        brokers.append((r.cstr(), str(r.int(">i"))))
+        r.cstr(), r.tags()
+    return brokers
+
+
+def find_coordinator_v4(addr, group):
+    """(error_code, host, port) of the group's coordinator, asked the KIP-699 way."""
+    r = kafka_call(addr, 10, 4, b"\x00" + uvarint(2) + cstr(group) + b"\x00")
+    r.int(">i")
+    n = r.uvarint() - 1
+    if n != 1:
+        fail(f"FindCoordinator v4 answered {n} coordinators")
+    r.cstr(), r.int(">i")
+    host, port, err = r.cstr(), str(r.int(">i")), r.int(">h")
+    return err, host, port
+
+
+def closed_by_peer(addr, data):
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(data)
+        try:
+            return s.recv(1) == b""
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+
 def wait_for(pred, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -165,6 +272,42 @@ def run(px, upstream, up_ports, topic, binary, broker_dir):
     check("FindCoordinator" in log and "broker addresses rewritten" in log,
           "the FindCoordinator answer was rewritten")
 
+    # What kcat never asks: DescribeCluster, FindCoordinator v4+ (coordinators[]).
+    dc = describe_cluster_brokers(px.addrs[0])
+    check(dc and all(h == "127.0.0.1" and p in ports for h, p in dc), f"DescribeCluster lists proxy addresses: {dc}")
+    for _ in range(50):
+        err, host, port = find_coordinator_v4(px.addrs[0], f"{topic}-group")
+        if err == 0:
+            break
+        time.sleep(0.2)
+    check(err == 0 and host == "127.0.0.1" and port in ports, f"FindCoordinator v4 answers a proxy address: {host}:{port}")
+
+    # Odd frames close that one connection; the proxy goes on.
+    check(closed_by_peer(px.addrs[0], struct.pack(">i", 0x7FFFFFFF) + b"\x00" * 8), "a 2 GB request frame is refused")
+    check(closed_by_peer(px.addrs[0], struct.pack(">i", -5) + b"\x00" * 8), "a negative frame size is refused")
+    wait_for(lambda: px.stats()["conns"] == 0, 5, "connections left open")
+    check(True, "the refused connections are closed")
+
+    # A broker address not in the upstream map ("localhost" here, the broker says 127.0.0.1)
+    # gets a listener made on the fly.
+    first = upstream.split(",")[0].rsplit(":", 1)[1]
+    px2 = Proxy(binary, f"localhost:{first}", os.path.join(broker_dir, "faultproxy-selftest-2.log"))
+    try:
+        b2 = metadata_brokers(px2.addrs[0])
+        p2 = {p for _, _, p in b2}
+        check(b2 and all(h == "127.0.0.1" for _, h, _ in b2) and not p2 & up_ports
+              and px2.addrs[0].rsplit(":", 1)[1] not in p2, f"brokers not in the map get new listeners: {b2}")
+        check(consume_all(",".join(f"127.0.0.1:{p}" for p in sorted(p2)), topic) == msgs,
+              "a client bootstrapped on the new listeners consumes everything")
+        check(px2.cmd("quit") == "ok" and px2.proc.wait(timeout=10) == 0, "the second proxy quits")
+    finally:
+        px2.stop()
+
+    # An injected Fetch error: the partition's records are withheld, the consumer fetches again.
+    check(px.cmd("inject 1 6 1") == "ok", "inject 1 6 1 answers ok")
+    check(consume_all(boot, topic) == msgs, "after an injected Fetch error every message is read once")
+    check(px.stats()["injected"] == 4, "stats: the Fetch error was injected")
+
     # Latency: ApiVersions + Metadata, each answer held 400 ms; data keeps its order.
     _, _, _, fast = kcat(["-L", "-b", boot, "-m", "10"])
     check(px.cmd("latency 400") == "ok", "latency 400 answers ok")
@@ -219,7 +362,7 @@ def run(px, upstream, up_ports, topic, binary, broker_dir):
     check(px.cmd("inject 3 5 3") == "ok" and px.cmd("clear") == "ok", "clear answers ok")
     rc, _, _, _ = kcat(["-L", "-b", boot, "-m", "10"])
     st = px.stats()
-    check(rc == 0 and st["injected"] == 3, "clear dropped the pending injection (Metadata answered unchanged)")
+    check(rc == 0 and st["injected"] == 4, "clear dropped the pending injection (Metadata answered unchanged)")
     for key in ("conns", "accepted", "cut", "injected", "rewritten", "bytes_up", "bytes_down"):
         check(key in st, f"stats has {key}")
     check(st["passthrough_undecodable"] == 0, "every answer that needed rewriting was decoded")
