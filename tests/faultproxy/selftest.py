@@ -327,8 +327,9 @@ def run(px, upstream, up_ports, topic, binary, broker_dir):
     before = px.stats()
     out_path = os.path.join(broker_dir, "faultproxy-selftest.consumer")
     with open(out_path, "wb") as out_f:
-        consumer = subprocess.Popen([KCAT, "-C", "-b", boot, "-t", topic, "-o", "beginning", "-q", "-u", "-f", "%s\n"],
-                                    stdout=out_f, stderr=subprocess.DEVNULL)
+        # -E: kcat would otherwise quit on "all brokers down", which a cut makes true for a moment.
+        args = ["-C", "-E", "-b", boot, "-t", topic, "-o", "beginning", "-q", "-u", "-f", "%s\n"]
+        consumer = subprocess.Popen([KCAT] + args, stdout=out_f, stderr=subprocess.DEVNULL)
         try:
             lines = lambda: open(out_path, errors="replace").read().splitlines()
             wait_for(lambda: len(lines()) >= N_MSGS, 30, "the long-running consumer did not read the messages")
@@ -346,6 +347,7 @@ def run(px, upstream, up_ports, topic, binary, broker_dir):
             cut0 = px.stats()["cut"]
             wait_for(lambda: px.stats()["cut"] >= cut0 + 2, 20, "cut-random cut nothing")
             check(px.cmd("cut-random 0") == "ok", "cut-random 0 answers ok")
+            check(consumer.poll() is None, "the consumer lived through every cut")
         finally:
             consumer.terminate()
             consumer.wait()
