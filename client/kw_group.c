@@ -40,7 +40,7 @@ void kw_grp_set_member_id(kw_group *g, kw_slice id) {
 
 gctx *kw_grp_new_ctx(kw_group *g) {
   gctx *c = kw_alloc(g->mem, sizeof *c);
-  if (c) *c = (gctx){g, g->epoch, 0, NULL, NULL};
+  if (c) *c = (gctx){g, g->epoch, kw_now_ms(), NULL, NULL};
   return c;
 }
 
@@ -100,6 +100,7 @@ bool kw_grp_transport_error(kw_group *g, int err, int64_t now) {
 /* ---- the assignment as the application sees it ---- */
 
 void kw_grp_notify(kw_group *g, int kind, const gtp *tps, int n) {
+  if (kind != KW_REBALANCE_ASSIGNED && n > 0) g->revocations++;
   if (!g->rb_cb || n == 0) return;
   kw_topic_partition stack[64] = {{NULL, 0, 0}};
   kw_topic_partition *arr = n <= 64 ? stack : kw_alloc(g->mem, sizeof *arr * (size_t)n);
@@ -237,6 +238,7 @@ static void on_offsets(void *ud, int err, int16_t key, int16_t ver, kw_rd *body)
   gctx *c = ud;
   kw_group *g = c->g;
   bool ok = kw_grp_current(c);
+  int64_t sent_at = c->sent_at;
   kw_free(g->mem, c);
   if (!ok || g->state != G_OFFSETS) return;
   int64_t now = kw_now_ms();
@@ -274,7 +276,7 @@ static void on_offsets(void *ud, int err, int16_t key, int16_t ver, kw_rd *body)
     x->stored = -1;
   }
   g->state = G_STABLE;
-  g->last_confirmed = now;
+  g->last_confirmed = sent_at; /* see on_heartbeat */
   g->retry_at = 0; /* the guard set when the request went out */
   g->next_heartbeat = now + g->set.heartbeat_interval_ms;
   g->next_autocommit = now + g->set.auto_commit_interval_ms;
@@ -832,6 +834,7 @@ static void on_heartbeat(void *ud, int err, int16_t key, int16_t ver, kw_rd *bod
   gctx *c = ud;
   kw_group *g = c->g;
   bool ok = kw_grp_current(c);
+  int64_t sent_at = c->sent_at;
   kw_free(g->mem, c);
   if (!ok) return;
   g->hb_in_flight = false;
@@ -843,7 +846,10 @@ static void on_heartbeat(void *ud, int err, int16_t key, int16_t ver, kw_rd *bod
   if (!err) err = kw_response_decode(key, ver, body, &a, &resp);
   int16_t kerr = err ? 0 : resp.error_code;
   kw_arena_reset(&a);
-  if (!err && kerr == 0) g->last_confirmed = now;
+  /* Membership is confirmed as of when the heartbeat went out, not when its answer is
+   * read: an answer read late (the process was stopped) says nothing about the time
+   * since, when the session may have expired and the partitions moved on. */
+  if (!err && kerr == 0) g->last_confirmed = sent_at;
   if (err) kw_grp_transport_error(g, err, now);
   if (err || kerr == 0) return;
   KW_DBG(g->log, CGRP, "group %s: Heartbeat answered %s", g->set.group_id, kw_kerr_name(kerr));
@@ -1084,6 +1090,7 @@ bool kw_group_may_deliver(kw_group *g, int64_t now) {
 const char *kw_group_member_id(const kw_group *g) { return g->member_id ? g->member_id : ""; }
 int32_t kw_group_generation(const kw_group *g) { return g->generation; }
 int32_t kw_group_coordinator(const kw_group *g) { return g->coordinator; }
+uint32_t kw_group_revocations(const kw_group *g) { return g->revocations; }
 
 void kw_group_set_metrics(kw_group *g, struct kw_metrics *m) { g->metrics = m; }
 void kw_group_set_auto_store(kw_group *g, bool on) { g->set.auto_store = on; }

@@ -107,6 +107,7 @@ static void on_heartbeat848(void *ud, int err, int16_t key, int16_t ver, kw_rd *
   gctx *c = ud;
   kw_group *g = c->g;
   bool ok = kw_grp_current(c);
+  int64_t sent_at = c->sent_at;
   kw_free(g->mem, c);
   if (!ok) return;
   g->hb_in_flight = false;
@@ -123,7 +124,7 @@ static void on_heartbeat848(void *ud, int err, int16_t key, int16_t ver, kw_rd *
     if (resp.member_epoch != g->generation)
       KW_DBG(g->log, CGRP, "group %s: member %s epoch %d", g->set.group_id, g->member_id, resp.member_epoch);
     g->generation = resp.member_epoch;
-    g->last_confirmed = now;
+    g->last_confirmed = sent_at; /* as of the request, not its (maybe late) answer */
     if (resp.heartbeat_interval_ms > 0) g->set.heartbeat_interval_ms = resp.heartbeat_interval_ms;
     g->next_heartbeat = now + g->set.heartbeat_interval_ms;
     if (g->state == G_JOIN) g->state = G_STABLE;
