@@ -90,10 +90,14 @@ int kw_consumer_commit(kw_client *cl, int timeout_ms) {
   bool wait = timeout_ms > 0;
   cl->wait_done = false;
   cl->wait_result = KW_OK;
+  uint32_t revocations = kw_group_revocations(cl->group);
   int err = kw_group_commit(cl->group, wait ? &cl->wait_done : NULL, wait ? &cl->wait_result : NULL, kw_now_ms());
   /* Busy connection (its in-flight window is full) or no coordinator yet: try again. */
   while ((err == KW_ERR_WOULD_BLOCK || err == KW_ERR_STATE) && wait && kw_now_ms() < end) {
     kw_client_poll(cl, 10);
+    /* A rebalance meanwhile took partitions away, and their stored offsets with them:
+     * a commit of what is left must not pass for the commit the caller asked for. */
+    if (kw_group_revocations(cl->group) != revocations) return KW_ERR_STATE;
     err = kw_group_commit(cl->group, &cl->wait_done, &cl->wait_result, kw_now_ms());
   }
   if (err || !wait) return err;

@@ -55,5 +55,7 @@ bool kw_group_may_deliver(kw_group *g, int64_t now);
 const char *kw_group_member_id(const kw_group *g);
 int32_t kw_group_generation(const kw_group *g);
 int32_t kw_group_coordinator(const kw_group *g);
+/* Counts the times partitions were given up (revoked or lost); their stored offsets go with them. */
+uint32_t kw_group_revocations(const kw_group *g);
 
 #endif

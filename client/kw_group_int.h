@@ -53,6 +53,7 @@ struct kw_group {
   int64_t next_heartbeat, last_poll, next_autocommit;
   int64_t last_confirmed; /* the coordinator last confirmed our membership (heartbeat, sync) */
   uint32_t epoch;
+  uint32_t revocations; /* partitions given up (revoked or lost) so far: see kw_consumer_commit */
   struct kw_metrics *metrics; /* commit counts and latency (the client's) */
   kw_rebalance_cb rb_cb;
   void *rb_ud;

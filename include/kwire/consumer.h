@@ -89,7 +89,8 @@ int kw_consumer_subscribe(kw_client *cl, const char *const *topics, int n_topics
  * With enable.auto.offset.store=false only stored offsets are committed. */
 int kw_consumer_store_offset(kw_client *cl, const char *topic, int32_t partition, int64_t offset);
 /* Commits stored offsets (all assigned partitions). timeout_ms > 0 waits for the
- * answer (sync); 0 sends it and returns (async). */
+ * answer (sync); 0 sends it and returns (async). A sync commit that could not be sent
+ * before a rebalance took partitions away (and their stored offsets) is KW_ERR_STATE. */
 int kw_consumer_commit(kw_client *cl, int timeout_ms);
 /* The group's committed offset for a partition (-1: none), asked from the coordinator. */
 int kw_consumer_committed(kw_client *cl, const char *topic, int32_t partition, int64_t *offset, int timeout_ms);
