@@ -13,6 +13,7 @@
 #include "net/kw_log.h"
 #include "client/kw_partitioner.h"
 #include "client/kw_producer.h"
+#include "client/kw_security.h"
 #include "kwire/client.h"
 #include "kwire/error.h"
 #include "proto/kw_mem.h"
@@ -62,11 +63,6 @@ kw_client *kw_client_create(const kw_config *conf, int roles, char *errstr, size
     return NULL;
   }
   const kw_conf_values *v = kw_config_values(copy);
-  if (v->security_protocol != KW_SEC_PLAINTEXT) {
-    snprintf(errstr, errlen, "security.protocol: only plaintext is implemented so far (TLS and SASL are not)");
-    kw_config_free(copy);
-    return NULL;
-  }
   const kw_mem *mem = kw_config_mem(copy);
   kw_client *cl = kw_alloc(mem, sizeof *cl);
   if (!cl) {
@@ -78,6 +74,11 @@ kw_client *kw_client_create(const kw_config *conf, int roles, char *errstr, size
   cl->mem_store = *(mem ? mem : kw_mem_default());
   cl->mem = mem = &cl->mem_store;
   kw_logger_init(&cl->log, copy);
+  if (kw_security_init(&cl->security, v, errstr, errlen) != KW_OK) {
+    kw_config_free(copy);
+    kw_free(mem, cl);
+    return NULL;
+  }
   kw_cluster_settings cs = {
       .mem = mem,
       .client_id = v->client_id,
@@ -91,10 +92,12 @@ kw_client *kw_client_create(const kw_config *conf, int roles, char *errstr, size
       .max_in_flight = (int)v->max_in_flight,
       .allow_auto_create = v->allow_auto_create_topics,
       .log = &cl->log,
+      .security = &cl->security,
   };
   int err = kw_cluster_init(&cl->cluster, &cs, v->bootstrap_servers, errstr, errlen);
   if (err) {
     kw_cluster_free(&cl->cluster);
+    kw_security_free(&cl->security);
     kw_config_free(copy);
     kw_free(mem, cl);
     return NULL;
@@ -263,6 +266,7 @@ void kw_client_destroy(kw_client *cl) {
   cl->group = NULL;
   cl->cons = NULL;
   kw_cluster_free(&cl->cluster);
+  kw_security_free(&cl->security);
   if (cl->prod) kw_producer_release(cl->prod);
   kw_mem mem = cl->mem_store;
   kw_config_free(cl->conf);

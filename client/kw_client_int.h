@@ -14,6 +14,7 @@ struct kw_client {
   kw_mem mem_store; /* a copy: the configuration's own kw_mem dies with it */
   const kw_mem *mem;
   kw_logger log;
+  kw_conn_security security; /* TLS context and SASL credentials of every connection */
   kw_cluster cluster;
   kw_producer *prod;
   struct kw_consumer *cons;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "client/kw_cluster.h"
 #include "kwire/error.h"
+#include "net/kw_log.h"
 #include "proto/kw_kerr.h"
 #include "proto/kw_msg.h"
 
@@ -143,7 +144,8 @@ static void start_connect(kw_cluster *cl, kw_broker *b, int64_t now) {
     kw_conn_config cc = {.host = b->host, .port = b->port, .client_id = cl->set.client_id, .mem = cl->set.mem,
                          .max_frame = cl->set.max_frame, .max_in_flight = cl->set.max_in_flight,
                          .request_timeout_ms = cl->set.request_timeout_ms,
-                         .connect_timeout_ms = cl->set.connect_timeout_ms, .log = cl->set.log};
+                         .connect_timeout_ms = cl->set.connect_timeout_ms, .log = cl->set.log,
+                         .security = cl->set.security};
     b->conn = kw_conn_new(&cc);
     if (!b->conn) return;
   }
@@ -314,12 +316,33 @@ int64_t kw_cluster_deadline(const kw_cluster *cl) {
   return d;
 }
 
+static bool is_security_error(int err) {
+  return err == KW_ERR_AUTHENTICATION || err == KW_ERR_SASL_PROTOCOL || err == KW_ERR_TLS || err == KW_ERR_TLS_CERT;
+}
+
+/* Wrong credentials or an untrusted certificate will fail the same way on the next
+ * attempt: the application hears it once, and the broker is retried only at the
+ * longest backoff instead of in a storm of handshakes. */
+static void security_failed(kw_cluster *cl, kw_broker *b, int err, int64_t now) {
+  b->backoff_ms = cl->set.reconnect_backoff_max_ms;
+  b->retry_at = now + kw_backoff_jitter(&cl->rng, b->backoff_ms);
+  char reason[300];
+  snprintf(reason, sizeof reason, "%s:%d: %s", b->host, b->port, kw_conn_last_error_text(b->conn));
+  if (cl->security_reported || !cl->on_error) {
+    kw_log(cl->set.log, KW_LOG_WARNING, "SECURITY", "%s: %s (again)", kw_strerror(err), reason);
+    return;
+  }
+  cl->security_reported = true;
+  cl->on_error(cl->ud, err, reason);
+}
+
 /* Reports "all brokers down" once per outage: when every broker's last attempt failed. */
 static void track_reachability(kw_cluster *cl, int64_t now) {
   bool all_failed = true;
   for (int i = 0; i < cl->n_brokers; i++) {
     kw_broker *b = cl->brokers[i];
     if (b->conn && kw_conn_get_state(b->conn) == KW_CONN_READY) {
+      cl->security_reported = false;
       b->failed = false;
       b->backoff_ms = cl->set.reconnect_backoff_ms;
     }
@@ -347,8 +370,10 @@ void kw_cluster_step(kw_cluster *cl, const kw_pollfd *fds, int n, int64_t now) {
     int fd = kw_conn_fd(b->conn);
     for (int k = 0; k < n; k++)
       if (fds[k].fd == fd) rev = fds[k].revents;
-    if (kw_conn_step(b->conn, rev, now) != 0) {
+    int err = kw_conn_step(b->conn, rev, now);
+    if (err) {
       b->failed = true;
+      if (is_security_error(err)) security_failed(cl, b, err, now);
       kw_cluster_refresh_soon(cl, now); /* a disconnect: leaders may have moved */
     }
   }

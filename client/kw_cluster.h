@@ -45,6 +45,7 @@ typedef struct kw_cluster_settings {
   int max_in_flight;
   bool allow_auto_create;
   const struct kw_logger *log;
+  const kw_conn_security *security; /* NULL: plaintext */
 } kw_cluster_settings;
 
 typedef struct kw_cluster {
@@ -61,6 +62,7 @@ typedef struct kw_cluster {
   int64_t md_last_answer;  /* 0 = never */
   int64_t down_since;      /* all brokers unreachable since (0 = not down) */
   bool down_reported;
+  bool security_reported; /* an authentication / TLS failure was reported; until READY */
   uint32_t rng;
   /* Hooks for the producer / consumer. */
   void *ud;

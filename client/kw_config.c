@@ -403,9 +403,15 @@ int kw_config_finalize(kw_config *c, int roles, char *errstr, size_t errstr_size
     return fail(errstr, errstr_size, "\"reconnect.backoff.ms\" must not exceed \"reconnect.backoff.max.ms\"");
   if (v->retry_backoff_ms > v->retry_backoff_max_ms)
     return fail(errstr, errstr_size, "\"retry.backoff.ms\" must not exceed \"retry.backoff.max.ms\"");
+  bool sasl = v->security_protocol == KW_SEC_SASL_PLAINTEXT || v->security_protocol == KW_SEC_SASL_SSL;
+  if (sasl && (!v->sasl_username || !*v->sasl_username || !v->sasl_password || !*v->sasl_password))
+    return fail(errstr, errstr_size, "\"sasl.username\" and \"sasl.password\" are required with a SASL \"security.protocol\"");
 #ifndef KW_WITH_TLS
-  if (v->security_protocol != KW_SEC_PLAINTEXT)
-    return fail(errstr, errstr_size, "\"security.protocol\": this kwire was built without TLS and SASL");
+  /* Built without OpenSSL: no TLS and no SCRAM (it needs OpenSSL's HMAC and PBKDF2). */
+  if (v->security_protocol == KW_SEC_SSL || v->security_protocol == KW_SEC_SASL_SSL)
+    return fail(errstr, errstr_size, "\"security.protocol\": this kwire was built without TLS (KW_WITH_TLS=OFF)");
+  if (sasl && v->sasl_mechanism != KW_SASL_PLAIN)
+    return fail(errstr, errstr_size, "\"sasl.mechanism\": SCRAM needs a kwire built with OpenSSL (KW_WITH_TLS=ON)");
 #endif
   if (roles & KW_CF_P) {
     if (!kw_codec_available(v->compression_type))

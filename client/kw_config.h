@@ -61,6 +61,7 @@ enum kw_conf_flag { KW_CF_P = 1, KW_CF_C = 2, KW_CF_PC = 3, KW_CF_SECRET = 4 };
   X(STR, ssl_key_location, "ssl.key.location", NULL, 0, 0, NULL, KW_CF_PC, "Client private key file (PEM)") \
   X(STR, ssl_key_password, "ssl.key.password", NULL, 0, 0, NULL, KW_CF_PS, "Passphrase of the private key (never logged or read back)") \
   X(ENUM, ssl_endpoint_check, "ssl.endpoint.identification.algorithm", "https", 0, 0, "none|https", KW_CF_PC, "https: the broker certificate must match its host name") \
+  X(BOOL, ssl_verify_certificate, "enable.ssl.certificate.verification", "true", 0, 0, NULL, KW_CF_PC, "false: accept any broker certificate (testing only; also turns off host name checks)") \
   X(STR, ssl_cipher_suites, "ssl.cipher.suites", NULL, 0, 0, NULL, KW_CF_PC, "OpenSSL cipher list (default: OpenSSL's)") \
   X(STR, group_id, "group.id", NULL, 0, 0, NULL, KW_CF_C, "Consumer group; required to subscribe and commit") \
   X(STR, group_instance_id, "group.instance.id", NULL, 0, 0, NULL, KW_CF_C, "Static membership id (KIP-345)") \

@@ -9,44 +9,15 @@
 #include "kwire/error.h"
 #include "net/kw_log.h"
 #include "net/kw_conn.h"
+#include "net/kw_conn_int.h"
 #include "net/kw_transport.h"
+#ifdef KW_WITH_TLS
+#include "net/kw_tls.h"
+#endif
 #include "proto/kw_buf.h"
 #include "proto/kw_frame.h"
 #include "proto/kw_mem.h"
 #include "proto/kw_msg.h"
-
-#define KW_MAX_API_KEY 128
-#define KW_UNSUPPORTED_VERSION_KERR 35
-
-typedef struct pending {
-  int32_t correlation_id;
-  int16_t api_key, version;
-  int64_t deadline;
-  kw_conn_cb cb;
-  void *ud;
-} pending;
-
-struct kw_conn {
-  kw_conn_config cfg;
-  const kw_transport_ops *tp;
-  kw_conn_state state;
-  int fd, last_error;
-  struct addrinfo *addrs, *next_addr;
-  int64_t state_deadline; /* connect / handshake timeout */
-  int32_t next_corr;
-  kw_buf out; /* encoded frames not yet written */
-  kw_buf in;  /* bytes read, not yet a whole frame */
-  pending *q; /* in-flight requests, oldest first (Kafka answers in order) */
-  int nq;
-  kw_arena arena; /* decoded ApiVersions answer */
-  int16_t broker_min[KW_MAX_API_KEY], broker_max[KW_MAX_API_KEY]; /* -1: not offered */
-  int16_t apiversions_version;
-};
-
-#define CONN_DBG(c, CTX, fmt, ...) \
-  do { \
-    if ((c)->cfg.log) KW_DBG((c)->cfg.log, CTX, "%s:%d: " fmt, (c)->cfg.host, (c)->cfg.port, __VA_ARGS__); \
-  } while (0)
 
 static void fail_pending(kw_conn *c, int err) {
   /* Callbacks may queue new requests on other connections; take the list first. */
@@ -69,6 +40,10 @@ kw_conn *kw_conn_new(const kw_conn_config *cfg) {
   if (c->cfg.request_timeout_ms <= 0) c->cfg.request_timeout_ms = 30000;
   if (c->cfg.connect_timeout_ms <= 0) c->cfg.connect_timeout_ms = 10000;
   c->tp = &kw_transport_tcp;
+#ifdef KW_WITH_TLS
+  if (cfg->security && cfg->security->tls) c->tp = &kw_transport_tls;
+#endif
+  c->rng = (uint32_t)(uintptr_t)c ^ (uint32_t)kw_now_ms();
   c->fd = -1;
   c->next_corr = 1;
   kw_buf_init_grow(&c->out, cfg->mem);
@@ -84,18 +59,32 @@ kw_conn *kw_conn_new(const kw_conn_config *cfg) {
 }
 
 static void drop_socket(kw_conn *c) {
-  if (c->fd >= 0) {
-    c->tp->close(NULL);
-    close(c->fd);
-  }
+  if (c->tctx) c->tp->close(c->tctx);
+  c->tctx = NULL;
+  if (c->fd >= 0) close(c->fd);
   c->fd = -1;
+  kw_conn_auth_end(c);
+  c->reauth_at = 0;
+  c->reauth_busy = false;
+  c->fatal = 0;
   kw_buf_reset(&c->out);
   kw_buf_reset(&c->in);
 }
 
+/* Keeps the words for a failure (the transport's reason unless the SASL exchange
+ * already wrote its own). */
+static void note_why(kw_conn *c, int err) {
+  if (c->fatal || !err) return;
+  c->why[0] = 0;
+  if (c->tctx) c->tp->describe(c->tctx, c->why, sizeof c->why);
+}
+
 void kw_conn_close(kw_conn *c, int err) {
-  if (c->state != KW_CONN_DOWN)
-    CONN_DBG(c, BROKER, "connection closed: %s (%d requests in flight)", err ? kw_strerror(err) : "by us", c->nq);
+  if (c->state != KW_CONN_DOWN) {
+    note_why(c, err);
+    CONN_DBG(c, BROKER, "connection closed: %s%s%s (%d requests in flight)", err ? kw_strerror(err) : "by us",
+             err && c->why[0] ? ": " : "", err ? c->why : "", c->nq);
+  }
   drop_socket(c);
   if (c->addrs) freeaddrinfo(c->addrs);
   c->addrs = c->next_addr = NULL;
@@ -118,6 +107,7 @@ void kw_conn_free(kw_conn *c) {
 
 kw_conn_state kw_conn_get_state(const kw_conn *c) { return c->state; }
 int kw_conn_last_error(const kw_conn *c) { return c->last_error; }
+const char *kw_conn_last_error_text(const kw_conn *c) { return c->last_error ? c->why : ""; }
 int kw_conn_fd(const kw_conn *c) { return c->fd; }
 int kw_conn_in_flight(const kw_conn *c) { return c->nq; }
 size_t kw_conn_unsent(const kw_conn *c) { return c->out.len; }
@@ -126,8 +116,8 @@ short kw_conn_events(const kw_conn *c) {
   switch (c->state) {
   case KW_CONN_DOWN: return 0;
   case KW_CONN_CONNECTING: return POLLOUT;
-  case KW_CONN_HANDSHAKE: return POLLIN | POLLOUT;
-  default: return (short)(POLLIN | (c->out.len ? POLLOUT : 0));
+  case KW_CONN_HANDSHAKE: return c->hs_want;
+  default: return (short)(POLLIN | (c->out.len ? POLLOUT : 0) | (c->tctx ? c->tp->extra_events(c->tctx) : 0));
   }
 }
 
@@ -136,14 +126,15 @@ int64_t kw_conn_deadline(const kw_conn *c) {
   if (c->state == KW_CONN_CONNECTING || c->state == KW_CONN_HANDSHAKE) d = c->state_deadline;
   for (int i = 0; i < c->nq; i++)
     if (c->q[i].deadline < d) d = c->q[i].deadline;
+  if (c->state == KW_CONN_READY && c->reauth_at && !c->reauth_busy && c->reauth_at < d) d = c->reauth_at;
   return d;
 }
 
 /* ---- requests ---- */
 
 /* expect_answer false: Produce with acks=0, which the broker never answers. */
-static int enqueue(kw_conn *c, int16_t key, int16_t ver, const void *msg, kw_conn_cb cb, void *ud, int64_t now,
-                   bool expect_answer, int64_t timeout_ms) {
+int kw_conn_enqueue(kw_conn *c, int16_t key, int16_t ver, const void *msg, kw_conn_cb cb, void *ud, int64_t now,
+                    bool expect_answer, int64_t timeout_ms) {
   kw_req_header h = {key, ver, c->next_corr,
                      {(const uint8_t *)c->cfg.client_id, (int32_t)strlen(c->cfg.client_id)}};
   size_t mark = c->out.len;
@@ -173,28 +164,36 @@ bool kw_conn_broker_range(const kw_conn *c, int16_t key, int16_t *min, int16_t *
   return true;
 }
 
-int kw_conn_request(kw_conn *c, int16_t key, int version, const void *msg, kw_conn_cb cb, void *ud, int64_t now) {
+/* While re-authenticating, the broker takes nothing but the SASL requests (KIP-368). */
+static int may_send(const kw_conn *c) {
   if (c->state != KW_CONN_READY) return KW_ERR_STATE;
-  if (c->nq >= c->cfg.max_in_flight) return KW_ERR_WOULD_BLOCK;
+  if (c->nq >= c->cfg.max_in_flight || c->reauth_busy) return KW_ERR_WOULD_BLOCK;
+  return 0;
+}
+
+int kw_conn_request(kw_conn *c, int16_t key, int version, const void *msg, kw_conn_cb cb, void *ud, int64_t now) {
+  int err = may_send(c);
+  if (err) return err;
   if (version < 0) version = kw_conn_version(c, key);
   if (version < 0) return version;
-  return enqueue(c, key, (int16_t)version, msg, cb, ud, now, true, c->cfg.request_timeout_ms);
+  return kw_conn_enqueue(c, key, (int16_t)version, msg, cb, ud, now, true, c->cfg.request_timeout_ms);
 }
 
 int kw_conn_request_timeout(kw_conn *c, int16_t key, int version, const void *msg, kw_conn_cb cb, void *ud, int64_t now,
                             int64_t timeout_ms) {
-  if (c->state != KW_CONN_READY) return KW_ERR_STATE;
-  if (c->nq >= c->cfg.max_in_flight) return KW_ERR_WOULD_BLOCK;
+  int err = may_send(c);
+  if (err) return err;
   if (version < 0) version = kw_conn_version(c, key);
   if (version < 0) return version;
-  return enqueue(c, key, (int16_t)version, msg, cb, ud, now, true, timeout_ms);
+  return kw_conn_enqueue(c, key, (int16_t)version, msg, cb, ud, now, true, timeout_ms);
 }
 
 int kw_conn_send_oneway(kw_conn *c, int16_t key, int version, const void *msg, int64_t now) {
   if (c->state != KW_CONN_READY) return KW_ERR_STATE;
+  if (c->reauth_busy) return KW_ERR_WOULD_BLOCK;
   if (version < 0) version = kw_conn_version(c, key);
   if (version < 0) return version;
-  return enqueue(c, key, (int16_t)version, msg, NULL, NULL, now, false, 0);
+  return kw_conn_enqueue(c, key, (int16_t)version, msg, NULL, NULL, now, false, 0);
 }
 
 /* ---- the ApiVersions handshake ---- */
@@ -207,7 +206,7 @@ static int send_api_versions(kw_conn *c, int16_t ver, int64_t now) {
   req.client_software_name = (kw_slice){(const uint8_t *)"kwire", 5};
   req.client_software_version = (kw_slice){(const uint8_t *)kw_software_version, (int32_t)strlen(kw_software_version)};
   c->apiversions_version = ver;
-  return enqueue(c, KW_API_API_VERSIONS, ver, &req, NULL, NULL, now, true, c->cfg.request_timeout_ms);
+  return kw_conn_enqueue(c, KW_API_API_VERSIONS, ver, &req, NULL, NULL, now, true, c->cfg.request_timeout_ms);
 }
 
 /* Returns 0 when READY, 1 when it resent ApiVersions at a lower version, or an error. */
@@ -240,8 +239,12 @@ static int on_api_versions(kw_conn *c, kw_rd *body, int64_t now) {
     return err ? err : 1;
   }
   if (code != 0) return KW_ERR_BROKER;
+  CONN_DBG(c, BROKER, "ApiVersions v%d: %d APIs offered", c->apiversions_version, resp.n_api_keys);
+  if (c->cfg.security && c->cfg.security->sasl_mechanism >= 0) {
+    c->state = KW_CONN_AUTH;
+    return kw_conn_auth_begin(c);
+  }
   c->state = KW_CONN_READY;
-  CONN_DBG(c, BROKER, "ready: ApiVersions v%d, %d APIs offered", c->apiversions_version, resp.n_api_keys);
   return 0;
 }
 
@@ -275,6 +278,7 @@ int kw_conn_connect(kw_conn *c, int64_t now) {
   }
   c->next_addr = c->addrs;
   c->last_error = 0;
+  c->now = now;
   int err = try_next_address(c, now);
   if (err) kw_conn_close(c, err);
   return err;
@@ -283,7 +287,7 @@ int kw_conn_connect(kw_conn *c, int64_t now) {
 static int flush_out(kw_conn *c) {
   while (c->out.len) {
     struct iovec iov = {c->out.data, c->out.len};
-    ssize_t n = c->tp->sendv(NULL, c->fd, &iov, 1);
+    ssize_t n = c->tp->sendv(c->tctx, c->fd, &iov, 1);
     if (n == KW_ERR_WOULD_BLOCK) return 0;
     if (n < 0) return (int)n;
     memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
@@ -318,6 +322,7 @@ static int dispatch_frames(kw_conn *c, int64_t now) {
       if (r < 0) err = r;
     } else if (p.cb) {
       p.cb(p.ud, 0, p.api_key, p.version, &body);
+      if (c->fatal) err = c->fatal; /* a SASL answer said no */
     }
   }
   memmove(c->in.data, c->in.data + off, c->in.len - off);
@@ -328,7 +333,7 @@ static int dispatch_frames(kw_conn *c, int64_t now) {
 static int read_in(kw_conn *c, int64_t now) {
   for (;;) {
     if (kw_buf_reserve(&c->in, 64 * 1024)) return c->in.err;
-    ssize_t n = c->tp->recv(NULL, c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+    ssize_t n = c->tp->recv(c->tctx, c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
     if (n == KW_ERR_WOULD_BLOCK) return 0;
     if (n < 0) return (int)n;
     c->in.len += (size_t)n;
@@ -355,23 +360,39 @@ static int step(kw_conn *c, short revents, int64_t now) {
     if (kw_tcp_connect_result(c->fd) != 0) return try_next_address(c, now);
     c->state = KW_CONN_HANDSHAKE;
     revents = 0;
+#ifdef KW_WITH_TLS
+    if (c->tp == &kw_transport_tls) {
+      c->tctx = kw_tls_conn_new(c->cfg.security->tls, c->fd, c->cfg.host);
+      if (!c->tctx) return KW_ERR_NOMEM;
+    }
+#endif
   }
   if (c->state == KW_CONN_HANDSHAKE) {
-    short want;
-    int err = c->tp->handshake(NULL, c->fd, &want);
+    int err = c->tp->handshake(c->tctx, c->fd, &c->hs_want);
     if (err == KW_ERR_WOULD_BLOCK) return expire(c, now);
     if (err) return err;
+    if (c->tctx) CONN_DBG(c, SECURITY, "%s handshake done", c->tp->name);
     c->state = KW_CONN_APIVERSIONS;
     err = send_api_versions(c, 4, now);
     if (err) return err;
     revents |= POLLOUT;
   }
-  if (revents & (POLLIN | POLLHUP | POLLERR)) {
+  /* A TLS read that had to wait for POLLOUT (rare: a key update) is retried on it. */
+  bool read_waits_write = c->tctx && (c->tp->extra_events(c->tctx) & POLLOUT) && (revents & POLLOUT);
+  if ((revents & (POLLIN | POLLHUP | POLLERR)) || read_waits_write) {
     int err = read_in(c, now);
     if (err) return err;
   }
   if (c->fd >= 0 && c->out.len && (revents & POLLOUT)) {
     int err = flush_out(c);
+    if (err) return err;
+  }
+  if (c->state == KW_CONN_READY && c->reauth_at && now >= c->reauth_at && !c->reauth_busy) {
+    CONN_DBG(c, SECURITY, "re-authenticating (%d requests in flight)", c->nq);
+    c->reauth_busy = true;
+    int err = kw_conn_auth_begin(c);
+    if (err) return err;
+    err = flush_out(c);
     if (err) return err;
   }
   return expire(c, now);
@@ -386,6 +407,7 @@ int kw_conn_flush(kw_conn *c) {
 
 int kw_conn_step(kw_conn *c, short revents, int64_t now) {
   if (c->state == KW_CONN_DOWN) return 0;
+  c->now = now;
   int err = step(c, revents, now);
   if (err) kw_conn_close(c, err);
   return err;

@@ -1,5 +1,6 @@
 /* One broker connection as a state machine: nonblocking connect (every resolved
- * address in turn), the ApiVersions handshake, framing with a maximum frame size,
+ * address in turn), TLS, the ApiVersions handshake, SASL authentication (and
+ * re-authentication when the broker sets a session lifetime), framing with a maximum frame size,
  * correlation ids, pipelined requests up to a cap, and request timeouts.
  * No threads and no clock of its own: the caller passes `now` (ms, monotonic) and
  * drives it with the fd's readiness (kw_conn_fd / kw_conn_events / kw_conn_deadline
@@ -16,10 +17,19 @@ typedef struct kw_conn kw_conn;
 typedef enum kw_conn_state {
   KW_CONN_DOWN,        /* not connected (initially, and after a failure) */
   KW_CONN_CONNECTING,  /* TCP connect in progress */
-  KW_CONN_HANDSHAKE,   /* transport handshake (TLS later) */
+  KW_CONN_HANDSHAKE,   /* transport handshake (TLS) */
   KW_CONN_APIVERSIONS, /* waiting for the ApiVersions answer */
+  KW_CONN_AUTH,        /* SASL handshake and authentication */
   KW_CONN_READY,       /* requests may be sent */
 } kw_conn_state;
+
+/* How connections protect and authenticate themselves; one per client, shared by all
+ * its connections and outliving them. */
+typedef struct kw_conn_security {
+  struct kw_tls_ctx *tls; /* NULL: plain TCP */
+  int sasl_mechanism;     /* a kw_sasl_mech, or -1: no SASL */
+  const char *sasl_username, *sasl_password;
+} kw_conn_security;
 
 /* Called once per request: err 0 with `body` positioned after the response header,
  * or an error (KW_ERR_TIMED_OUT, KW_ERR_DISCONNECTED, ...) with body NULL. */
@@ -34,7 +44,8 @@ typedef struct kw_conn_config {
   int max_in_flight;           /* unanswered requests; default 5 */
   int64_t request_timeout_ms;  /* default 30000 */
   int64_t connect_timeout_ms;  /* per address; default 10000 */
-  const struct kw_logger *log; /* NULL: silent (debug contexts broker, protocol) */
+  const struct kw_logger *log; /* NULL: silent (debug contexts broker, protocol, security) */
+  const kw_conn_security *security; /* NULL: plaintext, no SASL */
 } kw_conn_config;
 
 kw_conn *kw_conn_new(const kw_conn_config *cfg);
@@ -46,6 +57,9 @@ void kw_conn_close(kw_conn *c, int err); /* fails pending requests with err */
 
 kw_conn_state kw_conn_get_state(const kw_conn *c);
 int kw_conn_last_error(const kw_conn *c); /* why it went down; 0 if it never did */
+/* Details of last_error in words (the certificate's fault, the broker's SASL error
+ * message, ...); "" when there are none. Never contains secrets. */
+const char *kw_conn_last_error_text(const kw_conn *c);
 int kw_conn_fd(const kw_conn *c);         /* -1 when down */
 short kw_conn_events(const kw_conn *c);   /* POLLIN / POLLOUT wanted */
 int64_t kw_conn_deadline(const kw_conn *c); /* earliest timeout, INT64_MAX if none */
@@ -58,7 +72,7 @@ int kw_conn_version(const kw_conn *c, int16_t api_key);
 /* The broker's advertised range for api_key; false if it did not list it. */
 bool kw_conn_broker_range(const kw_conn *c, int16_t api_key, int16_t *min, int16_t *max);
 /* Queues a request (READY only). version < 0: the negotiated one. KW_ERR_WOULD_BLOCK
- * when max_in_flight requests are unanswered. */
+ * when max_in_flight requests are unanswered, or while the connection re-authenticates. */
 int kw_conn_request(kw_conn *c, int16_t api_key, int version, const void *msg, kw_conn_cb cb, void *ud, int64_t now);
 int kw_conn_in_flight(const kw_conn *c);
 /* The same with its own timeout (JoinGroup may be held by the broker for the whole

@@ -60,4 +60,15 @@ static ssize_t tcp_sendv(void *t, int fd, const struct iovec *iov, int iovcnt) {
 
 static void tcp_close(void *t) { (void)t; }
 
-const kw_transport_ops kw_transport_tcp = {"tcp", tcp_handshake, tcp_recv, tcp_sendv, tcp_close};
+static short tcp_extra_events(void *t) {
+  (void)t;
+  return 0;
+}
+
+static void tcp_describe(void *t, char *buf, size_t len) {
+  (void)t;
+  if (len) buf[0] = 0;
+}
+
+const kw_transport_ops kw_transport_tcp = {"tcp",     tcp_handshake,    tcp_recv,    tcp_sendv,
+                                           tcp_close, tcp_extra_events, tcp_describe};

@@ -1,6 +1,6 @@
-/* How a connection moves bytes: a small function table so TLS (later) can sit where
- * plain TCP sits now. All calls are nonblocking; KW_ERR_WOULD_BLOCK means "try again
- * when the fd is ready". */
+/* How a connection moves bytes: a small function table so TLS sits where plain TCP
+ * sits. All calls are nonblocking; KW_ERR_WOULD_BLOCK means "try again when the fd
+ * is ready". tctx is the transport's per-connection state (NULL for TCP). */
 #ifndef KW_NET_TRANSPORT_H
 #define KW_NET_TRANSPORT_H
 #include <stddef.h>
@@ -16,7 +16,13 @@ typedef struct kw_transport_ops {
   ssize_t (*recv)(void *tctx, int fd, void *buf, size_t len);
   /* Bytes written (>= 0), KW_ERR_WOULD_BLOCK or KW_ERR_IO. */
   ssize_t (*sendv)(void *tctx, int fd, const struct iovec *iov, int iovcnt);
+  /* Frees tctx (the fd is closed by the caller). */
   void (*close)(void *tctx);
+  /* Poll events the transport needs besides the caller's (TLS: a read that must write
+   * first, or the reverse); 0 when none. */
+  short (*extra_events)(void *tctx);
+  /* Why the last call failed, in words (certificate reason, TLS alert); "" if unknown. */
+  void (*describe)(void *tctx, char *buf, size_t len);
 } kw_transport_ops;
 
 extern const kw_transport_ops kw_transport_tcp;

@@ -311,12 +311,6 @@ int main(int argc, char **argv) {
   }
   if ((o.mode == 'P' || o.mode == 'C') && !o.topic) usage(1, "-t <topic> missing");
 
-  /* This kwire has no TLS/SASL transport yet: refuse rather than connect in plaintext. */
-  char sec[64] = "";
-  kw_config_get(o.conf, "security.protocol", sec, sizeof sec);
-  if (*sec && strcmp(sec, "plaintext") != 0)
-    kwcat_fatal("security.protocol=%s is not supported by kwcat yet (plaintext only)", sec);
-
   if (optind < argc) {
     if (o.mode != 'P') usage(1, "file list only allowed in producer (-P) mode");
     if (o.line_mode && argc - optind > 1) kwcat_fatal("Only one file allowed for line mode (-l)");

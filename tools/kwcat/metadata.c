@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kwcat.h"
+#include "client/kw_security.h"
 #include "net/kw_conn.h"
 #include "proto/kw_kerr.h"
 #include "proto/kw_msg.h"
@@ -81,9 +82,16 @@ static int ask_broker(const char *host, int port, const kwcat_opts *o, const cha
   md_call mc = {0}, *m = &mc;
   kw_arena_init(&m->arena, NULL, 0);
   int timeout_ms = (o->metadata_timeout_s > 0 ? o->metadata_timeout_s : 5) * 1000;
-  kw_conn_config cfg = {.host = host, .port = port, .client_id = client_id};
+  /* The same TLS and SASL settings (-X) as the library's clients use. */
+  kw_conn_security sec;
+  char why[256];
+  if (kw_security_init(&sec, kw_config_values(o->conf), why, sizeof why) != KW_OK) kwcat_fatal("%s", why);
+  kw_conn_config cfg = {.host = host, .port = port, .client_id = client_id, .security = &sec};
   kw_conn *c = kw_conn_new(&cfg);
-  if (!c) return fn(ud, KW_ERR_NOMEM, NULL, host, port);
+  if (!c) {
+    kw_security_free(&sec);
+    return fn(ud, KW_ERR_NOMEM, NULL, host, port);
+  }
   int err = kw_conn_connect(c, kw_now_ms());
   if (!err) err = kw_conn_wait_ready(c, timeout_ms);
   if (!err) {
@@ -103,9 +111,11 @@ static int ask_broker(const char *host, int port, const kwcat_opts *o, const cha
     if (!err) err = kw_conn_wait(c, metadata_done, m, timeout_ms);
     if (!err) err = m->err;
   }
+  if (err && *kw_conn_last_error_text(c)) kwcat_info(1, "%s:%d: %s\n", host, port, kw_conn_last_error_text(c));
   err = fn(ud, err, err ? NULL : &m->resp, host, port);
   kw_arena_reset(&m->arena);
   kw_conn_free(c);
+  kw_security_free(&sec);
   return err;
 }
 
