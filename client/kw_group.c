@@ -158,6 +158,11 @@ static void on_commit(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) 
   } else if (g && kw_grp_current(c) && g->state == G_STABLE) {
     kw_grp_transport_error(g, err, kw_now_ms());
   }
+  /* Answered or not (connection lost, group moved on), this commit is no longer in
+   * flight: the next one may go, and carries what this one did not commit. Cleared only
+   * on success before, a lost connection left every later commit KW_ERR_WOULD_BLOCK. */
+  if (g)
+    for (int i = 0; i < g->n_assigned; i++) g->assigned[i].committing = -1;
   if (g && g->metrics && !err) {
     if (result) g->metrics->commit_failures++;
     else g->metrics->commits++;
