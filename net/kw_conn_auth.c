@@ -93,8 +93,10 @@ static void on_authenticate(void *ud, int err, int16_t key, int16_t ver, kw_rd *
   if (r == 0) {
     authenticated(c, ver >= 1 ? resp.session_lifetime_ms : 0);
   } else if (r < 0) {
-    const char *what = r == KW_ERR_AUTHENTICATION ? "the broker's SCRAM signature is wrong (not the real broker?)"
-                                                   : "the broker's SASL message breaks the mechanism's rules";
+    const char *server_said = kw_sasl_server_error(c->sasl);
+    const char *what = *server_said                    ? server_said
+                       : r == KW_ERR_AUTHENTICATION ? "the broker's SCRAM signature is wrong (not the real broker?)"
+                                                    : "the broker's SASL message breaks the mechanism's rules";
     auth_fail(c, r, what);
   }
 }
