@@ -86,7 +86,7 @@ int kw_cluster_init(kw_cluster *cl, const kw_cluster_settings *set, const char *
 
 void kw_cluster_disconnect_all(kw_cluster *cl) {
   for (int i = 0; i < cl->n_brokers; i++)
-    if (cl->brokers[i]->conn) kw_conn_close(cl->brokers[i]->conn, KW_ERR_DISCONNECTED);
+    if (cl->brokers[i]->conn) kw_conn_close(cl->brokers[i]->conn, 0); /* ours: requests fail with KW_ERR_DISCONNECTED */
 }
 
 void kw_cluster_free(kw_cluster *cl) {

@@ -3,9 +3,10 @@ say() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages the build, the tests and the benchmarks need. kcat and librdkafka-dev
-# are test peers and benchmark baselines only; kwire never links them.
+# are test peers and benchmark baselines only; kwire never links them. The openssl
+# command makes the test broker's throwaway CA and certificates.
 KW_DEB_PACKAGES="build-essential cmake pkg-config zlib1g-dev libssl-dev libzstd-dev libcriterion-dev \
-clang libclang-rt-14-dev kcat librdkafka-dev maven default-jdk-headless python3"
+clang libclang-rt-14-dev kcat librdkafka-dev maven default-jdk-headless python3 openssl"
 
 install_missing_packages() {
   local missing=() p
