@@ -51,31 +51,50 @@ static int key_password_cb(char *buf, int size, int rwflag, void *ud) {
   return (int)n;
 }
 
-static int ctx_fail(SSL_CTX *sc, char *errstr, size_t errlen, const char *what, const char *path) {
+/* "property 'value': problem: OpenSSL's reasons" into errstr; frees the context. */
+static kw_tls_ctx *ctx_fail(SSL_CTX *sc, char *errstr, size_t errlen, const char *prop, const char *value,
+                            const char *problem) {
   char detail[300];
   take_openssl_errors(detail, sizeof detail);
-  snprintf(errstr, errlen, "%s%s%s%s%s", what, path ? " '" : "", path ? path : "", path ? "'" : "",
-           detail[0] ? ": " : "");
-  size_t used = strlen(errstr);
-  if (detail[0] && used < errlen) snprintf(errstr + used, errlen - used, "%s", detail);
+  snprintf(errstr, errlen, "%s%s%s%s: %s%s%s", prop, value ? " '" : "", value ? value : "", value ? "'" : "", problem,
+           detail[0] ? ": " : "", detail);
   SSL_CTX_free(sc);
-  return 0;
+  return NULL;
 }
 
+/* 1, or 0 with the context freed and the reason in errstr. */
 static int load_trust(SSL_CTX *sc, const char *ca, char *errstr, size_t errlen) {
   if (!ca) {
     if (SSL_CTX_set_default_verify_paths(sc) == 1) return 1;
-    return ctx_fail(sc, errstr, errlen, "ssl.ca.location: cannot load the system trust store", NULL);
+    return ctx_fail(sc, errstr, errlen, "ssl.ca.location", NULL, "cannot load the system trust store"), 0;
   }
   struct stat st;
-  if (stat(ca, &st) != 0) {
-    snprintf(errstr, errlen, "ssl.ca.location '%s': %s", ca, strerror(errno));
-    SSL_CTX_free(sc);
-    return 0;
-  }
+  if (stat(ca, &st) != 0) return ctx_fail(sc, errstr, errlen, "ssl.ca.location", ca, strerror(errno)), 0;
   bool dir = S_ISDIR(st.st_mode);
   if (SSL_CTX_load_verify_locations(sc, dir ? NULL : ca, dir ? ca : NULL) == 1) return 1;
-  return ctx_fail(sc, errstr, errlen, "ssl.ca.location: no usable CA certificate in", ca);
+  return ctx_fail(sc, errstr, errlen, "ssl.ca.location", ca, "no usable CA certificate"), 0;
+}
+
+/* The client certificate and its key; NULL when they load and match. */
+static const char *load_identity(SSL_CTX *sc, const kw_tls_settings *s, const char **prop, const char **value) {
+  *prop = "ssl.certificate.location";
+  *value = s->cert_location;
+  if (SSL_CTX_use_certificate_chain_file(sc, s->cert_location) != 1) return "cannot load the certificate";
+  *prop = "ssl.key.location";
+  *value = s->key_location;
+  /* The passphrase is only read while loading; the callback data is cleared after. */
+  SSL_CTX_set_default_passwd_cb(sc, key_password_cb);
+  SSL_CTX_set_default_passwd_cb_userdata(sc, (void *)s->key_password);
+  int ok = SSL_CTX_use_PrivateKey_file(sc, s->key_location, SSL_FILETYPE_PEM) == 1;
+  SSL_CTX_set_default_passwd_cb_userdata(sc, NULL);
+  if (!ok) {
+    unsigned long e = ERR_peek_last_error();
+    if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+      return "the key does not match the certificate";
+    return "cannot load the key (wrong ssl.key.password?)";
+  }
+  if (SSL_CTX_check_private_key(sc) != 1) return "the key does not match the certificate";
+  return NULL;
 }
 
 kw_tls_ctx *kw_tls_ctx_new(const kw_tls_settings *s, char *errstr, size_t errlen) {
@@ -91,7 +110,7 @@ kw_tls_ctx *kw_tls_ctx_new(const kw_tls_settings *s, char *errstr, size_t errlen
    * its retry; partial writes let us drop what was sent as it goes. */
   SSL_CTX_set_mode(sc, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (s->ciphers && SSL_CTX_set_cipher_list(sc, s->ciphers) != 1)
-    return ctx_fail(sc, errstr, errlen, "ssl.cipher.suites: no usable cipher in", s->ciphers), NULL;
+    return ctx_fail(sc, errstr, errlen, "ssl.cipher.suites", s->ciphers, "no usable cipher");
   if (s->verify_certificate) {
     if (!load_trust(sc, s->ca_location, errstr, errlen)) return NULL;
     SSL_CTX_set_verify(sc, SSL_VERIFY_PEER, NULL);
@@ -99,24 +118,10 @@ kw_tls_ctx *kw_tls_ctx_new(const kw_tls_settings *s, char *errstr, size_t errlen
     SSL_CTX_set_verify(sc, SSL_VERIFY_NONE, NULL);
   }
   if (s->cert_location || s->key_location) {
-    if (!s->cert_location || !s->key_location) {
-      snprintf(errstr, errlen, "ssl.certificate.location and ssl.key.location must be set together");
-      SSL_CTX_free(sc);
-      return NULL;
-    }
-    /* The passphrase is only read while loading; the callback data is cleared after. */
-    SSL_CTX_set_default_passwd_cb(sc, key_password_cb);
-    SSL_CTX_set_default_passwd_cb_userdata(sc, (void *)s->key_password);
-    int ok = SSL_CTX_use_certificate_chain_file(sc, s->cert_location) == 1;
-    if (!ok) return ctx_fail(sc, errstr, errlen, "ssl.certificate.location: cannot load", s->cert_location), NULL;
-    ok = SSL_CTX_use_PrivateKey_file(sc, s->key_location, SSL_FILETYPE_PEM) == 1;
-    SSL_CTX_set_default_passwd_cb_userdata(sc, NULL);
-    if (!ok)
-      return ctx_fail(sc, errstr, errlen, "ssl.key.location: cannot load (wrong ssl.key.password?)", s->key_location),
-             NULL;
-    if (SSL_CTX_check_private_key(sc) != 1)
-      return ctx_fail(sc, errstr, errlen, "ssl.key.location: key does not match the certificate", s->key_location),
-             NULL;
+    if (!s->cert_location || !s->key_location)
+      return ctx_fail(sc, errstr, errlen, "ssl.certificate.location", NULL, "must be set together with ssl.key.location");
+    const char *prop, *value, *problem = load_identity(sc, s, &prop, &value);
+    if (problem) return ctx_fail(sc, errstr, errlen, prop, value, problem);
   }
   kw_tls_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) {
