@@ -434,9 +434,9 @@ class Scenario:
         t.wait_for(lambda: t.acked > 0, 30, "a first acknowledgement")
         return t
 
-    def consumer(self, label, group, extra=()):
+    def consumer(self, label, group, extra=(), bootstrap=None):
         argv = [self.args.consumer, "--topic", self.topic, "--group-id", group, "--bootstrap-server",
-                self.client_bootstrap, "--verbose", "--reset-policy", "earliest", *extra]
+                bootstrap or self.client_bootstrap, "--verbose", "--reset-policy", "earliest", *extra]
         t = Consumer(label, argv, self.logdir)
         self.tools.append(t)
         return t
@@ -716,48 +716,61 @@ def member_kill_and_pause(sc):
     than session.timeout.ms (c takes everything) and SIGCONTed: b must notice it was
     fenced, give its partitions up, rejoin, and never hand out or commit records of
     partitions it no longer owns. Nothing committed is redelivered; the group consumes
-    every acked value."""
+    every acked value. With kwfaultproxy built, b talks through it, and answers to b are
+    held 300 ms around the stop, so that b wakes up to a heartbeat answered before its
+    session expired (a stale confirmation) and to fetched records."""
     session = 6000  # the broker's group.min.session.timeout.ms
     sc.create_topic()
     group = f"group-{sc.topic}"
-    opts = ["--session-timeout", str(session), "-X", "heartbeat.interval.ms=1000"]
-    p = sc.producer(rate=RATE // 2)
-    a = sc.consumer("member-a", group, opts)
-    b = sc.consumer("member-b", group, opts)
+    opts = ["--session-timeout", str(session), "-X", "heartbeat.interval.ms=200"]
+    proxy = None
+    if sc.args.proxy and os.access(sc.args.proxy, os.X_OK):
+        proxy = Proxy(sc.args.proxy, sc.bootstrap, sc.logdir)
+    try:
+        p = sc.producer(rate=RATE // 2)
+        a = sc.consumer("member-a", group, opts)
+        b = sc.consumer("member-b", group, opts, bootstrap=proxy.bootstrap if proxy else None)
 
-    def split(*ms):
-        return lambda: (sum(len(m.assignment) for m in ms) == PARTITIONS and all(m.assignment for m in ms) and
-                        all(m.consumed > 0 for m in ms))
+        def split(*ms):
+            return lambda: (sum(len(m.assignment) for m in ms) == PARTITIONS and all(m.assignment for m in ms) and
+                            all(m.consumed > 0 for m in ms))
 
-    a.wait_for(split(a, b), 40, "a and b sharing the partitions")
-    b.wait_for(split(a, b), 5, "a and b sharing the partitions")
-    log(f"a has {sorted(a.assignment)}, b has {sorted(b.assignment)}: SIGKILL a")
-    a.signal(signal.SIGKILL)
-    a.wait_exit(10)
-    b.wait_for(lambda: len(b.assignment) == PARTITIONS, session / 1000 + 30, "b taking a's partitions")
-    log("b has every partition; c joins")
-    c = sc.consumer("member-c", group, opts)
-    c.wait_for(split(b, c), 40, "b and c sharing the partitions")
-    time.sleep(1)
-    t_stop = now_ms()
-    log(f"b has {sorted(b.assignment)}, c has {sorted(c.assignment)}: SIGSTOP b")
-    b.signal(signal.SIGSTOP)
-    c.wait_for(lambda: len(c.assignment) == PARTITIONS, session / 1000 + 30, "c taking b's partitions")
-    stopped_at = {x: c.max_offset.get(x, -1) for x in range(PARTITIONS)}
-    c.wait_for(lambda: sum(c.max_offset.get(x, -1) > stopped_at[x] for x in range(PARTITIONS)) == PARTITIONS, 20,
-               "c consuming every partition")
-    time.sleep(1)
-    t_cont = now_ms()
-    log(f"b stopped for {t_cont - t_stop} ms (session timeout {session} ms): SIGCONT b")
-    b.signal(signal.SIGCONT)
-    b.wait_for(lambda: any(e["name"] == "partitions_assigned" and e["timestamp"] >= t_cont for e in b.events), 40,
-               "b rejoining after SIGCONT")
-    c.wait_for(split(b, c), 30, "b and c sharing the partitions again")
-    time.sleep(2)
-    sc.stop_producer(p)
-    ends, committed = sc.wait_caught_up([b, c], group)
-    for m in (b, c):
-        m.stop()
+        a.wait_for(split(a, b), 40, "a and b sharing the partitions")
+        b.wait_for(split(a, b), 5, "a and b sharing the partitions")
+        log(f"a has {sorted(a.assignment)}, b has {sorted(b.assignment)}: SIGKILL a")
+        a.signal(signal.SIGKILL)
+        a.wait_exit(10)
+        b.wait_for(lambda: len(b.assignment) == PARTITIONS, session / 1000 + 30, "b taking a's partitions")
+        log("b has every partition; c joins")
+        c = sc.consumer("member-c", group, opts)
+        c.wait_for(split(b, c), 40, "b and c sharing the partitions")
+        if proxy:  # from now on b always has a heartbeat (and a fetch) in flight
+            proxy.cmd("latency 300")
+        time.sleep(1)
+        t_stop = now_ms()
+        log(f"b has {sorted(b.assignment)}, c has {sorted(c.assignment)}: SIGSTOP b")
+        b.signal(signal.SIGSTOP)
+        c.wait_for(lambda: len(c.assignment) == PARTITIONS, session / 1000 + 30, "c taking b's partitions")
+        stopped_at = {x: c.max_offset.get(x, -1) for x in range(PARTITIONS)}
+        c.wait_for(lambda: sum(c.max_offset.get(x, -1) > stopped_at[x] for x in range(PARTITIONS)) == PARTITIONS,
+                   20, "c consuming every partition")
+        if proxy:  # what was held reaches b's sockets now: it reads it first thing after SIGCONT
+            proxy.cmd("latency 0")
+        time.sleep(1)
+        t_cont = now_ms()
+        log(f"b stopped for {t_cont - t_stop} ms (session timeout {session} ms): SIGCONT b")
+        b.signal(signal.SIGCONT)
+        b.wait_for(lambda: any(e["name"] == "partitions_assigned" and e["timestamp"] >= t_cont for e in b.events),
+                   40, "b rejoining after SIGCONT")
+        c.wait_for(split(b, c), 30, "b and c sharing the partitions again")
+        time.sleep(2)
+        sc.stop_producer(p)
+        sc.wait_caught_up([b, c], group)
+        for m in (b, c):
+            m.stop()
+    finally:
+        if proxy:
+            proxy.close()
     values = group_check(sc, [a, b, c], paused=b, t_stop=t_stop, t_cont=t_cont)
     check_group_got_acked(sc, p, values)
     return sc.final_check(p)
@@ -787,6 +800,10 @@ class Proxy:
         if not box or not box[0]:
             raise Failed(f"kwfaultproxy: no answer within {timeout} s (exit code {self.p.poll()})")
         return box[0].rstrip("\n")
+
+    def stats(self):
+        """The `stats` counters as a dict."""
+        return {k: int(v) for k, v in (x.split("=") for x in self.cmd("stats").split()[1:])}
 
     def cmd(self, text):
         self.p.stdin.write(text + "\n")
@@ -823,11 +840,12 @@ def with_proxy(fn):
     return run
 
 
-def proxied_run(sc, proxy, fault, producer_extra=(), consumer_extra=()):
-    """Producer and a group consumer through the proxy; `fault(proxy)` while they run
-    (it may return more group members it started); then the group must catch up
-    (committed offsets at the end of every partition) and the final check, direct to the
-    brokers, must find nothing lost or duplicated."""
+def proxied_run(sc, proxy, fault, effect, producer_extra=(), consumer_extra=()):
+    """Producer and a group consumer through the proxy; `fault(proxy, group)` while they
+    run (it may return more group members it started); `effect(delta)` checks with the
+    proxy's counters that the fault did happen (a list of problems); then the group must
+    catch up (committed offsets at the end of every partition) and the final check,
+    direct to the brokers, must find nothing lost or duplicated."""
     sc.create_topic()
     group = f"group-{sc.topic}"
     c = sc.consumer("member", group, ["--session-timeout", "10000", "-X", "heartbeat.interval.ms=1000",
@@ -835,8 +853,13 @@ def proxied_run(sc, proxy, fault, producer_extra=(), consumer_extra=()):
     c.wait_for(lambda: len(c.assignment) == PARTITIONS, 30, "the group's assignment")
     p = sc.producer(extra=producer_extra)
     p.wait_for(lambda: p.acked >= RATE, 30, f"{RATE} acks")
+    before = proxy.stats()
     members = [c] + list(fault(proxy, group) or [])
     proxy.cmd("clear")
+    after = proxy.stats()
+    delta = {k: after[k] - before.get(k, 0) for k in after}
+    sc.notes.append("during the fault: " + ", ".join(f"{k} +{delta[k]}" for k in ("accepted", "cut", "injected")))
+    sc.problems.extend(effect(delta))
     t = now_ms()
     p.wait_for(lambda: any(p.last_ack_ms[x] > t for x in p.last_ack_ms), 40, "acks after the faults cleared")
     time.sleep(2)
@@ -844,7 +867,6 @@ def proxied_run(sc, proxy, fault, producer_extra=(), consumer_extra=()):
     sc.wait_caught_up(members, group)
     for m in members:
         m.stop()
-    sc.notes.append(f"proxy {proxy.cmd('stats')}")
     values = group_check(sc, members)
     check_group_got_acked(sc, p, values)
     return sc.final_check(p)
@@ -861,7 +883,10 @@ def network_cuts(sc, proxy):
         time.sleep(3)
         proxy.cmd("cut-all")
         time.sleep(3)
-    return proxied_run(sc, proxy, fault)
+
+    def effect(d):
+        return [] if d["cut"] >= 10 and d["accepted"] >= 10 else [f"too few cuts or reconnections: {d}"]
+    return proxied_run(sc, proxy, fault, effect)
 
 
 @with_proxy
@@ -872,7 +897,10 @@ def slow_broker(sc, proxy):
     def fault(proxy, group):
         proxy.cmd("latency 4000")
         time.sleep(10)
-    return proxied_run(sc, proxy, fault, producer_extra=["-X", "request.timeout.ms=3000"],
+
+    def effect(d):  # a request timeout closes its connection: the clients connect again
+        return [] if d["accepted"] > 0 else [f"no request timed out (no reconnection): {d}"]
+    return proxied_run(sc, proxy, fault, effect, producer_extra=["-X", "request.timeout.ms=3000"],
                        consumer_extra=["-X", "request.timeout.ms=3000", "--commit-timeout", "10000"])
 
 
@@ -892,7 +920,10 @@ def error_injection(sc, proxy):
         c2 = sc.consumer("member-2", group, ["--session-timeout", "10000", "-X", "heartbeat.interval.ms=1000"])
         c2.wait_for(lambda: len(c2.assignment) > 0 and c2.consumed > 0, 40, "a second member consuming")
         return [c2]
-    return proxied_run(sc, proxy, fault)
+
+    def effect(d):
+        return [] if d["injected"] == 16 else [f"{d['injected']} of the 16 injected errors were delivered"]
+    return proxied_run(sc, proxy, fault, effect)
 
 
 SCENARIOS = {
