@@ -79,7 +79,12 @@ class Proxy:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        self.log.close()
+        self.sel.close()
+        for f in (self.proc.stdin, self.proc.stdout, self.log):
+            try:
+                f.close()
+            except BrokenPipeError:
+                pass
 
 
 def kcat(args, stdin=None, timeout=60):
@@ -227,7 +232,8 @@ def main():
     broker_dir = os.environ.get("KW_BROKER_DIR")
     if not broker_dir:
         fail("KW_BROKER_DIR is not set")
-    upstream = open(os.path.join(broker_dir, "bootstrap")).read().strip()
+    with open(os.path.join(broker_dir, "bootstrap")) as f:
+        upstream = f.read().strip()
     up_ports = {a.rsplit(":", 1)[1] for a in upstream.split(",")}
     topic = f"faultproxy-selftest-{os.getpid()}-{int(time.time())}"
     px = Proxy(binary, upstream, os.path.join(broker_dir, "faultproxy-selftest.log"))
@@ -267,7 +273,8 @@ def run(px, upstream, up_ports, topic, binary, broker_dir):
     rc, out, err, _ = kcat(["-b", boot, "-G", f"{topic}-group", topic, "-X", "auto.offset.reset=earliest", "-e",
                             "-q", "-f", "%s\n"], timeout=90)
     check(rc == 0 and out.splitlines() == msgs, "kcat -G consumes everything through the proxy")
-    log = open(os.path.join(broker_dir, "faultproxy-selftest.log"), errors="replace").read()
+    with open(os.path.join(broker_dir, "faultproxy-selftest.log"), errors="replace") as f:
+        log = f.read()
     check(px.stats()["injected"] == 3, "stats: both FindCoordinator errors were injected")
     check("FindCoordinator" in log and "broker addresses rewritten" in log,
           "the FindCoordinator answer was rewritten")
@@ -331,7 +338,10 @@ def run(px, upstream, up_ports, topic, binary, broker_dir):
         args = ["-C", "-E", "-b", boot, "-t", topic, "-o", "beginning", "-q", "-u", "-f", "%s\n"]
         consumer = subprocess.Popen([KCAT] + args, stdout=out_f, stderr=subprocess.DEVNULL)
         try:
-            lines = lambda: open(out_path, errors="replace").read().splitlines()
+            def lines():
+                with open(out_path, errors="replace") as f:
+                    return f.read().splitlines()
+
             wait_for(lambda: len(lines()) >= N_MSGS, 30, "the long-running consumer did not read the messages")
             answer = px.cmd("cut-all")
             m = re.fullmatch(r"ok cut=(\d+)", answer)
@@ -339,7 +349,7 @@ def run(px, upstream, up_ports, topic, binary, broker_dir):
             extra = [f"x{i:03d}" for i in range(5)]
             rc, _, err, _ = kcat(["-P", "-b", boot, "-t", topic], stdin=("\n".join(extra) + "\n").encode())
             check(rc == 0, "produce after cut-all succeeds")
-            wait_for(lambda: lines() == msgs + extra, 60, f"consumer after cut-all read {lines()[N_MSGS:]}")
+            wait_for(lambda: lines() == msgs + extra, 60, "the consumer did not read exactly what followed cut-all")
             check(True, "the consumer reconnected and read what was produced after cut-all")
 
             # cut-random: connections keep being cut while it runs; the client keeps coming back.
@@ -376,7 +386,9 @@ def run(px, upstream, up_ports, topic, binary, broker_dir):
     p2 = subprocess.Popen([binary, "--upstream", upstream], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     first = p2.stdout.readline().decode()
     p2.stdin.close()
-    check(first.startswith("ready ") and p2.wait(timeout=10) == 0, "stdin EOF exits 0")
+    code = p2.wait(timeout=10)
+    p2.stdout.close()
+    check(first.startswith("ready ") and code == 0, "stdin EOF exits 0")
 
 
 if __name__ == "__main__":
