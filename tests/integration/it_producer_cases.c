@@ -10,29 +10,13 @@
 #include "kwire.h"
 #include "tests/integration/it_support.h"
 
-typedef struct tally {
-  int ok, failed, last_err, client_err;
-  int64_t last_offset;
-} tally;
-
-static void on_dr(void *ud, const kw_delivery_report *dr) {
-  tally *t = ud;
-  if (dr->err) {
-    t->failed++;
-    t->last_err = dr->err;
-  } else {
-    t->ok++;
-    t->last_offset = dr->offset;
-  }
-}
-
 static void on_err(void *ud, int err, const char *reason) {
   (void)reason;
-  ((tally *)ud)->client_err = err;
+  ((it_tally *)ud)->client_err = err;
 }
 
 /* A producer from "key=value" pairs (NULL-terminated). */
-static kw_client *producer(tally *t, const char *bootstrap, const char *const *kv) {
+static kw_client *producer(it_tally *t, const char *bootstrap, const char *const *kv) {
   kw_config *conf = kw_config_new();
   char err[256];
   IT_CHECK(kw_config_set(conf, "bootstrap.servers", bootstrap, err, sizeof err) == 0, "%s", err);
@@ -40,7 +24,7 @@ static kw_client *producer(tally *t, const char *bootstrap, const char *const *k
   kw_client *p = kw_producer_new(conf, err, sizeof err);
   IT_CHECK(p != NULL, "producer: %s", err);
   kw_config_free(conf);
-  kw_client_set_delivery_cb(p, on_dr, t);
+  kw_client_set_delivery_cb(p, it_count_delivery, t);
   kw_client_set_error_cb(p, on_err, t);
   return p;
 }
@@ -56,7 +40,7 @@ static int kcat_count(const char *topic) {
 }
 
 static void missing_topic_auto_create_off(void) {
-  tally t = {0};
+  it_tally t = {0};
   const char *kv[] = {"allow.auto.create.topics", "false", "message.timeout.ms", "20000", NULL};
   kw_client *p = producer(&t, it_bootstrap_string(), kv);
   char topic[64];
@@ -73,7 +57,7 @@ static void missing_topic_auto_create_off(void) {
 }
 
 static void missing_topic_auto_create_on(void) {
-  tally t = {0};
+  it_tally t = {0};
   kw_client *p = producer(&t, it_bootstrap_string(), NULL);
   char topic[64];
   snprintf(topic, sizeof topic, "it-autocreate-%d", (int)getpid());
@@ -86,7 +70,7 @@ static void missing_topic_auto_create_on(void) {
 }
 
 static void unreachable_bootstrap(void) {
-  tally t = {0};
+  it_tally t = {0};
   const char *kv[] = {"message.timeout.ms", "3000", NULL};
   kw_client *p = producer(&t, "127.0.0.1:1", kv);
   IT_CHECK(kw_produce(p, "nowhere", KW_PARTITION_UA, NULL, 0, "v", 1, NULL, 0, 0, NULL) == 0, "queued");
@@ -102,7 +86,7 @@ static void unreachable_bootstrap(void) {
 }
 
 static void refused_at_once(void) {
-  tally t = {0};
+  it_tally t = {0};
   const char *kv[] = {"message.max.bytes", "10000", "queue.buffering.max.messages", "5", "linger.ms", "1000", NULL};
   kw_client *p = producer(&t, it_bootstrap_string(), kv);
   static char big[20000];
@@ -128,13 +112,13 @@ static void codecs_and_acks(void) {
     it_create_topic(admin, topic, 3);
     /* acks=0 has no answer to retry on: a broker that is not yet serving a just-created
      * partition drops such writes. One acknowledged write per partition first. */
-    tally warm = {0};
+    it_tally warm = {0};
     kw_client *w = producer(&warm, it_bootstrap_string(), NULL);
     for (int32_t part = 0; part < 3; part++)
       IT_CHECK(kw_produce(w, topic, part, NULL, 0, "warm-up", 7, NULL, 0, 0, NULL) == 0, "warm-up");
     IT_CHECK(kw_client_flush(w, 30000) == 0 && warm.ok == 3, "warm-up delivered %d", warm.ok);
     kw_client_destroy(w);
-    tally t = {0};
+    it_tally t = {0};
     /* acks 0/1 need idempotence off (it requires acks=all). */
     const char *kv[] = {variants[v][0], variants[v][1], "enable.idempotence",
                         strcmp(variants[v][0], "acks") == 0 ? "false" : "true", NULL};
@@ -157,7 +141,7 @@ static void codecs_and_acks(void) {
 /* No callback: reports are pulled, and an application that never pulls is bounded. */
 static void pulled_reports(void) {
   const char *kv[] = {"queue.buffering.max.messages", "50", NULL};
-  tally unused = {0};
+  it_tally unused = {0};
   kw_client *p = producer(&unused, it_bootstrap_string(), kv);
   kw_client_set_delivery_cb(p, NULL, NULL);
   for (int i = 0; i < 50; i++)

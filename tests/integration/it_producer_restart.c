@@ -15,20 +15,6 @@
 #define N_MSGS 60000
 #define N_KEYS 50
 
-typedef struct tally {
-  int ok, failed, last_err;
-} tally;
-
-static void on_dr(void *ud, const kw_delivery_report *dr) {
-  tally *t = ud;
-  if (dr->err) {
-    t->failed++;
-    t->last_err = dr->err;
-  } else {
-    t->ok++;
-  }
-}
-
 static pid_t restart_broker_in_background(void) {
   const char *script = getenv("KW_BROKER_SCRIPT");
   IT_CHECK(script != NULL, "KW_BROKER_SCRIPT not set (run through ctest)");
@@ -57,8 +43,8 @@ int main(void) {
   kw_client *p = kw_producer_new(conf, err, sizeof err);
   IT_CHECK(p != NULL, "%s", err);
   kw_config_free(conf);
-  tally t = {0};
-  kw_client_set_delivery_cb(p, on_dr, &t);
+  it_tally t = {0};
+  kw_client_set_delivery_cb(p, it_count_delivery, &t);
 
   pid_t child = -1;
   int64_t t0 = kw_now_ms();

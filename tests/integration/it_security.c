@@ -99,21 +99,17 @@ static kw_config *config_for(const char *bootstrap, const setting *s, observed *
   return conf;
 }
 
-typedef struct tally {
-  int ok, failed, last_err;
-} tally;
-
-static void on_dr(void *ud, const kw_delivery_report *dr) {
-  tally *t = ud;
-  if (dr->err) {
-    t->failed++;
-    t->last_err = dr->err;
-  } else {
-    t->ok++;
-  }
+/* A producer reporting to the test's observers and delivery tally. */
+static kw_client *observed_producer(const char *name, kw_config *conf, observed *o, it_tally *t) {
+  char err[256];
+  kw_client *p = kw_producer_new(conf, err, sizeof err);
+  IT_CHECK(p != NULL, "%s: %s", name, err);
+  kw_client_set_delivery_cb(p, it_count_delivery, t);
+  kw_client_set_error_cb(p, on_error, o);
+  return p;
 }
 
-static void produce_all(kw_client *p, const char *topic, tally *t) {
+static void produce_all(kw_client *p, const char *topic, it_tally *t) {
   for (int i = 0; i < N_MSGS; i++) {
     char v[32];
     int n = snprintf(v, sizeof v, "msg-%d", i);
@@ -135,16 +131,13 @@ static void round_trip(const char *name, const char *bootstrap, const setting *s
   char topic[96];
   snprintf(topic, sizeof topic, "it-sec-%s-%d", name, (int)getpid());
   kw_config *conf = config_for(bootstrap, s, &o);
-  char err[256];
-  kw_client *p = kw_producer_new(conf, err, sizeof err);
-  IT_CHECK(p != NULL, "%s: %s", name, err);
-  tally t = {0};
-  kw_client_set_delivery_cb(p, on_dr, &t);
-  kw_client_set_error_cb(p, on_error, &o);
+  it_tally t = {0};
+  kw_client *p = observed_producer(name, conf, &o, &t);
   produce_all(p, topic, &t);
   check_stats_clean(p, &o);
   kw_client_destroy(p);
 
+  char err[256];
   kw_client *c = kw_consumer_new(conf, err, sizeof err);
   IT_CHECK(c != NULL, "%s: %s", name, err);
   kw_config_free(conf);
@@ -177,12 +170,9 @@ static observed must_fail(const char *name, const char *bootstrap, const setting
   kw_config *conf = config_for(bootstrap, s, &o);
   char err[256];
   kw_config_set(conf, "delivery.timeout.ms", "3000", err, sizeof err);
-  kw_client *p = kw_producer_new(conf, err, sizeof err);
+  it_tally t = {0};
+  kw_client *p = observed_producer(name, conf, &o, &t);
   kw_config_free(conf);
-  IT_CHECK(p != NULL, "%s: %s", name, err);
-  tally t = {0};
-  kw_client_set_delivery_cb(p, on_dr, &t);
-  kw_client_set_error_cb(p, on_error, &o);
   IT_CHECK(kw_produce(p, "it-sec-never", 0, NULL, 0, "x", 1, NULL, 0, 0, NULL) == 0, "produce");
   for (int64_t end = kw_now_ms() + window_ms; kw_now_ms() < end;) kw_client_poll(p, 100);
   check_stats_clean(p, &o);
@@ -287,13 +277,9 @@ static void handshake_dropped(void) {
   setting s[] = {{"security.protocol", "ssl"}, {"ssl.ca.location", tls_file("ca.pem")}, {NULL, NULL}};
   observed o = {0};
   kw_config *conf = config_for(boot, s, &o);
-  char err[256];
-  kw_client *p = kw_producer_new(conf, err, sizeof err);
+  it_tally t = {0};
+  kw_client *p = observed_producer("handshake-drop", conf, &o, &t);
   kw_config_free(conf);
-  IT_CHECK(p != NULL, "%s", err);
-  tally t = {0};
-  kw_client_set_delivery_cb(p, on_dr, &t);
-  kw_client_set_error_cb(p, on_error, &o);
   char topic[64];
   snprintf(topic, sizeof topic, "it-sec-drop-%d", (int)getpid());
   produce_all(p, topic, &t);
@@ -314,13 +300,9 @@ static void reauthentication(const char *mech) {
                  {"sasl.password", PASSWORD}, {NULL, NULL}};
   observed o = {0};
   kw_config *conf = config_for(listener("SASL_REAUTH"), s, &o);
-  char err[256];
-  kw_client *p = kw_producer_new(conf, err, sizeof err);
+  it_tally t = {0};
+  kw_client *p = observed_producer(mech, conf, &o, &t);
   kw_config_free(conf);
-  IT_CHECK(p != NULL, "%s", err);
-  tally t = {0};
-  kw_client_set_delivery_cb(p, on_dr, &t);
-  kw_client_set_error_cb(p, on_error, &o);
   char topic[64];
   snprintf(topic, sizeof topic, "it-sec-reauth-%d", (int)getpid());
   int sent = 0;

@@ -137,3 +137,14 @@ const char *it_bootstrap_string(void) {
   snprintf(buf, sizeof buf, "%s:%d", host, port);
   return buf;
 }
+
+void it_count_delivery(void *ud, const kw_delivery_report *dr) {
+  it_tally *t = ud;
+  if (dr->err) {
+    t->failed++;
+    t->last_err = dr->err;
+  } else {
+    t->ok++;
+    t->last_offset = dr->offset;
+  }
+}

@@ -4,6 +4,7 @@
 #define KW_IT_SUPPORT_H
 #include <stdbool.h>
 #include <stdint.h>
+#include "kwire/client.h"
 #include "net/kw_conn.h"
 #include "proto/kw_mem.h"
 
@@ -25,6 +26,14 @@ int it_call(kw_conn *c, int16_t api_key, const void *req, void *resp, kw_arena *
 /* Creates a topic (replication factor 1) and waits until every partition has a leader;
  * returns the topic id. */
 kw_uuid it_create_topic(kw_conn *c, const char *topic, int32_t partitions);
+/* Delivery reports counted: kw_client_set_delivery_cb(p, it_count_delivery, &tally).
+ * client_err is free for a test's own error callback. */
+typedef struct it_tally {
+  int ok, failed, last_err, client_err;
+  int64_t last_offset;
+} it_tally;
+void it_count_delivery(void *ud, const kw_delivery_report *dr);
+
 /* "host:port" of the broker, for other clients (kcat). */
 const char *it_bootstrap_string(void);
 
