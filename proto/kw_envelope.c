@@ -105,15 +105,16 @@ int kw_uuid4(char out[37], uint64_t (*rnd)(void *ud), void *ud) {
   return 0;
 }
 
-/* A payload is one JSON value (trimmed here) one level shallower and a little smaller than
- * the defaults allow, so that whatever is encoded decodes again under the defaults. */
+/* A payload is one JSON value (trimmed here), read as the decoder reads it inside the
+ * envelope (one level deep: duplicate member names are the application's business, as
+ * in any nested object) and a little smaller than the defaults allow, so that whatever
+ * is encoded decodes again under the defaults. */
 static int payload_ok(kw_slice *p) {
   kw_json_limits lim = kw_json_default_limits;
   kw_json_value top;
-  lim.max_depth--;
   lim.max_doc -= 4096;
   if (!p->ptr) *p = (kw_slice){(const uint8_t *)"null", 4};
-  if (kw_json_scan(p, &lim, NULL, 0, NULL, &top, NULL)) return -1;
+  if (kw_json_check_nested(p, &lim, &top)) return -1;
   *p = top.raw;
   return 0;
 }

@@ -225,8 +225,9 @@ bad:
   return fail(c, code, at, err);
 }
 
-int kw_json_scan(const kw_slice *doc, const kw_json_limits *limits, const char *const *names,
-                 int n, kw_json_value *out, kw_json_value *top, kw_json_error *err) {
+/* depth0 1: doc is read as a value nested in another document (see kw_json_check_nested). */
+static int scan(const kw_slice *doc, const kw_json_limits *limits, const char *const *names, int n,
+                kw_json_value *out, kw_json_value *top, kw_json_error *err, uint32_t depth0) {
   kw_json_error dummy;
   kw_json_value v;
   parser p = {{doc->ptr ? doc->ptr : (const uint8_t *)"", 0, doc->ptr && doc->len > 0 ? (uint32_t)doc->len : 0, 0,
@@ -235,9 +236,18 @@ int kw_json_scan(const kw_slice *doc, const kw_json_limits *limits, const char *
   *p.c.err = (kw_json_error){0, 0, NULL};
   for (int i = 0; i < n; i++) out[i] = (kw_json_value){KW_JSON_NONE, {NULL, 0}};
   if (p.c.n > p.lim->max_doc) fail(&p.c, KW_ERR_TOO_LARGE, 0, "document too large");
-  else if (!val(&p, 0, &v) && ws(&p.c) >= 0) fail(&p.c, KW_ERR_MALFORMED, p.c.i, "trailing characters");
+  else if (!val(&p, depth0, &v) && ws(&p.c) >= 0) fail(&p.c, KW_ERR_MALFORMED, p.c.i, "trailing characters");
   else if (top && !p.c.err->code) *top = v;
   return p.c.err->code;
+}
+
+int kw_json_scan(const kw_slice *doc, const kw_json_limits *limits, const char *const *names,
+                 int n, kw_json_value *out, kw_json_value *top, kw_json_error *err) {
+  return scan(doc, limits, names, n, out, top, err, 0);
+}
+
+int kw_json_check_nested(const kw_slice *doc, const kw_json_limits *limits, kw_json_value *top) {
+  return scan(doc, limits, NULL, 0, NULL, top, NULL, 1);
 }
 
 int kw_json_get(const kw_slice *doc, const char *member, kw_json_value *out) {

@@ -61,6 +61,12 @@ void kw_json_error_text(const kw_json_error *e, char *buf, size_t cap);
 int kw_json_scan(const kw_slice *doc, const kw_json_limits *limits, const char *const *names,
                  int n, kw_json_value *out, kw_json_value *top, kw_json_error *err);
 
+/* Validates doc as the reader sees a value one level inside another document (an
+ * envelope's payload): depth counts from 1, and its members are not checked for
+ * duplicates or counted, as with any nested object. So whatever passes here passes
+ * again once embedded. 0 or a KW_ERR_*; top as for kw_json_scan. */
+int kw_json_check_nested(const kw_slice *doc, const kw_json_limits *limits, kw_json_value *top);
+
 /* One top-level member with default limits: 0 (out->type KW_JSON_NONE when absent) or
  * the KW_ERR_* of an invalid document. */
 int kw_json_get(const kw_slice *doc, const char *member, kw_json_value *out);

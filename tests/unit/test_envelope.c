@@ -75,6 +75,24 @@ Test(envelope, round_trip) {
   cr_assert(strstr((const char *)mem, "\"timestamp\":\"1970-01-01T00:00:00.000Z\""));
 }
 
+/* The decoder reads the payload as a nested object, which may repeat a member name or
+ * hold more than KW_JSON_MAX_MEMBERS members; what it accepts must encode again (a
+ * fuzz_json finding: encode checked the payload as a top-level document). */
+Test(envelope, payload_is_checked_as_nested) {
+  const char doc[] = "{\"event_type\":\"OrderCreated\",\"event_version\":1,\"event_id\":\"" ID
+                     "\",\"timestamp\":\"2026-04-16T10:30:00Z\",\"payload\":{\"user_id\":\"USR-45\",\"user_id\":\"USR-456\"}}";
+  kw_envelope e;
+  cr_assert_eq(kw_envelope_decode((kw_slice){(const uint8_t *)doc, (int32_t)strlen(doc)}, &e, NULL, 0), 0);
+  kw_buf b;
+  kw_buf_init_grow(&b, NULL);
+  cr_assert_eq(kw_envelope_encode(&b, e.event_type, e.event_version, e.event_id, e.timestamp_ms, e.payload, NULL), 0);
+  kw_envelope d;
+  cr_assert_eq(kw_envelope_decode((kw_slice){b.data, (int32_t)b.len}, &d, NULL, 0), 0);
+  cr_assert_eq(d.payload.len, e.payload.len);
+  cr_assert_eq(memcmp(d.payload.ptr, e.payload.ptr, (size_t)e.payload.len), 0);
+  kw_buf_free(&b);
+}
+
 Test(envelope, encode_rejects) {
   uint8_t mem[64];
   kw_buf b;
