@@ -337,6 +337,18 @@ int main(void) {
   }
   setting ssl[] = {{"security.protocol", "ssl"}, {"ssl.ca.location", tls_file("ca.pem")}, {NULL, NULL}};
   round_trip("ssl", listener("SSL"), ssl);
+  /* The bootstrap by name: SNI is sent and the name is matched against the DNS SAN. */
+  char by_name[128];
+  snprintf(by_name, sizeof by_name, "localhost%s", strrchr(listener("SSL"), ':'));
+  round_trip("ssl-by-host-name", by_name, ssl);
+  /* The trust store as a hashed CA directory (openssl rehash), not a file. */
+  char ca_dir[600], cmd[2600];
+  snprintf(ca_dir, sizeof ca_dir, "%s/tls/ca-dir-%d", broker_dir(), (int)getpid());
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s/' && openssl rehash '%s' >/dev/null 2>&1", ca_dir,
+           tls_file("ca.pem"), ca_dir, ca_dir);
+  IT_CHECK(system(cmd) == 0, "could not make a hashed CA directory: %s", cmd);
+  setting dir[] = {{"security.protocol", "ssl"}, {"ssl.ca.location", ca_dir}, {NULL, NULL}};
+  round_trip("ssl-ca-directory", listener("SSL"), dir);
   setting mtls[] = {{"security.protocol", "ssl"},
                     {"ssl.ca.location", tls_file("ca.pem")},
                     {"ssl.certificate.location", tls_file("client.pem")},
