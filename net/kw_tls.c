@@ -175,9 +175,13 @@ static int tls_failure(tls_conn *t, int ssl_err, bool handshaking) {
     ERR_clear_error();
     return KW_ERR_TLS_CERT;
   }
-  /* OpenSSL 3 reports a peer that hangs up without close_notify as an SSL error. */
+  /* OpenSSL 3 reports a peer that hangs up without close_notify as an SSL error
+   * (1.1.1 as SSL_ERROR_SYSCALL with an empty queue, handled below). */
+  bool eof = false;
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
   unsigned long first = ERR_peek_error();
-  bool eof = ERR_GET_LIB(first) == ERR_LIB_SSL && ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+  eof = ERR_GET_LIB(first) == ERR_LIB_SSL && ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+#endif
   char detail[160];
   take_openssl_errors(detail, sizeof detail);
   if (eof || ssl_err == SSL_ERROR_ZERO_RETURN || (ssl_err == SSL_ERROR_SYSCALL && !detail[0])) {
