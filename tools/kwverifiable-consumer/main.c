@@ -299,12 +299,7 @@ int main(int argc, char **argv) {
   vf_set(prog, conf, "enable.auto.offset.store", c.auto_commit ? "true" : "false", false, "--enable-autocommit");
   vf_set(prog, conf, "auto.offset.reset", reset, false, "--reset-policy");
   vf_set(prog, conf, "session.timeout.ms", session, false, "--session-timeout");
-  for (int i = 0; i < nx; i++) vf_set_arg(prog, conf, xs[i]);
-  free(xs);
-
-  static char out_buf[1 << 16];
-  setvbuf(stdout, out_buf, _IOFBF, sizeof out_buf);
-  vf_catch_signals();
+  vf_finish_setup(prog, conf, xs, nx);
 
   char err[512];
   c.cl = kw_consumer_new(conf, err, sizeof err);

@@ -219,12 +219,7 @@ int main(int argc, char **argv) {
     vf_load_properties(prog, conf, pconf);
   }
   if (cconf) vf_load_properties(prog, conf, cconf);
-  for (int i = 0; i < nx; i++) vf_set_arg(prog, conf, xs[i]);
-  free(xs);
-
-  static char out_buf[1 << 16];
-  setvbuf(stdout, out_buf, _IOFBF, sizeof out_buf);
-  vf_catch_signals();
+  vf_finish_setup(prog, conf, xs, nx);
 
   char err[512];
   p.cl = kw_producer_new(conf, err, sizeof err);

@@ -251,6 +251,16 @@ static inline void vf_catch_signals(void) {
   signal(SIGPIPE, SIG_IGN); /* a closed stdout shows up as a failed fflush */
 }
 
+/* What both tools do once their own options are in conf: the -X properties over
+ * everything else (xs is freed), a fully buffered stdout (see vf_flush), signals. */
+static inline void vf_finish_setup(const char *prog, kw_config *conf, char **xs, int nx) {
+  for (int i = 0; i < nx; i++) vf_set_arg(prog, conf, xs[i]);
+  free(xs);
+  static char out_buf[1 << 16];
+  setvbuf(stdout, out_buf, _IOFBF, sizeof out_buf);
+  vf_catch_signals();
+}
+
 static inline long long vf_parse_ll(const char *prog, const char *opt, const char *s) {
   char *end;
   errno = 0;
