@@ -24,31 +24,17 @@ SIZE=${SIZE:-100}
 PARTS=${PARTS:-6}
 OUT=${OUT:-${TMPDIR:-/tmp}/kwire-producer-bench-$(id -u).jsonl}
 export KW_BROKER_DIR=${KW_BROKER_DIR:-${TMPDIR:-/tmp}/kwire-perf-broker-$(id -u)}
-BROKER=$ROOT/tests/broker/kafka
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
-
-# ---- build (RelWithDebInfo: the figures in docs/performance.md are -O2)
-if [[ ! -f $BUILD/CMakeCache.txt ]]; then
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-cmake --build "$BUILD" --target kwperf -j 2 >/dev/null
-cmake --build "$BUILD" --target rdkafka_perf -j 2 >/dev/null ||
-  die "no rdkafka_perf target: install librdkafka-dev (apt-get install librdkafka-dev) and reconfigure $BUILD"
-KWPERF=$BUILD/tools/kwperf
-RDPERF=$BUILD/bench/rdkafka_perf
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+build_perf_clients
 
 # ---- broker and topic
 BOOT=$("$BROKER" start | tail -n 1)
 trap '"$BROKER" stop || true' EXIT
 TOPIC=kwperf-$(date +%s)
-LIBS=$("$BROKER" fetch)
 say "broker $BOOT, creating topic $TOPIC with $PARTS partitions"
-java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
-  -Dlog4j2.configurationFile="$KW_BROKER_DIR/log4j2.properties" -Dkwire.log="$KW_BROKER_DIR/tools.log" \
-  -cp "$LIBS/*" org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOT" \
-  --create --topic "$TOPIC" --partitions "$PARTS" --replication-factor 1 >&2
+create_topic "$BOOT" "$TOPIC" "$PARTS"
 
 # ---- runs
 : >"$OUT"

@@ -40,20 +40,10 @@ SCENARIOS=${SCENARIOS:-kwire-range kwire-coop kwire-848 librdkafka-range librdka
 OUT=${OUT:-${TMPDIR:-/tmp}/kwire-rebalance-bench-$(id -u).jsonl}
 LOG=${LOG:-${OUT%.jsonl}.log}
 export KW_BROKER_DIR=${KW_BROKER_DIR:-${TMPDIR:-/tmp}/kwire-rbperf-broker-$(id -u)}
-BROKER=$ROOT/tests/broker/kafka
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
-
-# ---- build (RelWithDebInfo, as the other benchmarks)
-if [[ ! -f $BUILD/CMakeCache.txt ]]; then
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-cmake --build "$BUILD" --target kwperf -j 2 >/dev/null
-cmake --build "$BUILD" --target rdkafka_perf -j 2 >/dev/null ||
-  die "no rdkafka_perf target: install librdkafka-dev (apt-get install librdkafka-dev) and reconfigure $BUILD"
-KWPERF=$BUILD/tools/kwperf
-RDPERF=$BUILD/bench/rdkafka_perf
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+build_perf_clients
 
 # ---- broker (KIP-848 heartbeat like the classic one), topic
 "$BROKER" start >/dev/null
@@ -65,12 +55,8 @@ printf 'group.consumer.heartbeat.interval.ms=%s\ngroup.consumer.min.heartbeat.in
 "$BROKER" restart "$NODE" >/dev/null
 BOOT=$("$BROKER" bootstrap)
 TOPIC=kwperf-rebalance-$(date +%s)
-LIBS=$("$BROKER" fetch)
 say "broker $BOOT (group.consumer.heartbeat.interval.ms=$HB_848), creating topic $TOPIC with $PARTS partitions"
-java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
-  -Dlog4j2.configurationFile="$KW_BROKER_DIR/log4j2.properties" -Dkwire.log="$KW_BROKER_DIR/tools.log" \
-  -cp "$LIBS/*" org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOT" \
-  --create --topic "$TOPIC" --partitions "$PARTS" --replication-factor 1 >&2
+create_topic "$BOOT" "$TOPIC" "$PARTS"
 
 # ---- runs
 : >"$OUT"
