@@ -77,21 +77,14 @@ typedef int (*md_fn)(void *ud, int err, const kw_metadata_resp *md, const char *
 
 /* One Metadata request (all topics, or `topic`) to host:port, its answer (or the error)
  * given to fn before the connection closes: the answer's strings point into its buffer. */
-static int ask_broker(const char *host, int port, const kwcat_opts *o, const char *topic, const char *client_id,
-                      md_fn fn, void *ud) {
+static int ask_broker(const char *host, int port, const kwcat_opts *o, const kw_conn_security *sec, const char *topic,
+                      const char *client_id, md_fn fn, void *ud) {
   md_call mc = {0}, *m = &mc;
   kw_arena_init(&m->arena, NULL, 0);
   int timeout_ms = (o->metadata_timeout_s > 0 ? o->metadata_timeout_s : 5) * 1000;
-  /* The same TLS and SASL settings (-X) as the library's clients use. */
-  kw_conn_security sec;
-  char why[256];
-  if (kw_security_init(&sec, kw_config_values(o->conf), why, sizeof why) != KW_OK) kwcat_fatal("%s", why);
-  kw_conn_config cfg = {.host = host, .port = port, .client_id = client_id, .security = &sec};
+  kw_conn_config cfg = {.host = host, .port = port, .client_id = client_id, .security = sec};
   kw_conn *c = kw_conn_new(&cfg);
-  if (!c) {
-    kw_security_free(&sec);
-    return fn(ud, KW_ERR_NOMEM, NULL, host, port);
-  }
+  if (!c) return fn(ud, KW_ERR_NOMEM, NULL, host, port);
   int err = kw_conn_connect(c, kw_now_ms());
   if (!err) err = kw_conn_wait_ready(c, timeout_ms);
   if (!err) {
@@ -115,7 +108,6 @@ static int ask_broker(const char *host, int port, const kwcat_opts *o, const cha
   err = fn(ud, err, err ? NULL : &m->resp, host, port);
   kw_arena_reset(&m->arena);
   kw_conn_free(c);
-  kw_security_free(&sec);
   return err;
 }
 
@@ -124,6 +116,10 @@ static int ask_broker(const char *host, int port, const kwcat_opts *o, const cha
 static int each_bootstrap(const kwcat_opts *o, const char *topic, md_fn fn, void *ud) {
   char client_id[256] = "kwcat";
   kw_config_get(o->conf, "client.id", client_id, sizeof client_id);
+  /* The same TLS and SASL settings (-X) as the library's clients use, loaded once. */
+  kw_conn_security sec;
+  char why[256];
+  if (kw_security_init(&sec, kw_config_values(o->conf), NULL, why, sizeof why) != KW_OK) kwcat_fatal("%s", why);
   const char *s = o->brokers;
   int err = KW_ERR_CONFIG;
   while (*s) {
@@ -132,12 +128,13 @@ static int each_bootstrap(const kwcat_opts *o, const char *topic, md_fn fn, void
       char host[256];
       int port;
       split_hostport(s, n, host, sizeof host, &port);
-      err = ask_broker(host, port, o, topic, client_id, fn, ud);
-      if (!err) return 0;
+      err = ask_broker(host, port, o, &sec, topic, client_id, fn, ud);
+      if (!err) break;
     }
     s += n;
     if (*s) s++;
   }
+  kw_security_free(&sec);
   return err;
 }
 
