@@ -74,7 +74,7 @@ kw_client *kw_client_create(const kw_config *conf, int roles, char *errstr, size
   cl->mem_store = *(mem ? mem : kw_mem_default());
   cl->mem = mem = &cl->mem_store;
   kw_logger_init(&cl->log, copy);
-  if (kw_security_init(&cl->security, v, errstr, errlen) != KW_OK) {
+  if (kw_security_init(&cl->security, v, mem, errstr, errlen) != KW_OK) {
     kw_config_free(copy);
     kw_free(mem, cl);
     return NULL;

@@ -6,7 +6,7 @@
 #include "net/kw_tls.h"
 #endif
 
-int kw_security_init(kw_conn_security *sec, const kw_conf_values *v, char *errstr, size_t errlen) {
+int kw_security_init(kw_conn_security *sec, const kw_conf_values *v, const kw_mem *mem, char *errstr, size_t errlen) {
   memset(sec, 0, sizeof *sec);
   int proto = v->security_protocol;
   bool sasl = proto == KW_SEC_SASL_PLAINTEXT || proto == KW_SEC_SASL_SSL;
@@ -17,6 +17,7 @@ int kw_security_init(kw_conn_security *sec, const kw_conf_values *v, char *errst
   if (proto != KW_SEC_SSL && proto != KW_SEC_SASL_SSL) return KW_OK;
 #ifdef KW_WITH_TLS
   kw_tls_settings ts = {
+      .mem = mem,
       .ca_location = v->ssl_ca_location,
       .cert_location = v->ssl_certificate_location,
       .key_location = v->ssl_key_location,
@@ -28,6 +29,7 @@ int kw_security_init(kw_conn_security *sec, const kw_conf_values *v, char *errst
   sec->tls = kw_tls_ctx_new(&ts, errstr, errlen);
   return sec->tls ? KW_OK : KW_ERR_CONFIG;
 #else
+  (void)mem;
   (void)errstr;
   (void)errlen;
   return KW_ERR_UNSUPPORTED_FEATURE; /* kw_config_finalize refuses this earlier */

@@ -7,9 +7,9 @@
 #include "client/kw_config.h"
 #include "net/kw_conn.h"
 
-/* Fills sec from the configuration (whose strings must outlive it). KW_ERR_CONFIG with
- * the reason in errstr when the TLS files cannot be used. */
-int kw_security_init(kw_conn_security *sec, const kw_conf_values *v, char *errstr, size_t errlen);
+/* Fills sec from the configuration (whose strings must outlive it); mem NULL = libc.
+ * KW_ERR_CONFIG with the reason in errstr when the TLS files cannot be used. */
+int kw_security_init(kw_conn_security *sec, const kw_conf_values *v, const kw_mem *mem, char *errstr, size_t errlen);
 void kw_security_free(kw_conn_security *sec);
 
 #endif

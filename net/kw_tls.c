@@ -13,14 +13,17 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include "kwire/error.h"
+#include "proto/kw_mem.h"
 #include "net/kw_tls.h"
 
 struct kw_tls_ctx {
+  const kw_mem *mem;
   SSL_CTX *ssl_ctx;
   bool verify_hostname;
 };
 
 typedef struct tls_conn {
+  const kw_mem *mem;
   SSL *ssl;
   short extra; /* events OpenSSL asked for during a read or write */
   char why[200];
@@ -123,12 +126,13 @@ kw_tls_ctx *kw_tls_ctx_new(const kw_tls_settings *s, char *errstr, size_t errlen
     const char *prop, *value, *problem = load_identity(sc, s, &prop, &value);
     if (problem) return ctx_fail(sc, errstr, errlen, prop, value, problem);
   }
-  kw_tls_ctx *ctx = calloc(1, sizeof *ctx);
+  kw_tls_ctx *ctx = kw_alloc(s->mem, sizeof *ctx);
   if (!ctx) {
     SSL_CTX_free(sc);
     snprintf(errstr, errlen, "out of memory");
     return NULL;
   }
+  ctx->mem = s->mem;
   ctx->ssl_ctx = sc;
   ctx->verify_hostname = s->verify_certificate && s->verify_hostname;
   return ctx;
@@ -137,7 +141,7 @@ kw_tls_ctx *kw_tls_ctx_new(const kw_tls_settings *s, char *errstr, size_t errlen
 void kw_tls_ctx_free(kw_tls_ctx *ctx) {
   if (!ctx) return;
   SSL_CTX_free(ctx->ssl_ctx);
-  free(ctx);
+  kw_free(ctx->mem, ctx);
 }
 
 static bool is_ip_literal(const char *host) {
@@ -146,8 +150,10 @@ static bool is_ip_literal(const char *host) {
 }
 
 void *kw_tls_conn_new(kw_tls_ctx *ctx, int fd, const char *host) {
-  tls_conn *t = calloc(1, sizeof *t);
+  tls_conn *t = kw_alloc(ctx->mem, sizeof *t);
   if (!t) return NULL;
+  memset(t, 0, sizeof *t);
+  t->mem = ctx->mem;
   t->ssl = SSL_new(ctx->ssl_ctx);
   if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1) goto fail;
   bool ip = is_ip_literal(host);
@@ -163,7 +169,7 @@ void *kw_tls_conn_new(kw_tls_ctx *ctx, int fd, const char *host) {
 fail:
   ERR_clear_error();
   SSL_free(t->ssl);
-  free(t);
+  kw_free(t->mem, t);
   return NULL;
 }
 
@@ -258,7 +264,7 @@ static void tls_close(void *tctx) {
   /* No close_notify: the socket is closed right after, and a blocking-free shutdown
    * would have to wait for the peer's answer. Kafka brokers do not need it. */
   SSL_free(t->ssl);
-  free(t);
+  kw_free(t->mem, t);
 }
 
 static short tls_extra_events(void *tctx) {

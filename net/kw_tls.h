@@ -6,9 +6,11 @@
 #define KW_NET_TLS_H
 #include <stdbool.h>
 #include <stddef.h>
+#include "kwire/mem.h"
 #include "net/kw_transport.h"
 
 typedef struct kw_tls_settings {
+  const kw_mem *mem;         /* kwire's own allocations (OpenSSL's go through libc); NULL: libc */
   const char *ca_location;   /* PEM file or hashed directory; NULL: the system store */
   const char *cert_location; /* client certificate (chain) PEM, for mutual TLS */
   const char *key_location;  /* its private key PEM */
