@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "kwire/error.h"
-#include "proto/kw_compress.h"
+#include "proto/compress/kw_compress.h"
 
 static double now(void) {
   struct timespec ts;

@@ -4,10 +4,10 @@
 #define KW_CLIENT_INT_H
 #include "client/kw_cluster.h"
 #include "client/kw_metrics.h"
-#include "client/kw_producer.h"
+#include "client/producer/kw_producer.h"
 #include "kwire/client.h"
-#include "net/kw_log.h"
-#include "proto/kw_mem.h"
+#include "core/kw_log.h"
+#include "core/kw_mem.h"
 
 struct kw_client {
   kw_config *conf;
@@ -17,7 +17,7 @@ struct kw_client {
   kw_conn_security security; /* TLS context and SASL credentials of every connection */
   kw_cluster cluster;
   kw_producer *prod;
-  struct kw_consumer *cons;
+  struct kw_fetcher *cons;
   struct kw_group *group; /* consumers with group.id */
   int polls_since_step;
   /* Where a commit or a LeaveGroup reports back to a caller waiting for it. They live in

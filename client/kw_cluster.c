@@ -3,9 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/kw_clock.h"
 #include "client/kw_cluster.h"
 #include "kwire/error.h"
-#include "net/kw_log.h"
+#include "core/kw_log.h"
 #include "proto/kw_kerr.h"
 #include "proto/kw_msg.h"
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include "kwire/client.h"
 #include "net/kw_conn.h"
-#include "proto/kw_mem.h"
+#include "core/kw_mem.h"
 
 typedef struct kw_broker {
   int32_t node_id; /* bootstrap entries: -1, -2, ... until a Metadata answer names them */

@@ -7,8 +7,8 @@
 #include <string.h>
 #include "client/kw_config.h"
 #include "kwire/error.h"
-#include "proto/kw_compress.h"
-#include "proto/kw_mem.h"
+#include "proto/compress/kw_compress.h"
+#include "core/kw_mem.h"
 
 struct kw_config {
   kw_conf_values v;

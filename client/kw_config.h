@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "net/kw_log.h"
+#include "core/kw_log.h"
 #include "kwire/config.h"
 
 enum kw_conf_type { KW_CT_STR, KW_CT_INT, KW_CT_BOOL, KW_CT_ENUM, KW_CT_LIST };

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kwire/error.h"
-#include "proto/kw_envelope.h"
-#include "proto/kw_json.h"
+#include "event/kw_envelope.h"
+#include "event/kw_json.h"
 
 #define CHECK(c) \
   do {           \

@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kwire/error.h"
-#include "net/kw_sasl.h"
-#include "proto/kw_base64.h"
+#include "net/sasl/kw_sasl.h"
+#include "core/kw_base64.h"
 
 #define CHECK(c) \
   do {           \

@@ -6,8 +6,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "core/kw_clock.h"
 #include "kwire/error.h"
-#include "net/kw_log.h"
+#include "core/kw_log.h"
 #include "net/kw_conn.h"
 #include "net/kw_conn_int.h"
 #include "net/kw_transport.h"
@@ -16,7 +17,7 @@
 #endif
 #include "proto/kw_buf.h"
 #include "proto/kw_frame.h"
-#include "proto/kw_mem.h"
+#include "core/kw_mem.h"
 #include "proto/kw_msg.h"
 
 static void fail_pending(kw_conn *c, int err) {

@@ -6,7 +6,7 @@
 #include <string.h>
 #include "kwire/error.h"
 #include "net/kw_conn_int.h"
-#include "net/kw_sasl.h"
+#include "net/sasl/kw_sasl.h"
 #include "proto/gen/kw_msg_gen.h"
 #include "proto/kw_frame.h"
 #include "proto/kw_kerr.h"

@@ -4,10 +4,10 @@
 #define KW_NET_CONN_INT_H
 #include <netdb.h>
 #include "net/kw_conn.h"
-#include "net/kw_log.h"
+#include "core/kw_log.h"
 #include "net/kw_transport.h"
 #include "proto/kw_buf.h"
-#include "proto/kw_mem.h"
+#include "core/kw_mem.h"
 
 #define KW_MAX_API_KEY 128
 #define KW_UNSUPPORTED_VERSION_KERR 35

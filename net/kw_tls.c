@@ -13,7 +13,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include "kwire/error.h"
-#include "proto/kw_mem.h"
+#include "core/kw_mem.h"
 #include "net/kw_tls.h"
 
 struct kw_tls_ctx {

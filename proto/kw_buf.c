@@ -2,7 +2,7 @@
 #include <string.h>
 #include "kwire/error.h"
 #include "proto/kw_buf.h"
-#include "proto/kw_mem.h"
+#include "core/kw_mem.h"
 
 static void fail(kw_buf *b, int err) {
   if (!b->err) b->err = err;

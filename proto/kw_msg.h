@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include "proto/gen/kw_msg_gen.h"
 #include "proto/kw_buf.h"
-#include "proto/kw_mem.h"
+#include "core/kw_mem.h"
 #include "proto/kw_rd.h"
 
 enum kw_ftype {

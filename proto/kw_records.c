@@ -2,7 +2,7 @@
 #include <string.h>
 #include <zlib.h>
 #include "kwire/error.h"
-#include "proto/kw_compress.h"
+#include "proto/compress/kw_compress.h"
 #include "proto/kw_crc32c.h"
 #include "proto/kw_records.h"
 

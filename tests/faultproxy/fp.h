@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include "proto/kw_mem.h"
+#include "core/kw_mem.h"
 #include "proto/kw_msg.h"
 
 #define FP_MAX_FRAME (100 * 1024 * 1024) /* Kafka's own socket.request.max.bytes is 100 MB */

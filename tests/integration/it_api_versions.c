@@ -2,6 +2,7 @@
  * then a Metadata request at the negotiated version. */
 #include <stdio.h>
 #include <string.h>
+#include "core/kw_clock.h"
 #include "kwire/error.h"
 #include "proto/kw_msg.h"
 #include "tests/integration/it_support.h"

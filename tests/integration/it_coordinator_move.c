@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "core/kw_clock.h"
 #include "client/kw_client_int.h"
-#include "client/kw_group.h"
+#include "client/group/kw_group.h"
 #include "kwire.h"
 #include "tests/integration/it_support.h"
 

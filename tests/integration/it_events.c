@@ -12,8 +12,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "core/kw_clock.h"
 #include "kwire.h"
-#include "proto/kw_envelope.h"
+#include "event/kw_envelope.h"
 #include "tests/integration/it_support.h"
 
 static kw_config *conf_for(const char *group) {

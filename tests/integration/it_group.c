@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "core/kw_clock.h"
 #include "kwire.h"
 #include "tests/integration/it_support.h"
 

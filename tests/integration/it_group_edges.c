@@ -37,6 +37,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "core/kw_clock.h"
 #include "kwire.h"
 #include "tests/integration/it_support.h"
 

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "client/kw_partitioner.h"
+#include "core/kw_clock.h"
+#include "client/producer/kw_partitioner.h"
 #include "kwire.h"
 #include "tests/integration/it_support.h"
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "core/kw_clock.h"
 #include "kwire.h"
 #include "tests/integration/it_support.h"
 

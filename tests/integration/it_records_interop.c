@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "kwire/error.h"
-#include "proto/kw_compress.h"
+#include "proto/compress/kw_compress.h"
 #include "proto/kw_kerr.h"
 #include "proto/kw_msg.h"
 #include "proto/kw_records.h"

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "core/kw_clock.h"
 #include "kwire.h"
 #include "tests/integration/it_support.h"
 

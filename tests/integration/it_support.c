@@ -1,5 +1,6 @@
 /* Integration test helpers (see it_support.h). */
 #define _POSIX_C_SOURCE 200809L
+#include "core/kw_clock.h"
 #include "tests/integration/it_support.h"
 #include <stdarg.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include "kwire/client.h"
 #include "net/kw_conn.h"
-#include "proto/kw_mem.h"
+#include "core/kw_mem.h"
 
 /* Prints "FAIL: ..." with the location and exits 1. */
 #define IT_CHECK(cond, ...)                                                     \

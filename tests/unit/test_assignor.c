@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "client/kw_assignor.h"
+#include "client/group/kw_assignor.h"
 #include "kwire/error.h"
 
 #define COUNT(a) (int)(sizeof(a) / sizeof((a)[0]))

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kwire/error.h"
-#include "proto/kw_base64.h"
+#include "core/kw_base64.h"
 
 static const char *const rfc_plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
 static const char *const rfc_coded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};

@@ -10,7 +10,7 @@
 #include <zstd.h>
 #endif
 #include "kwire/error.h"
-#include "proto/kw_compress.h"
+#include "proto/compress/kw_compress.h"
 
 /* ---------- inputs */
 

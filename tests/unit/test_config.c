@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "client/kw_config.h"
-#include "net/kw_log.h"
+#include "core/kw_log.h"
 #include "kwire/error.h"
 
 static char err[256];

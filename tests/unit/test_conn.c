@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "core/kw_clock.h"
 #include "kwire/error.h"
 #include "net/kw_conn.h"
 #include "proto/kw_frame.h"

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "kwire/error.h"
-#include "proto/kw_envelope.h"
-#include "proto/kw_json.h"
+#include "event/kw_envelope.h"
+#include "event/kw_json.h"
 
 #define COUNT(a) (int)(sizeof(a) / sizeof((a)[0]))
 #define ID "c8b9c2e1-22a4-4b63-8c34-4ccf4f7f90aa"

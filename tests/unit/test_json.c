@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kwire/error.h"
-#include "proto/kw_json.h"
+#include "event/kw_json.h"
 
 #define COUNT(a) (int)(sizeof(a) / sizeof((a)[0]))
 

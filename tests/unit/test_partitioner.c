@@ -2,7 +2,7 @@
  * librdkafka, the partitioner names, and the sticky partitioner for null keys. */
 #include <criterion/criterion.h>
 #include <string.h>
-#include "client/kw_partitioner.h"
+#include "client/producer/kw_partitioner.h"
 
 static const int32_t N[] = {1, 3, 6, 7, 100, INT32_MAX};
 #define NN (sizeof N / sizeof N[0])

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <zlib.h>
 #include "kwire/error.h"
-#include "proto/kw_compress.h"
+#include "proto/compress/kw_compress.h"
 #include "proto/kw_records.h"
 
 #define S(lit) ((kw_slice){(const uint8_t *)(lit), (int32_t)(sizeof(lit) - 1)})

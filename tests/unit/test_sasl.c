@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kwire/error.h"
-#include "net/kw_sasl.h"
+#include "net/sasl/kw_sasl.h"
 
 /* Steps with a copy of `in` in an exact-size heap block so a sanitizer build sees any
  * read past in_len. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/kw_clock.h"
 #include "kwcat.h"
 #include "client/kw_security.h"
 #include "net/kw_conn.h"

@@ -1,0 +1,94 @@
+/* The group's insides, shared by the group core (kw_group.c), commits
+ * (kw_group_commit.c), the classic protocol (kw_group_classic.c) and the consumer
+ * protocol of KIP-848 (kw_group_kip848.c). Not installed. */
+#ifndef KW_CLIENT_GROUP_INT_H
+#define KW_CLIENT_GROUP_INT_H
+#include <string.h>
+#include "client/group/kw_assignor.h"
+#include "client/group/kw_group.h"
+#include "core/kw_log.h"
+
+#define SL(s) ((kw_slice){(const uint8_t *)(s), (int32_t)strlen(s)})
+
+enum gstate { G_IDLE, G_FIND, G_FINDING, G_JOIN, G_JOINING, G_AWAIT_META, G_SYNC, G_SYNCING, G_OFFSETS, G_STABLE, G_DEAD };
+
+typedef struct gtp {
+  kw_topic *t;
+  int32_t partition;
+  int64_t stored;    /* next offset to commit (-1: nothing stored) */
+  int64_t committed; /* last committed (-1: none known) */
+  int64_t committing; /* sent in the OffsetCommit in flight (-1: none) */
+  bool fresh;        /* new in this rebalance: not yet announced to the application */
+} gtp;
+
+typedef struct gmember { /* the leader's copy of a member's subscription */
+  char *id, *instance;
+  char **topics;
+  int n_topics;
+  kw_asg_tp *owned;
+  int n_owned;
+  int32_t generation;
+} gmember;
+
+struct kw_group {
+  kw_cluster *cl;
+  kw_fetcher *cons;
+  kw_group_settings set;
+  const kw_mem *mem;
+  const kw_logger *log;
+  char **topics;
+  int n_topics;
+  enum gstate state;
+  int64_t retry_at;
+  int32_t coordinator;
+  char *member_id;
+  int32_t generation;
+  char protocol[32];
+  bool leader, rejoin_soon;
+  bool resume_stable; /* coordinator lost while stable: resume heartbeats once found */
+  gmember *members;
+  int n_members;
+  gtp *assigned;
+  int n_assigned;
+  bool hb_in_flight;
+  int64_t next_heartbeat, last_poll, next_autocommit;
+  int64_t last_confirmed; /* the coordinator last confirmed our membership (heartbeat, sync) */
+  uint32_t epoch;
+  uint32_t revocations; /* partitions given up (revoked or lost) so far: see kw_consumer_commit */
+  struct kw_metrics *metrics; /* commit counts and latency (the client's) */
+  kw_rebalance_cb rb_cb;
+  void *rb_ud;
+};
+
+typedef struct gctx {
+  kw_group *g;
+  uint32_t epoch;
+  int64_t sent_at;
+  bool *done; /* commit/leave: completion flag and result for a waiting caller */
+  int *result;
+} gctx;
+
+char *kw_grp_dup_slice(const kw_mem *m, kw_slice s);
+void kw_grp_set_member_id(kw_group *g, kw_slice id);
+gctx *kw_grp_new_ctx(kw_group *g);
+bool kw_grp_current(gctx *c);
+kw_conn *kw_grp_coordinator_conn(kw_group *g, int64_t now);
+void kw_grp_retry_later(kw_group *g, enum gstate st, int64_t now);
+bool kw_grp_coordinator_error(kw_group *g, int16_t kerr, int64_t now);
+bool kw_grp_transport_error(kw_group *g, int err, int64_t now);
+void kw_grp_notify(kw_group *g, int kind, const gtp *tps, int n);
+void kw_grp_drop_assignment(kw_group *g, int kind);
+gtp *kw_grp_find_gtp(kw_group *g, const char *topic, int32_t partition);
+/* Starts fetching the new partitions: committed offsets first (OffsetFetch). */
+void kw_grp_send_offset_fetch(kw_group *g, int64_t now);
+
+/* The classic protocol (kw_group_classic.c): JoinGroup, SyncGroup, the leader's member list. */
+void kw_grp_send_join(kw_group *g, int64_t now);
+void kw_grp_send_sync(kw_group *g, int64_t now);
+void kw_grp_free_members(kw_group *g);
+
+/* KIP-848 (group.protocol=consumer) */
+void kw_grp848_run(kw_group *g, int64_t now);
+int kw_grp848_leave(kw_group *g, int64_t now);
+
+#endif

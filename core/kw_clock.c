@@ -1,0 +1,16 @@
+/* The monotonic and wall clocks (core/kw_clock.h). */
+#define _POSIX_C_SOURCE 200809L
+#include <time.h>
+#include "core/kw_clock.h"
+
+int64_t kw_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t kw_wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
