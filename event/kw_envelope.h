@@ -12,7 +12,7 @@
 #define KW_PROTO_ENVELOPE_H
 #include <stddef.h>
 #include <stdint.h>
-#include "proto/kw_buf.h"
+#include "kwire/buf.h"
 #include "proto/kw_records.h"
 
 #define KW_EVENT_TYPE_MAX 255 /* bytes of UTF-8 */

@@ -11,8 +11,8 @@
 #define KW_PROTO_JSON_H
 #include <stddef.h>
 #include <stdint.h>
-#include "proto/kw_buf.h"
-#include "proto/kw_rd.h"
+#include "kwire/buf.h"
+#include "kwire/buf.h"
 
 typedef enum kw_json_type {
   KW_JSON_NONE, /* member absent */

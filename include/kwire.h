@@ -2,6 +2,7 @@
 #ifndef KWIRE_H
 #define KWIRE_H
 
+#include "kwire/export.h"
 #include "kwire/error.h"
 #include "kwire/mem.h"
 #include "kwire/config.h"
@@ -17,7 +18,7 @@ extern "C" {
 #endif
 
 /* The library's version string, e.g. "0.1.0". */
-const char *kw_version(void);
+KW_API const char *kw_version(void);
 
 #ifdef __cplusplus
 }

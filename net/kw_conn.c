@@ -15,7 +15,7 @@
 #ifdef KW_WITH_TLS
 #include "net/kw_tls.h"
 #endif
-#include "proto/kw_buf.h"
+#include "kwire/buf.h"
 #include "proto/kw_frame.h"
 #include "core/kw_mem.h"
 #include "proto/kw_msg.h"

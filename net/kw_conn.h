@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "kwire/mem.h"
-#include "proto/kw_rd.h"
+#include "kwire/buf.h"
 
 typedef struct kw_conn kw_conn;
 

@@ -6,7 +6,7 @@
 #include "net/kw_conn.h"
 #include "core/kw_log.h"
 #include "net/kw_transport.h"
-#include "proto/kw_buf.h"
+#include "kwire/buf.h"
 #include "core/kw_mem.h"
 
 #define KW_MAX_API_KEY 128

@@ -1,7 +1,7 @@
-/* Output buffer primitives (see kw_buf.h). */
+/* Output buffer primitives (see kwire/buf.h). */
 #include <string.h>
 #include "kwire/error.h"
-#include "proto/kw_buf.h"
+#include "kwire/buf.h"
 #include "core/kw_mem.h"
 
 static void fail(kw_buf *b, int err) {

@@ -3,8 +3,8 @@
 #define KW_PROTO_FRAME_H
 #include <stddef.h>
 #include <stdint.h>
-#include "proto/kw_buf.h"
-#include "proto/kw_rd.h"
+#include "kwire/buf.h"
+#include "kwire/buf.h"
 
 typedef struct kw_req_header {
   int16_t api_key, api_version;

@@ -6,9 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "proto/gen/kw_msg_gen.h"
-#include "proto/kw_buf.h"
+#include "kwire/buf.h"
 #include "core/kw_mem.h"
-#include "proto/kw_rd.h"
+#include "kwire/buf.h"
 
 enum kw_ftype {
   KW_FT_BOOL, KW_FT_INT8, KW_FT_INT16, KW_FT_UINT16, KW_FT_INT32, KW_FT_UINT32,

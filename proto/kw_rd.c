@@ -1,7 +1,7 @@
-/* Bounds-checked primitive reads (see kw_rd.h). Big-endian per the Kafka protocol. */
+/* Bounds-checked primitive reads (see kwire/buf.h). Big-endian per the Kafka protocol. */
 #include <string.h>
 #include "kwire/error.h"
-#include "proto/kw_rd.h"
+#include "kwire/buf.h"
 
 void kw_rd_fail(kw_rd *r, int err) {
   if (!r->err) r->err = err;

@@ -6,8 +6,8 @@
 #define KW_PROTO_RECORDS_H
 #include <stdbool.h>
 #include <stdint.h>
-#include "proto/kw_buf.h"
-#include "proto/kw_rd.h"
+#include "kwire/buf.h"
+#include "kwire/buf.h"
 
 #define KW_BATCH_HEADER_SIZE 61
 /* Attribute bits of a v2 batch. */

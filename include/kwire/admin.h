@@ -18,6 +18,7 @@
  * the timeout. Results are all or nothing. */
 #ifndef KWIRE_ADMIN_H
 #define KWIRE_ADMIN_H
+#include "kwire/export.h"
 #include <stddef.h>
 #include <stdint.h>
 #include "kwire/client.h"
@@ -33,13 +34,13 @@ extern "C" {
  * Returns once metadata shows every partition with a leader (Kafka itself answers
  * before that), so the topic is usable right away; KW_ERR_TIMED_OUT saying it waited
  * for leaders means Kafka created the topic but it was not usable in time. */
-int kw_admin_create_topic(kw_client *cl, const char *topic, int32_t partitions, int16_t replication_factor,
+KW_API int kw_admin_create_topic(kw_client *cl, const char *topic, int32_t partitions, int16_t replication_factor,
                           const char *const *configs, int timeout_ms, char *errstr, size_t errlen);
 /* Deletes a topic; returns once metadata no longer knows it. */
-int kw_admin_delete_topic(kw_client *cl, const char *topic, int timeout_ms, char *errstr, size_t errlen);
+KW_API int kw_admin_delete_topic(kw_client *cl, const char *topic, int timeout_ms, char *errstr, size_t errlen);
 /* Grows a topic to total_count partitions (Kafka cannot shrink one: INVALID_PARTITIONS);
  * returns once metadata shows them all with leaders. */
-int kw_admin_create_partitions(kw_client *cl, const char *topic, int32_t total_count, int timeout_ms, char *errstr,
+KW_API int kw_admin_create_partitions(kw_client *cl, const char *topic, int32_t total_count, int timeout_ms, char *errstr,
                                size_t errlen);
 
 /* ---- results ---- */
@@ -48,39 +49,39 @@ int kw_admin_create_partitions(kw_client *cl, const char *topic, int32_t total_c
  * kw_admin_result_free. Strings live as long as the result. An index out of range (or
  * an accessor that does not fit the call) gives NULL, or -1 for numbers. */
 typedef struct kw_admin_result kw_admin_result;
-void kw_admin_result_free(kw_admin_result *res);
+KW_API void kw_admin_result_free(kw_admin_result *res);
 /* Rows: groups (kw_admin_list_groups), 1 (kw_admin_describe_group), partitions
  * (kw_admin_group_offsets, kw_admin_list_offsets). */
-int kw_admin_result_count(const kw_admin_result *res);
+KW_API int kw_admin_result_count(const kw_admin_result *res);
 
 /* ---- consumer groups ---- */
 
 /* Every group of the cluster (ListGroups to every broker), sorted by id. */
-int kw_admin_list_groups(kw_client *cl, int timeout_ms, kw_admin_result **out, char *errstr, size_t errlen);
+KW_API int kw_admin_list_groups(kw_client *cl, int timeout_ms, kw_admin_result **out, char *errstr, size_t errlen);
 /* One group at its coordinator: ConsumerGroupDescribe for groups of the new consumer
  * protocol (KIP-848), DescribeGroups for classic ones. An unknown group is KW_ERR_BROKER
  * GROUP_ID_NOT_FOUND (brokers before Kafka 4.0 describe it with state "Dead" instead). */
-int kw_admin_describe_group(kw_client *cl, const char *group, int timeout_ms, kw_admin_result **out, char *errstr,
+KW_API int kw_admin_describe_group(kw_client *cl, const char *group, int timeout_ms, kw_admin_result **out, char *errstr,
                             size_t errlen);
 
 /* Group rows, i in [0, count). */
-const char *kw_admin_group_id(const kw_admin_result *res, int i);
-const char *kw_admin_group_state(const kw_admin_result *res, int i);         /* "Stable", "Empty", ... */
-const char *kw_admin_group_protocol_type(const kw_admin_result *res, int i); /* "consumer", "" ... */
-const char *kw_admin_group_type(const kw_admin_result *res, int i);     /* "classic", "consumer", "" unknown */
-const char *kw_admin_group_protocol(const kw_admin_result *res, int i); /* assignor ("range", "uniform");
+KW_API const char *kw_admin_group_id(const kw_admin_result *res, int i);
+KW_API const char *kw_admin_group_state(const kw_admin_result *res, int i);         /* "Stable", "Empty", ... */
+KW_API const char *kw_admin_group_protocol_type(const kw_admin_result *res, int i); /* "consumer", "" ... */
+KW_API const char *kw_admin_group_type(const kw_admin_result *res, int i);     /* "classic", "consumer", "" unknown */
+KW_API const char *kw_admin_group_protocol(const kw_admin_result *res, int i); /* assignor ("range", "uniform");
                                                                             describe only, else "" */
 
 /* Members of a described group, m in [0, kw_admin_member_count). */
-int kw_admin_member_count(const kw_admin_result *res);
-const char *kw_admin_member_id(const kw_admin_result *res, int m);
-const char *kw_admin_member_client_id(const kw_admin_result *res, int m);
-const char *kw_admin_member_host(const kw_admin_result *res, int m); /* as Kafka says it: "/10.0.0.7" */
-const char *kw_admin_member_instance_id(const kw_admin_result *res, int m); /* NULL: not a static member */
+KW_API int kw_admin_member_count(const kw_admin_result *res);
+KW_API const char *kw_admin_member_id(const kw_admin_result *res, int m);
+KW_API const char *kw_admin_member_client_id(const kw_admin_result *res, int m);
+KW_API const char *kw_admin_member_host(const kw_admin_result *res, int m); /* as Kafka says it: "/10.0.0.7" */
+KW_API const char *kw_admin_member_instance_id(const kw_admin_result *res, int m); /* NULL: not a static member */
 /* The member's assigned partitions, k in [0, kw_admin_member_assignment_count), sorted. */
-int kw_admin_member_assignment_count(const kw_admin_result *res, int m);
-const char *kw_admin_member_assignment_topic(const kw_admin_result *res, int m, int k);
-int32_t kw_admin_member_assignment_partition(const kw_admin_result *res, int m, int k);
+KW_API int kw_admin_member_assignment_count(const kw_admin_result *res, int m);
+KW_API const char *kw_admin_member_assignment_topic(const kw_admin_result *res, int m, int k);
+KW_API int32_t kw_admin_member_assignment_partition(const kw_admin_result *res, int m, int k);
 
 /* ---- offsets ---- */
 
@@ -94,23 +95,23 @@ int32_t kw_admin_member_assignment_partition(const kw_admin_result *res, int m, 
  * committed, lag = high watermark - log start offset (every retained record is unread).
  * Offsets are read_uncommitted. Partitions of topics that no longer exist have
  * high watermark and lag -1. */
-int kw_admin_group_offsets(kw_client *cl, const char *group, const char *topic, int timeout_ms,
+KW_API int kw_admin_group_offsets(kw_client *cl, const char *group, const char *topic, int timeout_ms,
                            kw_admin_result **out, char *errstr, size_t errlen);
 /* One offset per partition of topic: spec KW_ADMIN_OFFSET_EARLIEST / _LATEST /
  * _MAX_TIMESTAMP, or a timestamp (ms, >= 0): the first offset whose record timestamp is
  * >= spec (-1 when there is none). */
-int kw_admin_list_offsets(kw_client *cl, const char *topic, int64_t spec, int timeout_ms, kw_admin_result **out,
+KW_API int kw_admin_list_offsets(kw_client *cl, const char *topic, int64_t spec, int timeout_ms, kw_admin_result **out,
                           char *errstr, size_t errlen);
 
 /* Partition rows, i in [0, count), sorted by topic then partition. */
-const char *kw_admin_topic(const kw_admin_result *res, int i);
-int32_t kw_admin_partition(const kw_admin_result *res, int i);
+KW_API const char *kw_admin_topic(const kw_admin_result *res, int i);
+KW_API int32_t kw_admin_partition(const kw_admin_result *res, int i);
 /* list_offsets: the offset found (-1 none); group_offsets: the committed offset (-1 none). */
-int64_t kw_admin_offset(const kw_admin_result *res, int i);
+KW_API int64_t kw_admin_offset(const kw_admin_result *res, int i);
 /* list_offsets: the timestamp of that record (-1 unknown: earliest/latest); group_offsets: -1. */
-int64_t kw_admin_timestamp(const kw_admin_result *res, int i);
-int64_t kw_admin_high_watermark(const kw_admin_result *res, int i); /* group_offsets; list_offsets: -1 */
-int64_t kw_admin_lag(const kw_admin_result *res, int i);            /* group_offsets; list_offsets: -1 */
+KW_API int64_t kw_admin_timestamp(const kw_admin_result *res, int i);
+KW_API int64_t kw_admin_high_watermark(const kw_admin_result *res, int i); /* group_offsets; list_offsets: -1 */
+KW_API int64_t kw_admin_lag(const kw_admin_result *res, int i);            /* group_offsets; list_offsets: -1 */
 
 #ifdef __cplusplus
 }

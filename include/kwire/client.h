@@ -6,6 +6,7 @@
  * errors) run only inside those calls. */
 #ifndef KWIRE_CLIENT_H
 #define KWIRE_CLIENT_H
+#include "kwire/export.h"
 #include <stddef.h>
 #include <stdint.h>
 #include "kwire/config.h"
@@ -41,34 +42,34 @@ typedef void (*kw_delivery_cb)(void *ud, const kw_delivery_report *dr);
 typedef void (*kw_error_cb)(void *ud, int err, const char *reason);
 
 /* Takes a copy of the configuration. NULL on error, with the reason in errstr. */
-kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errstr_size);
+KW_API kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errstr_size);
 /* A client for administrative calls only (include/kwire/admin.h). */
-kw_client *kw_admin_new(const kw_config *conf, char *errstr, size_t errstr_size);
+KW_API kw_client *kw_admin_new(const kw_config *conf, char *errstr, size_t errstr_size);
 /* Flushes (up to the configured delivery timeout) and frees everything. */
-void kw_client_destroy(kw_client *cl);
+KW_API void kw_client_destroy(kw_client *cl);
 
-void kw_client_set_delivery_cb(kw_client *cl, kw_delivery_cb cb, void *ud);
+KW_API void kw_client_set_delivery_cb(kw_client *cl, kw_delivery_cb cb, void *ud);
 /* Pull mode, when no delivery callback is set: reports queue up (counted against
  * queue.buffering.max.messages) until taken here. 1 and *dr filled, or 0. The topic
  * string stays valid for the client's lifetime. */
-int kw_client_delivery_next(kw_client *cl, kw_delivery_report *dr);
-void kw_client_set_error_cb(kw_client *cl, kw_error_cb cb, void *ud);
+KW_API int kw_client_delivery_next(kw_client *cl, kw_delivery_report *dr);
+KW_API void kw_client_set_error_cb(kw_client *cl, kw_error_cb cb, void *ud);
 
 /* Queues one message. key/value NULL = null. timestamp 0 = now. Returns KW_OK, or
  * KW_ERR_QUEUE_FULL (bounded memory: poll and retry), KW_ERR_MSG_SIZE_TOO_LARGE,
  * KW_ERR_INVALID_ARG, KW_ERR_STATE (fatal producer error). */
-int kw_produce(kw_client *cl, const char *topic, int32_t partition, const void *key, size_t key_len,
+KW_API int kw_produce(kw_client *cl, const char *topic, int32_t partition, const void *key, size_t key_len,
                const void *value, size_t value_len, const kw_header *headers, int n_headers,
                int64_t timestamp, void *opaque);
 
 /* Runs the client for up to timeout_ms (0: only what is ready now). Returns the number
  * of delivery reports served, or a negative error. */
-int kw_client_poll(kw_client *cl, int timeout_ms);
+KW_API int kw_client_poll(kw_client *cl, int timeout_ms);
 /* Sends everything queued and waits for every delivery report, at most timeout_ms.
  * KW_OK when nothing is left, KW_ERR_TIMED_OUT otherwise. */
-int kw_client_flush(kw_client *cl, int timeout_ms);
+KW_API int kw_client_flush(kw_client *cl, int timeout_ms);
 /* Messages produced and not yet reported. */
-int kw_client_outstanding(const kw_client *cl);
+KW_API int kw_client_outstanding(const kw_client *cl);
 
 /* ---- for existing event loops ---- */
 typedef struct kw_pollfd {
@@ -78,11 +79,11 @@ typedef struct kw_pollfd {
 } kw_pollfd;
 /* Fills up to max entries with the sockets to watch; returns how many there are (may
  * exceed max: call again with more room). */
-int kw_client_fds(kw_client *cl, kw_pollfd *fds, int max);
+KW_API int kw_client_fds(kw_client *cl, kw_pollfd *fds, int max);
 /* Milliseconds until the client needs a step even without I/O (0 = now, -1 = none). */
-int kw_client_next_timeout(kw_client *cl);
+KW_API int kw_client_next_timeout(kw_client *cl);
 /* Does the I/O the fds report ready and runs due timers; fds may be NULL/0 for timers only. */
-int kw_client_step(kw_client *cl, const kw_pollfd *fds, int n);
+KW_API int kw_client_step(kw_client *cl, const kw_pollfd *fds, int n);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
  * next kw_consumer_poll() or kw_client_destroy(). */
 #ifndef KWIRE_CONSUMER_H
 #define KWIRE_CONSUMER_H
+#include "kwire/export.h"
 #include <stddef.h>
 #include <stdint.h>
 #include "kwire/client.h"
@@ -39,32 +40,32 @@ typedef struct kw_message {
   size_t headers_len_;
 } kw_message;
 
-kw_client *kw_consumer_new(const kw_config *conf, char *errstr, size_t errstr_size);
+KW_API kw_client *kw_consumer_new(const kw_config *conf, char *errstr, size_t errstr_size);
 
 /* Adds a partition to the assignment, starting at `offset` (an absolute offset, or
  * KW_OFFSET_BEGINNING / KW_OFFSET_END / KW_OFFSET_TAIL(n)). */
-int kw_consumer_assign(kw_client *cl, const char *topic, int32_t partition, int64_t offset);
+KW_API int kw_consumer_assign(kw_client *cl, const char *topic, int32_t partition, int64_t offset);
 /* Starts at the first record whose timestamp is >= ts_ms (ListOffsets by time). */
-int kw_consumer_assign_at_time(kw_client *cl, const char *topic, int32_t partition, int64_t ts_ms);
-int kw_consumer_unassign(kw_client *cl, const char *topic, int32_t partition);
-int kw_consumer_seek(kw_client *cl, const char *topic, int32_t partition, int64_t offset);
-int kw_consumer_pause(kw_client *cl, const char *topic, int32_t partition);
-int kw_consumer_resume(kw_client *cl, const char *topic, int32_t partition);
+KW_API int kw_consumer_assign_at_time(kw_client *cl, const char *topic, int32_t partition, int64_t ts_ms);
+KW_API int kw_consumer_unassign(kw_client *cl, const char *topic, int32_t partition);
+KW_API int kw_consumer_seek(kw_client *cl, const char *topic, int32_t partition, int64_t offset);
+KW_API int kw_consumer_pause(kw_client *cl, const char *topic, int32_t partition);
+KW_API int kw_consumer_resume(kw_client *cl, const char *topic, int32_t partition);
 /* Offset of the next record poll will return for this partition; negative if not known yet. */
-int64_t kw_consumer_position(kw_client *cl, const char *topic, int32_t partition);
+KW_API int64_t kw_consumer_position(kw_client *cl, const char *topic, int32_t partition);
 
 /* Waits up to timeout_ms for a record or an error event: 1 and *msg filled, 0 when
  * nothing came, or a negative error. */
-int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms);
+KW_API int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms);
 
 /* The batch form, for throughput: fills up to max messages, all from one fetched record
  * batch (zero-copy: they point into the fetch buffer and stay valid until the next
  * poll call). Returns how many, 0 when nothing came within timeout_ms, or an error. An
  * error event, if any, is the last message. */
-int kw_consumer_poll_batch(kw_client *cl, kw_message *msgs, int max, int timeout_ms);
+KW_API int kw_consumer_poll_batch(kw_client *cl, kw_message *msgs, int max, int timeout_ms);
 
 /* Header i (0 <= i < n_headers) of a polled message. */
-int kw_message_header(const kw_message *m, int i, const char **key, size_t *key_len, const void **value,
+KW_API int kw_message_header(const kw_message *m, int i, const char **key, size_t *key_len, const void **value,
                       size_t *value_len);
 
 /* ---- consumer groups (group.id) ---- */
@@ -81,28 +82,28 @@ enum kw_rebalance_kind {
   KW_REBALANCE_LOST = 3      /* taken away without a chance to commit (fenced, session expired) */
 };
 typedef void (*kw_rebalance_cb)(void *ud, int kind, const kw_topic_partition *tps, int n);
-void kw_consumer_set_rebalance_cb(kw_client *cl, kw_rebalance_cb cb, void *ud);
+KW_API void kw_consumer_set_rebalance_cb(kw_client *cl, kw_rebalance_cb cb, void *ud);
 
 /* Joins group.id for these topics; partitions arrive through rebalances. */
-int kw_consumer_subscribe(kw_client *cl, const char *const *topics, int n_topics);
+KW_API int kw_consumer_subscribe(kw_client *cl, const char *const *topics, int n_topics);
 /* Marks a record as processed: the next commit stores offset (the next one to read).
  * With enable.auto.offset.store=false only stored offsets are committed. */
-int kw_consumer_store_offset(kw_client *cl, const char *topic, int32_t partition, int64_t offset);
+KW_API int kw_consumer_store_offset(kw_client *cl, const char *topic, int32_t partition, int64_t offset);
 /* Commits stored offsets (all assigned partitions). timeout_ms > 0 waits for the
  * answer (sync); 0 sends it and returns (async). A sync commit that could not be sent
  * before a rebalance took partitions away (and their stored offsets) is KW_ERR_STATE. */
-int kw_consumer_commit(kw_client *cl, int timeout_ms);
+KW_API int kw_consumer_commit(kw_client *cl, int timeout_ms);
 /* The group's committed offset for a partition (-1: none), asked from the coordinator. */
-int kw_consumer_committed(kw_client *cl, const char *topic, int32_t partition, int64_t *offset, int timeout_ms);
+KW_API int kw_consumer_committed(kw_client *cl, const char *topic, int32_t partition, int64_t *offset, int timeout_ms);
 /* Commits (with auto commit), leaves the group (not for static members) and stops
  * fetching. kw_client_destroy does this too. */
-int kw_consumer_close(kw_client *cl, int timeout_ms);
+KW_API int kw_consumer_close(kw_client *cl, int timeout_ms);
 /* The group member id and generation, for logs and tests ("" / -1 before joining). */
-const char *kw_consumer_member_id(kw_client *cl);
-int32_t kw_consumer_generation(kw_client *cl);
+KW_API const char *kw_consumer_member_id(kw_client *cl);
+KW_API int32_t kw_consumer_generation(kw_client *cl);
 
 /* Low and high watermarks (log start, end) of a partition, asked from its leader. */
-int kw_consumer_watermarks(kw_client *cl, const char *topic, int32_t partition, int64_t *low, int64_t *high,
+KW_API int kw_consumer_watermarks(kw_client *cl, const char *topic, int32_t partition, int64_t *low, int64_t *high,
                            int timeout_ms);
 
 #ifdef __cplusplus

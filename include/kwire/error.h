@@ -1,6 +1,7 @@
 /* kwire error codes: every function returns >= 0 on success or one of these. */
 #ifndef KWIRE_ERROR_H
 #define KWIRE_ERROR_H
+#include "kwire/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,9 +52,9 @@ enum kw_error {
 };
 
 /* Text for a KW_ERR_* code; never NULL. */
-const char *kw_strerror(int err);
+KW_API const char *kw_strerror(int err);
 /* Name of a KW_ERR_* code ("KW_ERR_TRUNCATED"); never NULL. */
-const char *kw_errname(int err);
+KW_API const char *kw_errname(int err);
 
 #ifdef __cplusplus
 }

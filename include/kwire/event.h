@@ -8,6 +8,7 @@
  *    "timestamp":"2026-11-28T05:50:46.123Z","payload":{...}} */
 #ifndef KWIRE_EVENT_H
 #define KWIRE_EVENT_H
+#include "kwire/export.h"
 #include <stddef.h>
 #include <stdint.h>
 #include "kwire/client.h"
@@ -22,7 +23,7 @@ extern "C" {
  * event_id_out (37 bytes, may be NULL) receives the generated UUID. The delivery
  * report comes through the producer's callback or kw_client_delivery_next as usual,
  * with `opaque`. */
-int kw_event_publish(kw_client *producer, const char *topic, const char *key, const char *event_type,
+KW_API int kw_event_publish(kw_client *producer, const char *topic, const char *key, const char *event_type,
                      int32_t event_version, const char *payload_json, char *event_id_out, void *opaque);
 
 /* One event as a handler sees it. Strings are NUL-terminated copies valid during the call. */
@@ -60,44 +61,44 @@ typedef struct kw_event_router kw_event_router;
 /* The router drives `consumer` (a group consumer: the router stores each offset itself
  * once its event is handled or dead-lettered, and the group's commits carry them) and
  * writes dead letters with a producer of its own, made from the consumer's settings. */
-kw_event_router *kw_event_router_new(kw_client *consumer, char *errstr, size_t errstr_size);
-void kw_event_router_free(kw_event_router *r);
+KW_API kw_event_router *kw_event_router_new(kw_client *consumer, char *errstr, size_t errstr_size);
+KW_API void kw_event_router_free(kw_event_router *r);
 
 /* Handler for event_type with min_version <= event_version <= max_version. */
-int kw_event_route(kw_event_router *r, const char *event_type, int32_t min_version, int32_t max_version,
+KW_API int kw_event_route(kw_event_router *r, const char *event_type, int32_t min_version, int32_t max_version,
                    kw_event_handler handler, void *ud);
-void kw_event_router_set_unknown_policy(kw_event_router *r, kw_unknown_policy policy);
+KW_API void kw_event_router_set_unknown_policy(kw_event_router *r, kw_unknown_policy policy);
 /* Retries: backoff_ms doubling per attempt up to max_backoff_ms, then dead-lettered
  * after max_attempts tries in all. Defaults: 100 ms, 5 s, 5. */
-void kw_event_router_set_retry(kw_event_router *r, int max_attempts, int64_t backoff_ms, int64_t max_backoff_ms);
+KW_API void kw_event_router_set_retry(kw_event_router *r, int max_attempts, int64_t backoff_ms, int64_t max_backoff_ms);
 /* Dead-letter topic for events from `topic` (default: "<topic>.dlq"). */
-int kw_event_router_set_dlq(kw_event_router *r, const char *topic, const char *dlq_topic);
+KW_API int kw_event_router_set_dlq(kw_event_router *r, const char *topic, const char *dlq_topic);
 /* Client-level counters of any client (produced, delivered, consumed, lag, commit latency). */
-int kw_client_stats_json(kw_client *cl, char *buf, size_t size);
-int kw_client_stats_prometheus(kw_client *cl, char *buf, size_t size);
+KW_API int kw_client_stats_json(kw_client *cl, char *buf, size_t size);
+KW_API int kw_client_stats_prometheus(kw_client *cl, char *buf, size_t size);
 
 /* Skip events whose event_id was processed recently (the idempotent-consumer helper),
  * remembering at most `capacity` ids. 0 turns it off (the default). */
-int kw_event_router_set_dedup(kw_event_router *r, int capacity);
+KW_API int kw_event_router_set_dedup(kw_event_router *r, int capacity);
 
 /* Polls the consumer for up to timeout_ms, runs handlers, retries, dead letters and
  * commits. Returns the number of events handled (or dead-lettered), or a negative error. */
-int kw_event_router_run(kw_event_router *r, int timeout_ms);
+KW_API int kw_event_router_run(kw_event_router *r, int timeout_ms);
 /* Events still waiting for a retry or a dead-letter acknowledgement. */
-int kw_event_router_pending(const kw_event_router *r);
+KW_API int kw_event_router_pending(const kw_event_router *r);
 
 /* Counters (produced, delivered, consumed, handled, retried, dead_lettered, ...),
  * consumer lag, commit latency and end-to-end latency percentiles. Returns the length
  * written, like snprintf. */
-int kw_event_router_stats_json(kw_event_router *r, char *buf, size_t size);
-int kw_event_router_stats_prometheus(kw_event_router *r, char *buf, size_t size);
+KW_API int kw_event_router_stats_json(kw_event_router *r, char *buf, size_t size);
+KW_API int kw_event_router_stats_prometheus(kw_event_router *r, char *buf, size_t size);
 
 /* The idempotent-consumer helper on its own: a bounded set of recently seen ids. */
 typedef struct kw_dedup kw_dedup;
-kw_dedup *kw_dedup_new(int capacity);
-void kw_dedup_free(kw_dedup *d);
+KW_API kw_dedup *kw_dedup_new(int capacity);
+KW_API void kw_dedup_free(kw_dedup *d);
 /* 1 if id was seen (within the last `capacity` ids), else 0 and it is remembered. */
-int kw_dedup_check_and_add(kw_dedup *d, const char *id);
+KW_API int kw_dedup_check_and_add(kw_dedup *d, const char *id);
 
 #ifdef __cplusplus
 }

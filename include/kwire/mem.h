@@ -1,6 +1,7 @@
 /* Caller-supplied allocator: every allocation kwire makes goes through one of these. */
 #ifndef KWIRE_MEM_H
 #define KWIRE_MEM_H
+#include "kwire/export.h"
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -15,7 +16,7 @@ typedef struct kw_mem {
 } kw_mem;
 
 /* libc's malloc/realloc/free; what a NULL kw_mem pointer means everywhere. */
-const kw_mem *kw_mem_default(void);
+KW_API const kw_mem *kw_mem_default(void);
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include "proto/kw_buf.h"
+#include "kwire/buf.h"
 
 enum kw_codec { KW_CODEC_NONE = 0, KW_CODEC_GZIP = 1, KW_CODEC_SNAPPY = 2, KW_CODEC_LZ4 = 3, KW_CODEC_ZSTD = 4 };
 

@@ -4,7 +4,7 @@
 #define KW_PROTO_GEN_MSG_H
 #include <stdbool.h>
 #include <stdint.h>
-#include "proto/kw_rd.h"
+#include "kwire/buf.h"
 
 /* Kafka API keys kwire speaks. */
 enum kw_api_key {

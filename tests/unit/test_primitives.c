@@ -2,9 +2,9 @@
 #include <criterion/criterion.h>
 #include <string.h>
 #include "kwire/error.h"
-#include "proto/kw_buf.h"
+#include "kwire/buf.h"
 #include "proto/kw_kerr.h"
-#include "proto/kw_rd.h"
+#include "kwire/buf.h"
 
 Test(varint, zigzag_round_trip_limits) {
   static const int64_t vals[] = {0, 1, -1, 63, -64, 64, INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN};

@@ -278,7 +278,7 @@ def main():
             structs.append(st)
 
     h = [HEADER, "#ifndef KW_PROTO_GEN_MSG_H", "#define KW_PROTO_GEN_MSG_H",
-         "#include <stdbool.h>", "#include <stdint.h>", "#include \"proto/kw_rd.h\"", "",
+         "#include <stdbool.h>", "#include <stdint.h>", "#include \"kwire/buf.h\"", "",
          "/* Kafka API keys kwire speaks. */", "enum kw_api_key {"]
     for api, key, lo, hi, _, _ in messages:
         h.append("  KW_API_%s = %d, /* versions %d-%d */" % (snake(api).upper(), key, lo, hi))
