@@ -38,8 +38,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
-#define KWPERF_DECLS_ONLY
-#include "../tools/kwperf/perf_common.c"
+#include "perf_common.h"
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *ud) {
   (void)rk;

@@ -7,17 +7,10 @@
 #include "client/kw_cluster.h"
 #include "kwire/error.h"
 #include "core/kw_log.h"
+#include "core/kw_str.h"
 #include "proto/kw_kerr.h"
 #include "proto/kw_msg.h"
 
-static char *dup_str(const kw_mem *m, const char *s, size_t n) {
-  char *d = kw_alloc(m, n + 1);
-  if (d) {
-    memcpy(d, s, n);
-    d[n] = 0;
-  }
-  return d;
-}
 
 int64_t kw_backoff_jitter(uint32_t *rng, int64_t ms) {
   *rng = *rng * 1103515245u + 12345u;
@@ -44,7 +37,7 @@ static kw_broker *add_broker(kw_cluster *cl, int32_t node_id, const char *host, 
   if (!b) return NULL;
   memset(b, 0, sizeof *b);
   b->node_id = node_id;
-  b->host = dup_str(cl->set.mem, host, hostlen);
+  b->host = kw_strndup(cl->set.mem, host, hostlen);
   b->port = port;
   b->backoff_ms = cl->set.reconnect_backoff_ms;
   if (!b->host) {
@@ -114,7 +107,7 @@ kw_topic *kw_cluster_topic(kw_cluster *cl, const char *name, bool create) {
   kw_topic *t = kw_alloc(cl->set.mem, sizeof *t);
   if (!t) return NULL;
   memset(t, 0, sizeof *t);
-  t->name = dup_str(cl->set.mem, name, strlen(name));
+  t->name = kw_strdup(cl->set.mem, name);
   if (!t->name) {
     kw_free(cl->set.mem, t);
     return NULL;
@@ -185,7 +178,7 @@ static void apply_metadata(kw_cluster *cl, const kw_metadata_resp *md, int64_t n
     }
     if (b->port != mb->port || (int32_t)strlen(b->host) != mb->host.len ||
         memcmp(b->host, mb->host.ptr, (size_t)mb->host.len) != 0) {
-      char *h = dup_str(cl->set.mem, (const char *)mb->host.ptr, (size_t)mb->host.len);
+      char *h = kw_strndup(cl->set.mem, (const char *)mb->host.ptr, (size_t)mb->host.len);
       if (!h) continue;
       kw_free(cl->set.mem, b->host);
       b->host = h;

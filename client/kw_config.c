@@ -9,6 +9,7 @@
 #include "kwire/error.h"
 #include "proto/compress/kw_compress.h"
 #include "core/kw_mem.h"
+#include "core/kw_str.h"
 
 struct kw_config {
   kw_conf_values v;
@@ -186,14 +187,6 @@ typedef union conf_val {
   int e;
 } conf_val;
 
-static char *dup_str(const kw_mem *m, const char *s, size_t n) {
-  char *d = kw_alloc(m, n + 1);
-  if (d) {
-    memcpy(d, s, n);
-    d[n] = '\0';
-  }
-  return d;
-}
 
 /* KW_OK, KW_ERR_CONFIG (bad text) or KW_ERR_NOMEM. */
 static int parse(const kw_config *c, const kw_conf_prop *p, const char *text, conf_val *out) {
@@ -204,7 +197,7 @@ static int parse(const kw_config *c, const kw_conf_prop *p, const char *text, co
       out->s = NULL;
       return KW_OK;
     }
-    out->s = dup_str(&c->mem, text, strlen(text));
+    out->s = kw_strdup(&c->mem, text);
     return out->s ? KW_OK : KW_ERR_NOMEM;
   case KW_CT_LIST: {
     uint32_t mask;
@@ -342,7 +335,7 @@ kw_config *kw_config_dup(const kw_config *c) {
     if (is_str(&props[i])) *str_slot(d, i) = NULL;
   for (int i = 0; i < KW_CP__COUNT; i++) {
     const char *s = is_str(&props[i]) ? *str_slot(c, i) : NULL;
-    if (s && !(*str_slot(d, i) = dup_str(&d->mem, s, strlen(s)))) {
+    if (s && !(*str_slot(d, i) = kw_strdup(&d->mem, s))) {
       kw_config_free(d);
       return NULL;
     }
@@ -357,7 +350,7 @@ int kw_config_set_mem(kw_config *c, const kw_mem *mem) {
   char *moved[KW_CP__COUNT] = {NULL};
   for (int i = 0; i < KW_CP__COUNT; i++) {
     const char *s = is_str(&props[i]) ? *str_slot(c, i) : NULL;
-    if (s && !(moved[i] = dup_str(mem, s, strlen(s)))) {
+    if (s && !(moved[i] = kw_strdup(mem, s))) {
       for (int j = 0; j < i; j++) kw_free(mem, moved[j]);
       return KW_ERR_NOMEM;
     }

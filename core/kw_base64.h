@@ -1,8 +1,8 @@
 /* Base64 with the standard alphabet and '=' padding (RFC 4648 section 4), as SCRAM
  * carries salts, proofs and signatures. Decoding is strict: no whitespace, no missing
  * padding, no bits set past the data, so one value has one spelling. */
-#ifndef KW_PROTO_BASE64_H
-#define KW_PROTO_BASE64_H
+#ifndef KW_CORE_BASE64_H
+#define KW_CORE_BASE64_H
 #include <stddef.h>
 #include <stdint.h>
 

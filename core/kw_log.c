@@ -1,4 +1,4 @@
-/* kw_log: the library's only output. See net/kw_log.h. */
+/* kw_log: the library's only output. See core/kw_log.h. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>

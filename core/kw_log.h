@@ -6,8 +6,8 @@
  * set explicitly or `debug` names contexts. Setting `debug` raises the level to DEBUG and
  * enables KW_DBG for the named contexts. Never pass configuration values flagged secret
  * (kw_conf_prop.flags & KW_CF_SECRET) to a log call. */
-#ifndef KW_CLIENT_LOG_H
-#define KW_CLIENT_LOG_H
+#ifndef KW_CORE_LOG_H
+#define KW_CORE_LOG_H
 #include <stdint.h>
 #include "kwire/log.h"
 

@@ -1,6 +1,6 @@
 /* Allocation helpers over kw_mem (NULL = libc) and a bump arena for decoded frames. */
-#ifndef KW_PROTO_MEM_H
-#define KW_PROTO_MEM_H
+#ifndef KW_CORE_MEM_H
+#define KW_CORE_MEM_H
 #include <stddef.h>
 #include "kwire/mem.h"
 

@@ -1,5 +1,5 @@
 /* The SASL exchange of a connection: SaslHandshake names the mechanism, then
- * SaslAuthenticate requests carry the mechanism's messages (net/kw_sasl.h) until it
+ * SaslAuthenticate requests carry the mechanism's messages (net/sasl/kw_sasl.h) until it
  * is done. A session lifetime in the last answer (KIP-368) schedules the same
  * exchange again on the open connection before the broker would close it. */
 #include <stdio.h>

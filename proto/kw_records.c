@@ -9,9 +9,11 @@
 /* Offsets inside the 61-byte v2 batch header. */
 enum {
   OFF_LENGTH = 8,
+  LOG_OVERHEAD = 12, /* base offset and length: the bytes the length does not count */
   OFF_MAGIC = 16,
   OFF_CRC = 17,
   OFF_ATTRIBUTES = 21, /* the CRC covers from here to the end */
+  OFF_LAST_OFFSET_DELTA = 23,
 };
 
 static void put_be(uint8_t *p, uint64_t v, int n) {
@@ -141,6 +143,27 @@ int kw_batch_seal(kw_batch_writer *w, const kw_mem *mem) {
 int kw_records_magic(const kw_rd *r) {
   if (r->err || kw_rd_left(r) <= OFF_MAGIC) return -1;
   return (int8_t)r->p[OFF_MAGIC];
+}
+
+static uint64_t get_be(const uint8_t *p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++) v = v << 8 | p[i];
+  return v;
+}
+
+int64_t kw_records_next_offset(const uint8_t *records, size_t len, int64_t current) {
+  int64_t next = current;
+  size_t at = 0;
+  while (len - at >= KW_BATCH_HEADER_SIZE) {
+    const uint8_t *h = records + at;
+    int64_t base_offset = (int64_t)get_be(h, 8);
+    int32_t length = (int32_t)get_be(h + OFF_LENGTH, 4);
+    if (length < KW_BATCH_HEADER_SIZE - LOG_OVERHEAD || (size_t)length > len - at - LOG_OVERHEAD) break;
+    int32_t last_offset_delta = (int32_t)get_be(h + OFF_LAST_OFFSET_DELTA, 4);
+    if (h[OFF_MAGIC] == 2 && base_offset + last_offset_delta + 1 > next) next = base_offset + last_offset_delta + 1;
+    at += LOG_OVERHEAD + (size_t)length;
+  }
+  return next;
 }
 
 static int batch_next(kw_rd *r, kw_batch *b, bool check_crc);

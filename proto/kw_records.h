@@ -75,6 +75,11 @@ int kw_batch_next(kw_rd *r, kw_batch *b);
 int kw_batch_next_unchecked(kw_rd *r, kw_batch *b);
 /* Magic byte of the batch or message at r (offset 16 in both layouts), -1 if short. */
 int kw_records_magic(const kw_rd *r);
+/* The offset after the last complete v2 batch of a fetched records blob, read from the
+ * batch headers alone (no CRC check, no decompression): where the next Fetch may start.
+ * `current` when no complete v2 batch is there or none reaches past it. The walk stops
+ * at a partial batch (brokers cut the answer at max bytes) or a too-short length. */
+int64_t kw_records_next_offset(const uint8_t *records, size_t len, int64_t current);
 
 typedef struct kw_record {
   int64_t offset, timestamp;

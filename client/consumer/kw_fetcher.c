@@ -322,26 +322,11 @@ static bool node_busy(const kw_fetcher *c, int32_t node) {
   return false;
 }
 
-/* Walks batch headers (lengths only) to find where the next fetch starts. */
-static int64_t next_fetch_offset(const uint8_t *p, size_t n, int64_t current) {
-  size_t off = 0;
-  int64_t next = current;
-  while (n - off >= 61) {
-    const uint8_t *h = p + off;
-    int64_t base = 0;
-    for (int i = 0; i < 8; i++) base = (int64_t)((uint64_t)base << 8 | h[i]);
-    int32_t len = (int32_t)((uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11]);
-    if (len < 49 || (size_t)len > n - off - 12) break; /* a partial batch ends the answer */
-    int32_t last_delta = (int32_t)((uint32_t)h[23] << 24 | (uint32_t)h[24] << 16 | (uint32_t)h[25] << 8 | h[26]);
-    if (h[16] == 2 && base + last_delta + 1 > next) next = base + last_delta + 1;
-    off += 12 + (size_t)len;
-  }
-  return next;
-}
-
+/* Queues a partition's fetched records (a copy, with its aborted transactions sorted)
+ * for the reader, and moves the fetch position past its last complete batch. */
 static void take_records(kw_fetcher *c, kw_ctp *p, const kw_fetch_resp_partition_data *pd) {
   if (!pd->records.ptr || pd->records.len <= 0) return;
-  int64_t next = next_fetch_offset(pd->records.ptr, (size_t)pd->records.len, p->fetch_offset);
+  int64_t next = kw_records_next_offset(pd->records.ptr, (size_t)pd->records.len, p->fetch_offset);
   if (next == p->fetch_offset) return; /* nothing complete (a partial batch only) */
   kw_chunk *k = kw_alloc(c->mem, sizeof *k);
   if (!k) return;
@@ -437,17 +422,53 @@ static void on_fetch(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   kw_free(c->mem, fc);
 }
 
+/* A partition this fetch to broker br should ask for: fetching, not paused, nothing in
+ * flight, past its retry backoff, and br leads it. */
+static bool fetchable_from(const kw_ctp *p, const kw_broker *br, int64_t now) {
+  const kw_topic *t = p->t;
+  return p->state == CTP_FETCH && !p->paused && !p->in_flight && now >= p->retry_at && p->partition < t->n_parts &&
+         t->parts[p->partition].leader == br->node_id;
+}
+
+/* The partitions session s holds that fetch fc no longer wants (paused, moved, gone), one
+ * forgotten-topic entry each, into fgs and fparts (s->n of each); returns how many. */
+static int list_forgotten(const fetch_ctx *fc, const fsession *s, int v, kw_fetch_req_forgotten_topic *fgs,
+                          int32_t *fparts) {
+  int nfg = 0;
+  for (int i = 0; i < s->n; i++) {
+    bool wanted = false;
+    for (int j = 0; j < fc->n && !wanted; j++) wanted = fc->e[j].p->t == s->e[i].t && fc->e[j].p->partition == s->e[i].partition;
+    if (wanted) continue;
+    kw_msg_init(KW_SCHEMA_FETCH_REQ_FORGOTTEN_TOPIC, &fgs[nfg]);
+    if (v >= 13) fgs[nfg].topic_id = s->e[i].t->id;
+    else fgs[nfg].topic = (kw_slice){(const uint8_t *)s->e[i].t->name, (int32_t)strlen(s->e[i].t->name)};
+    fparts[nfg] = s->e[i].partition;
+    fgs[nfg].partitions = &fparts[nfg];
+    fgs[nfg].n_partitions = 1;
+    nfg++;
+  }
+  return nfg;
+}
+
+/* A fetch in session s went out: the session now holds exactly what it asked for, at
+ * these offsets (forgotten on no memory, so the next fetch is a full one). */
+static void session_remember(fsession *s, const fetch_ctx *fc, const kw_mem *m) {
+  sess_entry *e = kw_alloc(m, sizeof *e * (size_t)fc->n);
+  if (!e) {
+    session_reset(s, m);
+    return;
+  }
+  for (int i = 0; i < fc->n; i++) e[i] = (sess_entry){fc->e[i].p->t, fc->e[i].p->partition, fc->e[i].p->fetch_offset};
+  kw_free(m, s->e);
+  s->e = e;
+  s->n = fc->n;
+}
+
 static void send_fetch(kw_fetcher *c, kw_broker *br, int64_t now) {
   int v = kw_conn_version(br->conn, KW_API_FETCH);
   if (v < 0) return;
   int n = 0;
-  for (int i = 0; i < c->n_parts; i++) {
-    kw_ctp *p = c->parts[i];
-    const kw_topic *t = p->t;
-    if (p->state == CTP_FETCH && !p->paused && !p->in_flight && now >= p->retry_at && p->partition < t->n_parts &&
-        t->parts[p->partition].leader == br->node_id)
-      n++;
-  }
+  for (int i = 0; i < c->n_parts; i++) n += fetchable_from(c->parts[i], br, now);
   if (!n) return;
   kw_fetch_req_forgotten_topic *fgs = NULL;
   int32_t *fparts = NULL;
@@ -462,9 +483,7 @@ static void send_fetch(kw_fetcher *c, kw_broker *br, int64_t now) {
   for (int i = 0; i < c->n_parts; i++) {
     kw_ctp *p = c->parts[i];
     const kw_topic *t = p->t;
-    if (!(p->state == CTP_FETCH && !p->paused && !p->in_flight && now >= p->retry_at && p->partition < t->n_parts &&
-          t->parts[p->partition].leader == br->node_id))
-      continue;
+    if (!fetchable_from(p, br, now)) continue;
     bool listed = false;
     for (int k = 0; k < ntopics && !listed; k++) listed = fts[k].topic.ptr == (const uint8_t *)t->name;
     if (!listed) {
@@ -508,18 +527,7 @@ static void send_fetch(kw_fetcher *c, kw_broker *br, int64_t now) {
     fgs = kw_alloc(c->mem, sizeof *fgs * (size_t)s->n);
     fparts = kw_alloc(c->mem, sizeof *fparts * (size_t)s->n);
     if (!fgs || !fparts) goto out;
-    for (int i = 0; i < s->n; i++) {
-      bool wanted = false;
-      for (int j = 0; j < fc->n && !wanted; j++) wanted = fc->e[j].p->t == s->e[i].t && fc->e[j].p->partition == s->e[i].partition;
-      if (wanted) continue;
-      kw_msg_init(KW_SCHEMA_FETCH_REQ_FORGOTTEN_TOPIC, &fgs[nfg]);
-      if (v >= 13) fgs[nfg].topic_id = s->e[i].t->id;
-      else fgs[nfg].topic = (kw_slice){(const uint8_t *)s->e[i].t->name, (int32_t)strlen(s->e[i].t->name)};
-      fparts[nfg] = s->e[i].partition;
-      fgs[nfg].partitions = &fparts[nfg];
-      fgs[nfg].n_partitions = 1;
-      nfg++;
-    }
+    nfg = list_forgotten(fc, s, v, fgs, fparts);
   }
   /* Topics left with no partition to send are dropped from the request. */
   int kept = 0;
@@ -547,17 +555,7 @@ static void send_fetch(kw_fetcher *c, kw_broker *br, int64_t now) {
     c->metrics->fetches++;
     c->metrics->incremental_fetches += fc->incremental;
   }
-  if (s) { /* the session now holds exactly what this fetch wants, at these offsets */
-    sess_entry *e = kw_alloc(c->mem, sizeof *e * (size_t)fc->n);
-    if (e) {
-      for (int i = 0; i < fc->n; i++) e[i] = (sess_entry){fc->e[i].p->t, fc->e[i].p->partition, fc->e[i].p->fetch_offset};
-      kw_free(c->mem, s->e);
-      s->e = e;
-      s->n = fc->n;
-    } else {
-      session_reset(s, c->mem);
-    }
-  }
+  if (s) session_remember(s, fc, c->mem);
   int32_t *nodes = kw_realloc(c->mem, c->fetching_nodes, sizeof *nodes * (size_t)(c->n_fetching + 1));
   if (nodes) {
     c->fetching_nodes = nodes;

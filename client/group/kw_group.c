@@ -19,20 +19,12 @@
 #include "client/kw_metrics.h"
 #include "kwire/error.h"
 #include "core/kw_log.h"
+#include "core/kw_str.h"
 #include "proto/kw_kerr.h"
 #include "proto/kw_msg.h"
 
-char *kw_grp_dup_slice(const kw_mem *m, kw_slice s) {
-  char *d = kw_alloc(m, (size_t)(s.len > 0 ? s.len : 0) + 1);
-  if (d) {
-    if (s.len > 0) memcpy(d, s.ptr, (size_t)s.len);
-    d[s.len > 0 ? s.len : 0] = 0;
-  }
-  return d;
-}
-
 void kw_grp_set_member_id(kw_group *g, kw_slice id) {
-  char *d = kw_grp_dup_slice(g->mem, id);
+  char *d = kw_slice_strdup(g->mem, id);
   if (!d) return;
   kw_free(g->mem, g->member_id);
   g->member_id = d;
@@ -421,7 +413,7 @@ int kw_group_subscribe(kw_group *g, const char *const *topics, int n) {
   char **copy = kw_alloc(g->mem, sizeof *copy * (size_t)n);
   if (!copy) return KW_ERR_NOMEM;
   for (int i = 0; i < n; i++) {
-    copy[i] = kw_grp_dup_slice(g->mem, SL(topics[i]));
+    copy[i] = kw_slice_strdup(g->mem, SL(topics[i]));
     kw_cluster_topic(g->cl, topics[i], true);
   }
   for (int i = 0; i < g->n_topics; i++) kw_free(g->mem, g->topics[i]);

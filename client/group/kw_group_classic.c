@@ -11,6 +11,7 @@
 #include "client/kw_metrics.h"
 #include "kwire/error.h"
 #include "core/kw_log.h"
+#include "core/kw_str.h"
 #include "proto/kw_kerr.h"
 #include "proto/kw_msg.h"
 
@@ -240,8 +241,8 @@ static int keep_members(kw_group *g, const kw_join_group_resp *resp) {
   for (int32_t i = 0; i < resp->n_members; i++) {
     gmember *m = &g->members[g->n_members++];
     memset(m, 0, sizeof *m);
-    m->id = kw_grp_dup_slice(g->mem, resp->members[i].member_id);
-    m->instance = resp->members[i].group_instance_id.ptr ? kw_grp_dup_slice(g->mem, resp->members[i].group_instance_id) : NULL;
+    m->id = kw_slice_strdup(g->mem, resp->members[i].member_id);
+    m->instance = resp->members[i].group_instance_id.ptr ? kw_slice_strdup(g->mem, resp->members[i].group_instance_id) : NULL;
     m->generation = -1;
     kw_arena a;
     kw_arena_init(&a, g->mem, 1 << 20);
@@ -253,7 +254,7 @@ static int keep_members(kw_group *g, const kw_join_group_resp *resp) {
     if (v >= 0 && !r.err && kw_msg_decode(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION, v, false, &r, &a, &sub) == 0) {
       m->topics = kw_alloc(g->mem, sizeof *m->topics * (size_t)(sub.n_topics > 0 ? sub.n_topics : 1));
       for (int32_t t = 0; m->topics && t < sub.n_topics; t++) {
-        m->topics[m->n_topics++] = kw_grp_dup_slice(g->mem, sub.topics[t]);
+        m->topics[m->n_topics++] = kw_slice_strdup(g->mem, sub.topics[t]);
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)sub.topics[t].len, (const char *)sub.topics[t].ptr);
         kw_cluster_topic(g->cl, name, true); /* the leader needs every member's topics' metadata */
@@ -263,7 +264,7 @@ static int keep_members(kw_group *g, const kw_join_group_resp *resp) {
       m->owned = owned ? kw_alloc(g->mem, sizeof *m->owned * (size_t)owned) : NULL;
       for (int32_t t = 0; m->owned && t < sub.n_owned_partitions; t++)
         for (int32_t p = 0; p < sub.owned_partitions[t].n_partitions; p++)
-          m->owned[m->n_owned++] = (kw_asg_tp){kw_grp_dup_slice(g->mem, sub.owned_partitions[t].topic),
+          m->owned[m->n_owned++] = (kw_asg_tp){kw_slice_strdup(g->mem, sub.owned_partitions[t].topic),
                                                sub.owned_partitions[t].partitions[p]};
       m->generation = sub.generation_id;
     }

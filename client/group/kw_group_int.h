@@ -68,7 +68,6 @@ typedef struct gctx {
   int *result;
 } gctx;
 
-char *kw_grp_dup_slice(const kw_mem *m, kw_slice s);
 void kw_grp_set_member_id(kw_group *g, kw_slice id);
 gctx *kw_grp_new_ctx(kw_group *g);
 bool kw_grp_current(gctx *c);

@@ -2,7 +2,7 @@
  *
  * One kw_client per cluster. No threads: the application drives it, either with
  * kw_client_poll() or, inside its own event loop, with kw_client_fds() +
- * kw_client_next_deadline() + kw_client_step(). Callbacks (delivery reports, logs,
+ * kw_client_next_timeout() + kw_client_step(). Callbacks (delivery reports, logs,
  * errors) run only inside those calls. */
 #ifndef KWIRE_CLIENT_H
 #define KWIRE_CLIENT_H

@@ -1,4 +1,4 @@
-/* The consumer: assign partitions (or, later, subscribe with a group) and poll records.
+/* The consumer: assign partitions or subscribe with a group, then poll records.
  *
  * Records come from a bounded prefetch buffer (queued.max.messages.kbytes); a polled
  * message's key, value and headers point into that buffer and stay valid until the

@@ -4,6 +4,7 @@
 #include "kwire/error.h"
 #include "net/sasl/kw_sasl_int.h"
 #include "core/kw_mem.h"
+#include "core/kw_str.h"
 
 /* Through a volatile pointer the compiler must assume memset has effects it cannot
  * see, so stores into memory about to be freed are not dropped. */
@@ -22,14 +23,6 @@ const char *kw_sasl_mech_name(kw_sasl_mech m) {
   return NULL;
 }
 
-static char *copy(const kw_mem *mem, const char *src, size_t n) {
-  char *p = kw_alloc(mem, n + 1);
-  if (p) {
-    memcpy(p, src, n);
-    p[n] = '\0';
-  }
-  return p;
-}
 
 /* strlen that stops looking after max + 1 characters (strnlen is POSIX, not C11). */
 static size_t bounded_len(const char *c, size_t max) {
@@ -69,8 +62,8 @@ kw_sasl *kw_sasl_new(const kw_mem *mem, kw_sasl_mech m, const char *user, const 
   s->state = KW_SASL_INITIAL;
   s->min_iterations = KW_SASL_SCRAM_MIN_ITERATIONS;
   s->max_iterations = KW_SASL_SCRAM_MAX_ITERATIONS;
-  s->user = copy(mem, user, ulen);
-  s->pass = copy(mem, pass, plen);
+  s->user = kw_strndup(mem, user, ulen);
+  s->pass = kw_strndup(mem, pass, plen);
   s->user_len = ulen;
   s->pass_len = plen;
   if (!s->user || !s->pass) {

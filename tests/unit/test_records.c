@@ -229,3 +229,21 @@ Test(records, legacy_v0_and_v1_with_compressed_wrapper) {
   kw_buf_free(&set);
   kw_buf_free(&z);
 }
+
+/* Where the consumer's next Fetch starts: after the last complete v2 batch, from the
+ * headers alone. Two batches, offsets 0-2 and 3-6. */
+Test(records, next_offset_from_batch_headers) {
+  kw_buf b;
+  kw_buf_init_grow(&b, NULL);
+  write_batch(&b, KW_CODEC_NONE, 3);
+  size_t second = b.len;
+  write_batch(&b, KW_CODEC_GZIP, 4);
+  b.data[second + 7] = 3; /* the second batch's base offset (big-endian int64) */
+  cr_assert_eq(kw_records_next_offset(b.data, b.len, 0), 7);
+  cr_assert_eq(kw_records_next_offset(b.data, b.len, 100), 100, "never backwards");
+  cr_assert_eq(kw_records_next_offset(b.data, b.len - 1, 0), 3, "a partial last batch ends the walk");
+  cr_assert_eq(kw_records_next_offset(b.data, KW_BATCH_HEADER_SIZE - 1, 5), 5, "shorter than a header");
+  b.data[second + 16] = 1; /* magic 1: skipped, not counted */
+  cr_assert_eq(kw_records_next_offset(b.data, b.len, 0), 3);
+  kw_buf_free(&b);
+}

@@ -13,8 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kwire.h"
-#define KWPERF_DECLS_ONLY
-#include "perf_common.c"
+#include "perf_common.h"
 
 #define MAX_PARTITIONS 100000
 

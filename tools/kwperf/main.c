@@ -19,8 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kwire.h"
-#define KWPERF_DECLS_ONLY
-#include "perf_common.c"
+#include "perf_common.h"
 
 static void on_delivery(void *ud, const kw_delivery_report *dr) {
   perf_delivered(ud, (long)(intptr_t)dr->opaque, dr->err ? kw_strerror(dr->err) : NULL);

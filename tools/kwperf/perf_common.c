@@ -1,182 +1,6 @@
-/* The client-neutral half of kwperf: options, payloads, clocks, resource usage,
- * percentiles and the report format. bench/rdkafka_perf.c (the librdkafka baseline)
- * compiles this same file, so both clients are driven, measured and printed by one
- * piece of code. With KWPERF_DECLS_ONLY defined, including this file gives only the
- * declarations below (it is its own header: the tool's folder holds .c files only).
- * The consume half (perf_consume_*) is shared the same way: consume.c drives kwire's
- * consumer, bench/rdkafka_perf.c librdkafka's, and both count, check and print here.
- * So is the rebalance scenario (perf_rebalance_run): rebalance.c and rdkafka_perf.c only
- * wrap their client's create/subscribe/poll/close and report its rebalance callbacks. */
-#ifndef KWPERF_DECLS_ONLY
+/* kwperf's shared measurement code (see perf_common.h). */
 #define _POSIX_C_SOURCE 200809L /* before any header: clock_gettime */
-#endif
-#ifndef KWPERF_COMMON_DECLS
-#define KWPERF_COMMON_DECLS
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
-
-#define PERF_MAX_PROPS 64
-
-typedef struct perf_opts {
-  const char *command; /* produce, consume, or rtt (kwperf only) */
-  const char *brokers, *topic;
-  long count;          /* messages measured (-n); consume: -1 = all up to the end at start */
-  int size;            /* value bytes (-s) */
-  const char *acks;    /* all, -1, 0, 1 */
-  int linger_ms;
-  const char *codec;   /* none, gzip, snappy, lz4, zstd */
-  bool latency;        /* one message at a time, produce -> delivery report */
-  bool floor;          /* --latency --floor: a raw round trip before each message */
-  long warmup;         /* messages produced and flushed before measuring */
-  const char *api;     /* consume --api (rdkafka_perf: batch or poll) */
-  int idle_ms;         /* consume: give up after this long without a message */
-  const char *strategy; /* rebalance: partition.assignment.strategy (classic protocol) */
-  const char *protocol; /* rebalance: group.protocol, classic or consumer (KIP-848) */
-  const char *group;    /* rebalance: group.id (default: a fresh one per run) */
-  int slice_ms;         /* rebalance: poll timeout per member and turn */
-  const char *loop;     /* rebalance: turns (each member polled in turn) or fds (one poll()) */
-  int settle_ms;        /* rebalance: wait between a stable group and the next step */
-  int phase_timeout_ms; /* rebalance: a phase that takes longer has failed */
-  bool trace;           /* rebalance: every rebalance callback to stderr */
-  const char *props[PERF_MAX_PROPS][2]; /* -X key=value, applied last */
-  int n_props;
-} perf_opts;
-
-typedef struct perf_usage {
-  double user_s, sys_s;
-  long maxrss_kb;
-} perf_usage;
-
-typedef struct perf_run {
-  int64_t t_first_ns, t_last_ns; /* first produce, last delivery report */
-  perf_usage before, after;      /* resource usage around the measured phase */
-  long delivered, failed, expected;
-  long warmup_failed;            /* warm-up messages not delivered: nothing to measure */
-  char first_error[128];
-  int64_t *lat_ns;               /* latency mode: per message, -1 until reported */
-  int64_t *sent_ns;
-  int64_t *floor_ns;             /* --floor: the raw round trip before message i */
-  long n_floor;
-  double floor_cpu_s;            /* CPU the floor's round trips took: not the client's */
-} perf_run;
-
-/* Parses "COMMAND -b ... " (argv[1] is the command, one of the space-separated
- * `commands`). Exits with usage on error. */
-void perf_parse(perf_opts *o, int argc, char **argv, const char *prog, const char *commands);
-/* True when acks means all in-sync replicas (then both clients run idempotent). */
-bool perf_acks_all(const perf_opts *o);
-/* The value of message i: `size` bytes of word-like text, different per message. */
-const void *perf_payload(const perf_opts *o, long i);
-int64_t perf_now_ns(void);
-double perf_thread_cpu_s(void); /* CPU time of the calling thread */
-void perf_usage_now(perf_usage *u);
-/* Allocates the latency arrays (latency mode) and zeroes the counters. */
-void perf_run_init(perf_run *r, const perf_opts *o);
-/* A delivery report for message i (i < 0: a warm-up message, only its failure counted). */
-void perf_delivered(perf_run *r, long i, const char *err);
-/* Prints the human-readable figures and the final JSON line. `conf` is a short text
- * of the effective settings the client read back. */
-void perf_report(const perf_opts *o, perf_run *r, const char *client, const char *version, const char *conf);
-
-/* ---- consume: both clients count every message here ---- */
-
-typedef struct perf_consume {
-  int64_t t_start_ns, t_first_ns, t_last_ns; /* client created, first message, count reached */
-  perf_usage start, first, end;
-  long expected;                 /* messages to consume */
-  long msgs, errors;             /* records, error events */
-  long order_errors;             /* an offset at or below one seen before on its partition */
-  uint64_t bytes, checksum;      /* value bytes; sum of the values' 64-bit words (+ tail bytes) */
-  int n_parts;
-  int64_t *next_offset;          /* per partition: next offset expected */
-  char first_error[160];
-} perf_consume;
-
-void perf_consume_init(perf_consume *c, long expected, int n_parts);
-/* The client is about to be created: the clock and CPU start here ("from client start"). */
-void perf_consume_start(perf_consume *c);
-void perf_consume_error(perf_consume *c, int32_t partition, int64_t offset, const char *what);
-/* Prints the figures and the JSON line; `api` says how the client was driven. */
-void perf_consume_report(const perf_opts *o, perf_consume *c, const char *client, const char *version,
-                         const char *api, const char *conf);
-
-/* One record: reads every byte of its value (as an application would), checks that the
- * partition's offsets only go up, and stops the clock at the last one. Inline: this runs
- * a million times per run and must cost both clients the same few nanoseconds. */
-__attribute__((unused)) static inline void perf_consumed(perf_consume *c, int32_t partition, int64_t offset,
-                                                         const void *value, size_t len) {
-  if (c->msgs == 0) {
-    c->t_first_ns = perf_now_ns();
-    perf_usage_now(&c->first);
-  }
-  const unsigned char *v = value;
-  uint64_t sum = 0;
-  size_t i = 0;
-  for (; i + 8 <= len; i += 8) {
-    uint64_t w;
-    memcpy(&w, v + i, 8); /* one unaligned load */
-    sum += w;
-  }
-  for (; i < len; i++) sum += v[i];
-  c->checksum += sum;
-  c->bytes += len;
-  if (partition >= 0 && partition < c->n_parts) {
-    if (offset < c->next_offset[partition]) c->order_errors++;
-    c->next_offset[partition] = offset + 1;
-  }
-  if (++c->msgs == c->expected) {
-    c->t_last_ns = perf_now_ns();
-    perf_usage_now(&c->end);
-  }
-}
-
-/* ---- rebalance: a group of PERF_RB_MEMBERS consumers driven from one thread ----
- *
- * The scenario (perf_rebalance_run, the same code for both clients): members 1 and 2
- * subscribe and settle on half the partitions each; settle_ms later member 3 subscribes
- * (t0) and the join is over when every member owns its share (n/3, here 4 of 12) and
- * every partition has exactly one owner, as told by the rebalance callbacks; settle_ms
- * later member 3 closes (t1, a clean leave) and the leave is over when members 1 and 2
- * own half each again. Members are polled in turn, slice_ms each (--loop turns), or
- * (kwire, --loop fds) served from one poll() over all their sockets. */
-#define PERF_RB_MEMBERS 3
-#define PERF_RB_MAX_PARTS 4096
-enum { PERF_RB_ASSIGNED = 1, PERF_RB_REVOKED = 2, PERF_RB_LOST = 3 }; /* kwire's KW_REBALANCE_* values */
-typedef struct perf_rb perf_rb;
-/* A rebalance callback of member `member` (0-based) for these partitions of the topic
- * (ASSIGNED: now its own, added to what it has; REVOKED/LOST: given up). */
-void perf_rb_event(perf_rb *rb, int member, int kind, const int32_t *parts, int n);
-typedef struct perf_rb_ops {
-  /* A consumer for member `member` (not subscribed yet); exits on failure. */
-  void *(*create)(const perf_opts *o, const char *group, int member, perf_rb *rb);
-  int (*subscribe)(void *m);            /* 0 or an error */
-  int (*poll)(void *m, int timeout_ms); /* serves the member (its callbacks run here); < 0 fatal */
-  /* --loop fds (NULL: not offered): one wait on every open member's sockets, at most
-   * timeout_ms, then each member served from what was ready; < 0 fatal. */
-  int (*poll_all)(void *const *m, const bool *open, int n, int timeout_ms);
-  void (*close)(void *m);               /* a clean leave: revokes (callback) and leaves the group */
-  void (*destroy)(void *m);
-} perf_rb_ops;
-/* Runs the scenario on a topic of n_parts partitions, prints the figures and one JSON
- * line; 0 if both phases converged with no inconsistency. */
-int perf_rebalance_run(const perf_opts *o, const perf_rb_ops *ops, int n_parts, const char *client,
-                       const char *version, const char *conf);
-int kwperf_rebalance(const perf_opts *o); /* kwperf rebalance (rebalance.c) */
-
-/* rtt.c: the latency floor, a raw connection with one pre-encoded Produce request. */
-typedef struct kwperf_floor kwperf_floor;
-kwperf_floor *kwperf_floor_open(const perf_opts *o);
-int kwperf_floor_once(kwperf_floor *f, int64_t *ns); /* 0, a Kafka error code, or -1000 */
-void kwperf_floor_close(kwperf_floor *f);
-int kwperf_rtt(const perf_opts *o); /* kwperf rtt */
-int kwperf_consume(const perf_opts *o); /* kwperf consume (consume.c) */
-/* --floor: one raw round trip, its time into r->floor_ns and its CPU into r->floor_cpu_s. */
-void perf_floor_step(kwperf_floor *f, perf_run *r);
-#endif
-
-#ifndef KWPERF_DECLS_ONLY
+#include "perf_common.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -714,6 +538,55 @@ static void perf_rb_state(const perf_rb *rb, char *out, size_t size) {
            rb->n_unowned);
 }
 
+/* What one rebalance run measured: each phase's time, callbacks and unowned partitions
+ * (-1 until the phase ran), and the checks summed over all phases. */
+typedef struct perf_rb_result {
+  const char *failed;
+  char state[128]; /* the members' assignments when a phase failed */
+  double setup_ms, join_ms, join_first_ms, join_unowned, close_ms, leave_ms, leave_unowned;
+  long setup_late, join_cb, join_late, leave_cb, leave_late;
+  int join_max_unowned, leave_max_unowned;
+  long lost, overlaps, bad;
+} perf_rb_result;
+
+/* The human-readable report and the JSON line bench/run-rebalance-bench.sh collects. */
+static void perf_rb_print(const perf_opts *o, const perf_rb_result *res, bool ok, int n_parts, const char *client,
+                          const char *version, const char *conf, const char *group) {
+  printf("%s %s: rebalance of a %d-member group, %d partitions, group.protocol=%s%s%s\n", client, version,
+         PERF_RB_MEMBERS, n_parts, o->protocol, strcmp(o->protocol, "classic") ? "" : " strategy=",
+         strcmp(o->protocol, "classic") ? "" : o->strategy);
+  printf("  settings read back: %s\n", conf);
+  if (strcmp(o->loop, "fds") == 0)
+    printf("  members served from one poll() over their sockets; member 3 subscribes and closes %d ms after the "
+           "group is stable\n",
+           o->settle_ms);
+  else
+    printf("  members polled in turn, %d ms each; member 3 subscribes and closes %d ms after the group is stable\n",
+           o->slice_ms, o->settle_ms);
+  if (res->failed) printf("  FAILED: %s (%s)\n", res->failed, res->state);
+  printf("  setup (members 1 and 2 subscribe until %d partitions each): %.0f ms\n", n_parts / 2, res->setup_ms);
+  printf("  join  (member 3 subscribes until %d each): %.0f ms; member 3's first partitions after %.0f ms; "
+         "%ld callbacks; unowned: at most %d partitions, %.2f partition-seconds\n",
+         n_parts / 3, res->join_ms, res->join_first_ms, res->join_cb, res->join_max_unowned, res->join_unowned);
+  printf("  leave (member 3 closes until %d each): %.0f ms (close itself %.0f ms); %ld callbacks; unowned: at most %d "
+         "partitions, %.2f partition-seconds\n",
+         n_parts / 2, res->leave_ms, res->close_ms, res->leave_cb, res->leave_max_unowned, res->leave_unowned);
+  printf("  checks: overlaps %ld, inconsistent callbacks %ld, lost %ld, callbacks after a stable group %ld/%ld/%ld "
+         "-> %s\n",
+         res->overlaps, res->bad, res->lost, res->setup_late, res->join_late, res->leave_late, ok ? "ok" : "NOT OK");
+  printf("{\"client\":\"%s\",\"version\":\"%s\",\"mode\":\"rebalance\",\"protocol\":\"%s\",\"strategy\":\"%s\","
+         "\"members\":%d,\"partitions\":%d,\"loop\":\"%s\",\"slice_ms\":%d,\"settle_ms\":%d,\"ok\":%s,\"failed\":\"%s\","
+         "\"setup_ms\":%.1f,\"join_ms\":%.1f,\"join_first_ms\":%.1f,\"join_callbacks\":%ld,\"join_max_unowned\":%d,"
+         "\"join_unowned_part_s\":%.3f,\"close_ms\":%.1f,\"leave_ms\":%.1f,\"leave_callbacks\":%ld,"
+         "\"leave_max_unowned\":%d,\"leave_unowned_part_s\":%.3f,\"overlaps\":%ld,\"bad_callbacks\":%ld,\"lost\":%ld,"
+         "\"late_callbacks\":[%ld,%ld,%ld],\"group\":\"%s\",\"conf\":\"%s\"}\n",
+         client, version, o->protocol, strcmp(o->protocol, "classic") ? "server" : o->strategy, PERF_RB_MEMBERS,
+         n_parts, o->loop, o->slice_ms, o->settle_ms, ok ? "true" : "false", res->failed ? res->failed : "",
+         res->setup_ms, res->join_ms, res->join_first_ms, res->join_cb, res->join_max_unowned, res->join_unowned,
+         res->close_ms, res->leave_ms, res->leave_cb, res->leave_max_unowned, res->leave_unowned, res->overlaps,
+         res->bad, res->lost, res->setup_late, res->join_late, res->leave_late, group, conf);
+}
+
 int perf_rebalance_run(const perf_opts *o, const perf_rb_ops *ops, int n_parts, const char *client,
                        const char *version, const char *conf) {
   if (n_parts <= 0 || n_parts > PERF_RB_MAX_PARTS) {
@@ -739,78 +612,76 @@ int perf_rebalance_run(const perf_opts *o, const perf_rb_ops *ops, int n_parts, 
        three[PERF_RB_MEMBERS] = {true, true, true};
   for (int i = 0; i < PERF_RB_MEMBERS; i++) m[i] = ops->create(o, group, i, rb);
 
-  const char *failed = NULL;
-  char state[128] = "";
-  double setup_ms = -1, join_ms = -1, join_first_ms = -1, join_unowned = -1, leave_ms = -1, close_ms = -1,
-         leave_unowned = -1;
-  long setup_late = -1, join_cb = -1, join_late = -1, leave_cb = -1, leave_late = -1;
-  int join_max_unowned = -1, leave_max_unowned = -1;
-  long lost = 0, overlaps = 0, bad = 0;
+  perf_rb_result res = {.setup_ms = -1, .join_ms = -1, .join_first_ms = -1, .join_unowned = -1, .close_ms = -1,
+                        .leave_ms = -1, .leave_unowned = -1, .setup_late = -1, .join_cb = -1, .join_late = -1,
+                        .leave_cb = -1, .leave_late = -1, .join_max_unowned = -1, .leave_max_unowned = -1};
   int64_t t, t_end;
 
   /* Setup: members 1 and 2 (member 3 exists, is polled, but has not subscribed). */
   if (o->trace) fprintf(stderr, "rebalance: setup, members 1 and 2 subscribe to %s (group %s)\n", o->topic, group);
   perf_rb_phase(rb);
   t = perf_now_ns();
-  if (ops->subscribe(m[0]) || ops->subscribe(m[1])) failed = "subscribe";
-  t_end = failed ? -1 : perf_rb_drive(rb, ops, m, open, two, true, o->phase_timeout_ms);
-  lost += rb->lost, overlaps += rb->overlaps, bad += rb->bad;
-  if (!failed && t_end <= 0) failed = t_end < 0 ? "setup: poll error" : "setup: members 1 and 2 did not converge";
-  if (!failed) {
-    setup_ms = (double)(t_end - t) / 1e6;
+  if (ops->subscribe(m[0]) || ops->subscribe(m[1])) res.failed = "subscribe";
+  t_end = res.failed ? -1 : perf_rb_drive(rb, ops, m, open, two, true, o->phase_timeout_ms);
+  res.lost += rb->lost, res.overlaps += rb->overlaps, res.bad += rb->bad;
+  if (!res.failed && t_end <= 0)
+    res.failed = t_end < 0 ? "setup: poll error" : "setup: members 1 and 2 did not converge";
+  if (!res.failed) {
+    res.setup_ms = (double)(t_end - t) / 1e6;
     perf_rb_phase(rb);
     perf_rb_drive(rb, ops, m, open, two, false, o->settle_ms);
-    setup_late = rb->callbacks;
-    lost += rb->lost, overlaps += rb->overlaps, bad += rb->bad;
+    res.setup_late = rb->callbacks;
+    res.lost += rb->lost, res.overlaps += rb->overlaps, res.bad += rb->bad;
   }
 
   /* Join: member 3 subscribes at t0. */
-  if (!failed) {
+  if (!res.failed) {
     if (o->trace) fprintf(stderr, "rebalance: join, member 3 subscribes\n");
     perf_rb_phase(rb);
     t = rb->phase_start;
-    if (ops->subscribe(m[2])) failed = "subscribe";
-    t_end = failed ? -1 : perf_rb_drive(rb, ops, m, open, three, true, o->phase_timeout_ms);
+    if (ops->subscribe(m[2])) res.failed = "subscribe";
+    t_end = res.failed ? -1 : perf_rb_drive(rb, ops, m, open, three, true, o->phase_timeout_ms);
     perf_rb_integrate(rb, t_end > 0 ? t_end : perf_now_ns());
-    lost += rb->lost, overlaps += rb->overlaps, bad += rb->bad;
-    join_cb = rb->callbacks;
-    join_unowned = rb->unowned_part_ns / 1e9;
-    join_max_unowned = rb->max_unowned;
-    if (rb->first_assign[2]) join_first_ms = (double)(rb->first_assign[2] - t) / 1e6;
-    if (!failed && t_end <= 0) failed = t_end < 0 ? "join: poll error" : "join: the 3 members did not converge";
-    if (!failed) {
-      join_ms = (double)(t_end - t) / 1e6;
+    res.lost += rb->lost, res.overlaps += rb->overlaps, res.bad += rb->bad;
+    res.join_cb = rb->callbacks;
+    res.join_unowned = rb->unowned_part_ns / 1e9;
+    res.join_max_unowned = rb->max_unowned;
+    if (rb->first_assign[2]) res.join_first_ms = (double)(rb->first_assign[2] - t) / 1e6;
+    if (!res.failed && t_end <= 0)
+      res.failed = t_end < 0 ? "join: poll error" : "join: the 3 members did not converge";
+    if (!res.failed) {
+      res.join_ms = (double)(t_end - t) / 1e6;
       perf_rb_phase(rb);
       perf_rb_drive(rb, ops, m, open, three, false, o->settle_ms);
-      join_late = rb->callbacks;
-      lost += rb->lost, overlaps += rb->overlaps, bad += rb->bad;
+      res.join_late = rb->callbacks;
+      res.lost += rb->lost, res.overlaps += rb->overlaps, res.bad += rb->bad;
     }
   }
 
   /* Leave: member 3 closes at t1; its revocation comes from inside close. */
-  if (!failed) {
+  if (!res.failed) {
     if (o->trace) fprintf(stderr, "rebalance: leave, member 3 closes\n");
     perf_rb_phase(rb);
     t = rb->phase_start;
     ops->close(m[2]);
     open[2] = false;
-    close_ms = (double)(perf_now_ns() - t) / 1e6;
+    res.close_ms = (double)(perf_now_ns() - t) / 1e6;
     t_end = perf_rb_balanced(rb, two) ? perf_now_ns() : perf_rb_drive(rb, ops, m, open, two, true, o->phase_timeout_ms);
     perf_rb_integrate(rb, t_end > 0 ? t_end : perf_now_ns());
-    lost += rb->lost, overlaps += rb->overlaps, bad += rb->bad;
-    leave_cb = rb->callbacks;
-    leave_unowned = rb->unowned_part_ns / 1e9;
-    leave_max_unowned = rb->max_unowned;
-    if (t_end <= 0) failed = t_end < 0 ? "leave: poll error" : "leave: members 1 and 2 did not converge";
-    if (!failed) {
-      leave_ms = (double)(t_end - t) / 1e6;
+    res.lost += rb->lost, res.overlaps += rb->overlaps, res.bad += rb->bad;
+    res.leave_cb = rb->callbacks;
+    res.leave_unowned = rb->unowned_part_ns / 1e9;
+    res.leave_max_unowned = rb->max_unowned;
+    if (t_end <= 0) res.failed = t_end < 0 ? "leave: poll error" : "leave: members 1 and 2 did not converge";
+    if (!res.failed) {
+      res.leave_ms = (double)(t_end - t) / 1e6;
       perf_rb_phase(rb);
       perf_rb_drive(rb, ops, m, open, two, false, o->settle_ms);
-      leave_late = rb->callbacks;
-      lost += rb->lost, overlaps += rb->overlaps, bad += rb->bad;
+      res.leave_late = rb->callbacks;
+      res.lost += rb->lost, res.overlaps += rb->overlaps, res.bad += rb->bad;
     }
   }
-  if (failed) perf_rb_state(rb, state, sizeof state);
+  if (res.failed) perf_rb_state(rb, res.state, sizeof res.state);
 
   rb->phase_start = 0; /* teardown: not measured */
   if (o->trace) fprintf(stderr, "rebalance: teardown (not measured)\n");
@@ -818,41 +689,10 @@ int perf_rebalance_run(const perf_opts *o, const perf_rb_ops *ops, int n_parts, 
     if (open[i]) ops->close(m[i]);
   for (int i = 0; i < PERF_RB_MEMBERS; i++) ops->destroy(m[i]);
 
-  bool ok = !failed && !overlaps && !bad && !lost && !setup_late && !join_late && !leave_late;
-  printf("%s %s: rebalance of a %d-member group, %d partitions, group.protocol=%s%s%s\n", client, version,
-         PERF_RB_MEMBERS, n_parts, o->protocol, strcmp(o->protocol, "classic") ? "" : " strategy=",
-         strcmp(o->protocol, "classic") ? "" : o->strategy);
-  printf("  settings read back: %s\n", conf);
-  if (strcmp(o->loop, "fds") == 0)
-    printf("  members served from one poll() over their sockets; member 3 subscribes and closes %d ms after the "
-           "group is stable\n",
-           o->settle_ms);
-  else
-    printf("  members polled in turn, %d ms each; member 3 subscribes and closes %d ms after the group is stable\n",
-           o->slice_ms, o->settle_ms);
-  if (failed) printf("  FAILED: %s (%s)\n", failed, state);
-  printf("  setup (members 1 and 2 subscribe until %d partitions each): %.0f ms\n", n_parts / 2, setup_ms);
-  printf("  join  (member 3 subscribes until %d each): %.0f ms; member 3's first partitions after %.0f ms; "
-         "%ld callbacks; unowned: at most %d partitions, %.2f partition-seconds\n",
-         n_parts / 3, join_ms, join_first_ms, join_cb, join_max_unowned, join_unowned);
-  printf("  leave (member 3 closes until %d each): %.0f ms (close itself %.0f ms); %ld callbacks; unowned: at most %d "
-         "partitions, %.2f partition-seconds\n",
-         n_parts / 2, leave_ms, close_ms, leave_cb, leave_max_unowned, leave_unowned);
-  printf("  checks: overlaps %ld, inconsistent callbacks %ld, lost %ld, callbacks after a stable group %ld/%ld/%ld "
-         "-> %s\n",
-         overlaps, bad, lost, setup_late, join_late, leave_late, ok ? "ok" : "NOT OK");
-  printf("{\"client\":\"%s\",\"version\":\"%s\",\"mode\":\"rebalance\",\"protocol\":\"%s\",\"strategy\":\"%s\","
-         "\"members\":%d,\"partitions\":%d,\"loop\":\"%s\",\"slice_ms\":%d,\"settle_ms\":%d,\"ok\":%s,\"failed\":\"%s\","
-         "\"setup_ms\":%.1f,\"join_ms\":%.1f,\"join_first_ms\":%.1f,\"join_callbacks\":%ld,\"join_max_unowned\":%d,"
-         "\"join_unowned_part_s\":%.3f,\"close_ms\":%.1f,\"leave_ms\":%.1f,\"leave_callbacks\":%ld,"
-         "\"leave_max_unowned\":%d,\"leave_unowned_part_s\":%.3f,\"overlaps\":%ld,\"bad_callbacks\":%ld,\"lost\":%ld,"
-         "\"late_callbacks\":[%ld,%ld,%ld],\"group\":\"%s\",\"conf\":\"%s\"}\n",
-         client, version, o->protocol, strcmp(o->protocol, "classic") ? "server" : o->strategy, PERF_RB_MEMBERS,
-         n_parts, o->loop, o->slice_ms, o->settle_ms, ok ? "true" : "false", failed ? failed : "", setup_ms, join_ms,
-         join_first_ms, join_cb, join_max_unowned, join_unowned, close_ms, leave_ms, leave_cb, leave_max_unowned,
-         leave_unowned, overlaps, bad, lost, setup_late, join_late, leave_late, group, conf);
+  bool ok = !res.failed && !res.overlaps && !res.bad && !res.lost && !res.setup_late && !res.join_late &&
+            !res.leave_late;
+  perf_rb_print(o, &res, ok, n_parts, client, version, conf, group);
   fflush(stdout);
   free(rb);
   return ok ? 0 : 1;
 }
-#endif

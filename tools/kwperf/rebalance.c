@@ -14,8 +14,7 @@
 #include <poll.h>
 #include <string.h>
 #include "kwire.h"
-#define KWPERF_DECLS_ONLY
-#include "perf_common.c"
+#include "perf_common.h"
 
 typedef struct kmember {
   kw_client *cl;

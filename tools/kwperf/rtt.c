@@ -17,8 +17,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#define KWPERF_DECLS_ONLY
-#include "perf_common.c"
+#include "perf_common.h"
 
 /* Bitwise CRC32C, run once per program: this file is also compiled into the
  * librdkafka baseline, which must not link kwire. */

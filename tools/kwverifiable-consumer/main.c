@@ -218,7 +218,15 @@ static const char *assignor(const char *s) {
   vf_die(prog, "--assignment-strategy: kwire has range, roundrobin and cooperative-sticky, not '%s'", s);
 }
 
-int main(int argc, char **argv) {
+/* Command-line settings that only shape the configuration. */
+typedef struct vc_args {
+  const char *boot, *gproto, *group, *instance, *session, *reset, *strategy, *cconf;
+  char **xs; /* -X key=value, in order */
+  int nx;
+} vc_args;
+
+/* The command line (the Java tool's flags) into c's settings and a's. Exits on a bad one. */
+static void parse_args(int argc, char **argv, vc *c, vc_args *a) {
   enum {
     O_TOPIC = 256, O_BOOT, O_GPROTO, O_GREMOTE, O_GROUP, O_INSTANCE, O_MAX, O_SESSION, O_VERBOSE, O_AUTOCOMMIT,
     O_RESET, O_STRATEGY, O_CCONF, O_CTIMEOUT
@@ -242,65 +250,113 @@ int main(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  vc c = {.max_messages = -1, .commit_timeout_ms = 30000};
-  const char *boot = NULL, *gproto = "classic", *group = NULL, *instance = NULL, *session = "30000",
-             *reset = "earliest", *strategy = "range", *cconf = NULL;
-  char **xs = calloc((size_t)argc + 1, sizeof *xs);
-  int nx = 0, o;
-  if (!xs) vf_die(prog, "out of memory");
+  *a = (vc_args){.gproto = "classic", .session = "30000", .reset = "earliest", .strategy = "range"};
+  a->xs = calloc((size_t)argc + 1, sizeof *a->xs);
+  int o;
+  if (!a->xs) vf_die(prog, "out of memory");
   if (argc == 1) usage(0);
   while ((o = getopt_long(argc, argv, "X:h", opts, NULL)) != -1) {
     switch (o) {
-    case O_TOPIC: c.topic = optarg; break;
-    case O_BOOT: boot = optarg; break;
+    case O_TOPIC: c->topic = optarg; break;
+    case O_BOOT: a->boot = optarg; break;
     case O_GPROTO:
       if (strcasecmp(optarg, "classic") && strcasecmp(optarg, "consumer"))
         vf_die(prog, "--group-protocol: classic or consumer, not '%s'", optarg);
-      gproto = strcasecmp(optarg, "classic") ? "consumer" : "classic";
+      a->gproto = strcasecmp(optarg, "classic") ? "consumer" : "classic";
       break;
     case O_GREMOTE: break;
-    case O_GROUP: group = optarg; break;
-    case O_INSTANCE: instance = optarg; break;
-    case O_MAX: c.max_messages = vf_parse_ll(prog, "--max-messages", optarg); break;
-    case O_SESSION: session = optarg; break;
-    case O_VERBOSE: c.verbose = true; break;
-    case O_AUTOCOMMIT: c.auto_commit = true; break;
+    case O_GROUP: a->group = optarg; break;
+    case O_INSTANCE: a->instance = optarg; break;
+    case O_MAX: c->max_messages = vf_parse_ll(prog, "--max-messages", optarg); break;
+    case O_SESSION: a->session = optarg; break;
+    case O_VERBOSE: c->verbose = true; break;
+    case O_AUTOCOMMIT: c->auto_commit = true; break;
     case O_RESET:
       if (strcmp(optarg, "earliest") && strcmp(optarg, "latest") && strcmp(optarg, "none"))
         vf_die(prog, "--reset-policy: earliest, latest or none, not '%s'", optarg);
-      reset = strcmp(optarg, "none") ? optarg : "error"; /* kwire's name for "none" */
+      a->reset = strcmp(optarg, "none") ? optarg : "error"; /* kwire's name for "none" */
       break;
-    case O_STRATEGY: strategy = assignor(optarg); break;
-    case O_CCONF: cconf = optarg; break;
-    case O_CTIMEOUT: c.commit_timeout_ms = (int)vf_parse_ll(prog, "--commit-timeout", optarg); break;
-    case 'X': xs[nx++] = optarg; break;
+    case O_STRATEGY: a->strategy = assignor(optarg); break;
+    case O_CCONF: a->cconf = optarg; break;
+    case O_CTIMEOUT: c->commit_timeout_ms = (int)vf_parse_ll(prog, "--commit-timeout", optarg); break;
+    case 'X': a->xs[a->nx++] = optarg; break;
     case 'h': usage(0);
     default: usage(1);
     }
   }
   if (optind < argc) vf_die(prog, "unexpected argument '%s'", argv[optind]);
-  if (!c.topic) vf_die(prog, "--topic is required");
-  if (!group) vf_die(prog, "--group-id is required");
-  if (!boot) vf_die(prog, "--bootstrap-server is required");
-  if (c.commit_timeout_ms <= 0) vf_die(prog, "--commit-timeout must be > 0");
+  if (!c->topic) vf_die(prog, "--topic is required");
+  if (!a->group) vf_die(prog, "--group-id is required");
+  if (!a->boot) vf_die(prog, "--bootstrap-server is required");
+  if (c->commit_timeout_ms <= 0) vf_die(prog, "--commit-timeout must be > 0");
+}
 
+/* The consumer's configuration from the flags. Exits on a setting kwire refuses. */
+static kw_config *consumer_config(const vc *c, const vc_args *a) {
   /* The Java tool's order: the properties file, then the command line over it. */
   kw_config *conf = kw_config_new();
   if (!conf) vf_die(prog, "out of memory");
   vf_set(prog, conf, "client.id", prog, false, "default");
-  if (cconf) vf_load_properties(prog, conf, cconf);
-  vf_set(prog, conf, "bootstrap.servers", boot, false, "--bootstrap-server");
-  vf_set(prog, conf, "group.id", group, false, "--group-id");
-  vf_set(prog, conf, "group.protocol", gproto, false, "--group-protocol");
-  if (!strcmp(gproto, "classic")) vf_set(prog, conf, "partition.assignment.strategy", strategy, false, "--assignment-strategy");
-  if (instance) vf_set(prog, conf, "group.instance.id", instance, false, "--group-instance-id");
-  vf_set(prog, conf, "enable.auto.commit", c.auto_commit ? "true" : "false", false, "--enable-autocommit");
+  if (a->cconf) vf_load_properties(prog, conf, a->cconf);
+  vf_set(prog, conf, "bootstrap.servers", a->boot, false, "--bootstrap-server");
+  vf_set(prog, conf, "group.id", a->group, false, "--group-id");
+  vf_set(prog, conf, "group.protocol", a->gproto, false, "--group-protocol");
+  if (!strcmp(a->gproto, "classic"))
+    vf_set(prog, conf, "partition.assignment.strategy", a->strategy, false, "--assignment-strategy");
+  if (a->instance) vf_set(prog, conf, "group.instance.id", a->instance, false, "--group-instance-id");
+  vf_set(prog, conf, "enable.auto.commit", c->auto_commit ? "true" : "false", false, "--enable-autocommit");
   /* Manual commits carry what was processed, nothing polled later. */
-  vf_set(prog, conf, "enable.auto.offset.store", c.auto_commit ? "true" : "false", false, "--enable-autocommit");
-  vf_set(prog, conf, "auto.offset.reset", reset, false, "--reset-policy");
-  vf_set(prog, conf, "session.timeout.ms", session, false, "--session-timeout");
-  vf_finish_setup(prog, conf, xs, nx);
+  vf_set(prog, conf, "enable.auto.offset.store", c->auto_commit ? "true" : "false", false, "--enable-autocommit");
+  vf_set(prog, conf, "auto.offset.reset", a->reset, false, "--reset-policy");
+  vf_set(prog, conf, "session.timeout.ms", a->session, false, "--session-timeout");
+  vf_finish_setup(prog, conf, a->xs, a->nx);
+  return conf;
+}
 
+/* Polls and prints records until told to stop or max_messages are consumed; a commit
+ * that failed is retried once a second while nothing arrives. */
+static void consume(vc *c) {
+  static kw_message msgs[MAX_BATCH];
+  int64_t retry_at = 0;
+  while (!vf_stop && (c->max_messages < 0 || c->consumed < c->max_messages)) {
+    int n = kw_consumer_poll_batch(c->cl, msgs, MAX_BATCH, 100);
+    if (n < 0) {
+      fprintf(stderr, "%s: poll: %s\n", prog, kw_strerror(n));
+      break;
+    }
+    if (n > 0) {
+      static pollsum ps;
+      ps.ns = ps.total = 0;
+      take(c, &ps, msgs, n);
+      /* More record batches that are ready now, up to MAX_BATCH records; each is printed
+       * before the next call (their messages live until then). */
+      while (ps.total < MAX_BATCH && !vf_stop && (c->max_messages < 0 || c->consumed < c->max_messages) &&
+             (n = kw_consumer_poll_batch(c->cl, msgs, MAX_BATCH - ps.total, 0)) > 0)
+        take(c, &ps, msgs, n);
+      finish(c, &ps);
+      vf_flush();
+    } else if (c->commit_pending && vf_mono_ms() >= retry_at) {
+      /* Only partitions still ours: a revoked one's offsets are not ours to commit. */
+      int k = 0;
+      for (int i = 0; i < c->n_last; i++)
+        if (kw_consumer_store_offset(c->cl, c->last[i].topic, c->last[i].partition, c->last[i].offset) == KW_OK)
+          c->last[k++] = c->last[i];
+      c->n_last = k;
+      c->commit_pending = false;
+      if (k > 0) {
+        commit(c, c->last, c->n_last);
+        vf_flush();
+      }
+      retry_at = vf_mono_ms() + 1000;
+    }
+  }
+}
+
+int main(int argc, char **argv) {
+  vc c = {.max_messages = -1, .commit_timeout_ms = 30000};
+  vc_args a;
+  parse_args(argc, argv, &c, &a);
+  kw_config *conf = consumer_config(&c, &a);
   char err[512];
   c.cl = kw_consumer_new(conf, err, sizeof err);
   kw_config_free(conf);
@@ -316,41 +372,7 @@ int main(int argc, char **argv) {
   int rc = kw_consumer_subscribe(c.cl, topics, 1);
   if (rc) vf_die(prog, "subscribe: %s", kw_strerror(rc));
 
-  static kw_message msgs[MAX_BATCH];
-  int64_t retry_at = 0;
-  while (!vf_stop && (c.max_messages < 0 || c.consumed < c.max_messages)) {
-    int n = kw_consumer_poll_batch(c.cl, msgs, MAX_BATCH, 100);
-    if (n < 0) {
-      fprintf(stderr, "%s: poll: %s\n", prog, kw_strerror(n));
-      break;
-    }
-    if (n > 0) {
-      static pollsum ps;
-      ps.ns = ps.total = 0;
-      take(&c, &ps, msgs, n);
-      /* More record batches that are ready now, up to MAX_BATCH records; each is printed
-       * before the next call (their messages live until then). */
-      while (ps.total < MAX_BATCH && !vf_stop && (c.max_messages < 0 || c.consumed < c.max_messages) &&
-             (n = kw_consumer_poll_batch(c.cl, msgs, MAX_BATCH - ps.total, 0)) > 0)
-        take(&c, &ps, msgs, n);
-      finish(&c, &ps);
-      vf_flush();
-    } else if (c.commit_pending && vf_mono_ms() >= retry_at) {
-      /* Only partitions still ours: a revoked one's offsets are not ours to commit. */
-      int k = 0;
-      for (int i = 0; i < c.n_last; i++)
-        if (kw_consumer_store_offset(c.cl, c.last[i].topic, c.last[i].partition, c.last[i].offset) == KW_OK)
-          c.last[k++] = c.last[i];
-      c.n_last = k;
-      c.commit_pending = false;
-      if (k > 0) {
-        commit(&c, c.last, c.n_last);
-        vf_flush();
-      }
-      retry_at = vf_mono_ms() + 1000;
-    }
-  }
-
+  consume(&c);
   kw_consumer_close(c.cl, 30000);
   kw_client_destroy(c.cl);
   free(c.last);
