@@ -1,6 +1,8 @@
 /* Metrics rendering (see kw_metrics.h). */
+#include <stddef.h>
 #include <stdio.h>
 #include "client/kw_metrics.h"
+#include "core/kw_mem.h"
 
 void kw_hist_add(kw_hist *h, int64_t us) {
   if (us < 1) us = 1;
@@ -73,4 +75,67 @@ int kw_metrics_prometheus(const kw_metrics *m, const char *client_id, char *buf,
                 id, (long long)m->consumer_lag, id, kw_hist_quantile(&m->end_to_end, 0.5) / 1e6, id,
                 kw_hist_quantile(&m->end_to_end, 0.99) / 1e6, id, (unsigned long long)m->end_to_end.count);
   return n;
+}
+
+/* ---- kw_stats: the public face of kw_metrics ---- */
+
+/* kw_counter -> field, from the same table as the renderings so the two cannot drift. */
+static const uint16_t counter_field[] = {
+#define KW_X_FIELD(name, help) offsetof(kw_metrics, name),
+    KW_METRIC_COUNTERS(KW_X_FIELD)
+#undef KW_X_FIELD
+};
+_Static_assert(sizeof counter_field / sizeof counter_field[0] == KW_COUNTER_INCREMENTAL_FETCHES + 1,
+               "kw_counter lists every counter of KW_METRIC_COUNTERS, in its order");
+
+static uint64_t *counter_at(kw_metrics *m, int i) { return (uint64_t *)((char *)m + counter_field[i]); }
+
+static void hist_add_all(kw_hist *to, const kw_hist *from) {
+  to->count += from->count;
+  to->sum_us += from->sum_us;
+  for (int b = 0; b < KW_HIST_BUCKETS; b++) to->bucket[b] += from->bucket[b];
+}
+
+void kw_metrics_add(kw_metrics *to, const kw_metrics *from) {
+  for (int i = 0; i <= KW_COUNTER_INCREMENTAL_FETCHES; i++)
+    *counter_at(to, i) += *counter_at((kw_metrics *)from, i);
+  to->consumer_lag += from->consumer_lag;
+  hist_add_all(&to->commit_latency, &from->commit_latency);
+  hist_add_all(&to->end_to_end, &from->end_to_end);
+}
+
+kw_stats *kw_stats_new(const kw_mem *mem) {
+  kw_stats *s = kw_alloc(mem, sizeof *s);
+  if (!s) return NULL;
+  kw_stats_clear(s);
+  s->mem = *(mem ? mem : kw_mem_default());
+  return s;
+}
+
+void kw_stats_free(kw_stats *s) {
+  if (!s) return;
+  kw_mem mem = s->mem;
+  kw_free(&mem, s);
+}
+
+void kw_stats_clear(kw_stats *s) { s->m = (kw_metrics){0}; }
+
+void kw_stats_count(kw_stats *s, kw_counter c, uint64_t n) {
+  if ((unsigned)c <= KW_COUNTER_INCREMENTAL_FETCHES) *counter_at(&s->m, c) += n;
+}
+
+uint64_t kw_stats_counter(const kw_stats *s, kw_counter c) {
+  return (unsigned)c <= KW_COUNTER_INCREMENTAL_FETCHES ? *counter_at((kw_metrics *)&s->m, c) : 0;
+}
+
+void kw_stats_end_to_end(kw_stats *s, int64_t latency_us) { kw_hist_add(&s->m.end_to_end, latency_us); }
+
+void kw_stats_add(kw_stats *s, const kw_stats *from) { kw_metrics_add(&s->m, &from->m); }
+
+int kw_stats_json(const kw_stats *s, const char *client_id, char *buf, size_t size) {
+  return kw_metrics_json(&s->m, client_id, buf, size);
+}
+
+int kw_stats_prometheus(const kw_stats *s, const char *client_id, char *buf, size_t size) {
+  return kw_metrics_prometheus(&s->m, client_id, buf, size);
 }
