@@ -311,18 +311,23 @@ static kw_event_result dispatch(kw_event_router *r, const char *topic, int32_t p
     if (r->unknown == KW_UNKNOWN_STOP) *stop = true;
     return r->unknown == KW_UNKNOWN_DEADLETTER ? KW_EVENT_FAIL : KW_EVENT_OK;
   }
-  char keybuf[256];
-  snprintf(keybuf, sizeof keybuf, "%.*s", key ? (int)key_len : 0, key ? (const char *)key : "");
-  char *payload = malloc((size_t)env.payload.len + 1);
-  if (!payload) return KW_EVENT_RETRY;
-  memcpy(payload, env.payload.ptr, (size_t)env.payload.len);
-  payload[env.payload.len] = 0;
-  kw_event ev = {topic,           partition, offset,           key ? keybuf : NULL,    env.event_type,
-                 env.event_version, env.event_id, env.timestamp_ms, payload, (size_t)env.payload.len,
-                 attempt};
+  /* NUL-terminated copies of the key, whole at any length, and the payload, in one
+   * allocation: the record's bytes are not terminated. */
+  size_t payload_len = (size_t)env.payload.len;
+  char *key_copy = malloc(key_len + 1 + payload_len + 1);
+  if (!key_copy) return KW_EVENT_RETRY;
+  char *payload = key_copy + key_len + 1;
+  if (key_len) memcpy(key_copy, key, key_len);
+  key_copy[key_len] = 0;
+  if (payload_len) memcpy(payload, env.payload.ptr, payload_len);
+  payload[payload_len] = 0;
+  kw_event ev = {.topic = topic, .partition = partition, .offset = offset, .key = key ? key_copy : NULL,
+                 .event_type = env.event_type, .event_version = env.event_version, .event_id = env.event_id,
+                 .timestamp_ms = env.timestamp_ms, .payload = payload, .payload_len = payload_len,
+                 .attempt = attempt, .key_len = key ? key_len : 0};
   error[0] = 0;
   kw_event_result res = rt->handler(rt->ud, &ev, error, error_len);
-  free(payload);
+  free(key_copy);
   if (res == KW_EVENT_OK) {
     r->m.handled++;
     kw_hist_add(&r->m.end_to_end, (kw_wall_ms() - env.timestamp_ms) * 1000);

@@ -31,7 +31,7 @@ typedef struct kw_event {
   const char *topic;
   int32_t partition;
   int64_t offset;
-  const char *key; /* NULL for a null key */
+  const char *key; /* NULL for a null key; the whole key, NUL-terminated (see key_len) */
   const char *event_type;
   int32_t event_version;
   const char *event_id;
@@ -39,6 +39,7 @@ typedef struct kw_event {
   const char *payload; /* the JSON value, verbatim */
   size_t payload_len;
   int attempt; /* 1 on the first try */
+  size_t key_len; /* the key's length in bytes (it may hold NUL bytes); 0 for a null key */
 } kw_event;
 
 typedef enum kw_event_result {

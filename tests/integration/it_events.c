@@ -221,6 +221,55 @@ static void router_scenarios(void) {
          header(&dl[0], "kwire.dlq.error", buf, sizeof buf));
 }
 
+/* ---- keys of any length ---- */
+
+/* The aggregate id is the key, and ids are not always short (a URL, a composite key):
+ * the handler must see it whole, not cut at some buffer size. */
+typedef struct key_check {
+  const char *want;
+  int events, intact;
+} key_check;
+
+static kw_event_result on_keyed(void *ud, const kw_event *ev, char *error, size_t n) {
+  key_check *k = ud;
+  (void)error, (void)n;
+  k->events++;
+  if (ev->key && ev->key_len == strlen(k->want) && strlen(ev->key) == ev->key_len && strcmp(ev->key, k->want) == 0)
+    k->intact++;
+  else printf("handler got a key of %zu bytes (key_len %zu), want %zu\n", ev->key ? strlen(ev->key) : 0, ev->key_len,
+              strlen(k->want));
+  return KW_EVENT_OK;
+}
+
+static bool key_seen(void *ud) { return ((key_check *)ud)->events >= 1; }
+
+static void long_key_scenario(void) {
+  char topic[64], group[64];
+  snprintf(topic, sizeof topic, "it-events-key-%d", (int)getpid());
+  snprintf(group, sizeof group, "it-events-key-svc-%d", (int)getpid());
+  kw_conn *admin = it_connect(30000);
+  it_create_topic(admin, topic, 1);
+  kw_conn_free(admin);
+  static char key[1001];
+  for (int i = 0; i < 1000; i++) key[i] = (char)('a' + i % 26);
+  kw_client *p = new_producer();
+  IT_CHECK(kw_event_publish(p, topic, key, "OrderCreated", 1, "{\"order\":1}", NULL, NULL) == 0, "pub");
+  IT_CHECK(kw_client_flush(p, 30000) == 0, "flush");
+  kw_client_destroy(p);
+
+  kw_client *c = new_group_consumer(group, topic);
+  char err[256];
+  kw_event_router *r = kw_event_router_new(c, err, sizeof err);
+  IT_CHECK(r != NULL, "router: %s", err);
+  key_check k = {key, 0, 0};
+  kw_event_route(r, "OrderCreated", 1, 1, on_keyed, &k);
+  IT_CHECK(run_until(r, key_seen, &k, 30000), "the event never came");
+  IT_CHECK(k.events == 1 && k.intact == 1, "the handler did not get the 1000-byte key whole");
+  printf("a 1000-byte key reached the handler whole\n");
+  kw_event_router_free(r);
+  kw_client_destroy(c);
+}
+
 /* ---- a consumer killed mid-processing ---- */
 
 /* The service's "database": applied event ids appended to a file (what survives a crash). */
@@ -406,6 +455,7 @@ static void cloudevents_scenario(void) {
 
 int main(void) {
   test_pid = (int)getpid();
+  long_key_scenario();
   router_scenarios();
   killed_consumer_scenario();
   cloudevents_scenario();
