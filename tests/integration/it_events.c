@@ -15,6 +15,7 @@
 #include "core/kw_clock.h"
 #include "kwire.h"
 #include "event/kw_envelope.h"
+#include "proto/kw_records.h"
 #include "tests/integration/it_support.h"
 
 static kw_config *conf_for(const char *group) {
@@ -406,7 +407,7 @@ static void cloudevents_scenario(void) {
   e.payload = (kw_slice){(const uint8_t *)payload, (int32_t)strlen(payload)};
 
   kw_client *p = new_producer();
-  kw_record_header rh[7];
+  kw_ce_header rh[7];
   char scratch[KW_CE_SCRATCH];
   int nh = kw_cloudevents_to_headers(&e, "/checkout", rh, scratch, sizeof scratch);
   IT_CHECK(nh == 7, "binary headers %d", nh);
@@ -429,11 +430,15 @@ static void cloudevents_scenario(void) {
   static kw_message got[2];
   static char store[1 << 16];
   IT_CHECK(read_all(topic, got, 2, store, sizeof store) == 2, "read back");
-  kw_record_header back[16];
+  kw_ce_header back[16];
   int nb = 0;
   kw_rd hr;
   kw_rd_init(&hr, got[0].headers_, got[0].headers_len_);
-  for (; nb < got[0].n_headers && nb < 16; nb++) IT_CHECK(kw_record_header_next(&hr, &back[nb]) == 0, "header");
+  for (; nb < got[0].n_headers && nb < 16; nb++) {
+    kw_record_header rec;
+    IT_CHECK(kw_record_header_next(&hr, &rec) == 0, "header");
+    back[nb] = (kw_ce_header){rec.key, rec.value};
+  }
   kw_envelope bin, st;
   char source[64], reason[128];
   IT_CHECK(kw_cloudevents_from_headers(back, nb, (kw_slice){got[0].value, (int32_t)got[0].value_len}, &bin, source,
