@@ -59,9 +59,10 @@ typedef enum kw_unknown_policy {
 
 typedef struct kw_event_router kw_event_router;
 
-/* The router drives `consumer` (a group consumer: the router stores each offset itself
- * once its event is handled or dead-lettered, and the group's commits carry them) and
- * writes dead letters with a producer of its own, made from the consumer's settings. */
+/* The router drives `consumer` (a group consumer made with enable.auto.offset.store=false:
+ * the router stores each offset itself once its event is handled or dead-lettered, and
+ * the group's commits carry them) and writes dead letters with a producer of its own,
+ * made from the consumer's settings. NULL with the reason in errstr for any other client. */
 KW_API kw_event_router *kw_event_router_new(kw_client *consumer, char *errstr, size_t errstr_size);
 KW_API void kw_event_router_free(kw_event_router *r);
 

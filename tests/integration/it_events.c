@@ -29,6 +29,8 @@ static kw_config *conf_for(const char *group) {
     kw_config_set(c, "auto.commit.interval.ms", "100", err, sizeof err);
     kw_config_set(c, "heartbeat.interval.ms", "300", err, sizeof err);
     kw_config_set(c, "session.timeout.ms", "6000", err, sizeof err);
+    /* the router stores each offset itself, once its event is finished */
+    kw_config_set(c, "enable.auto.offset.store", "false", err, sizeof err);
   }
   return c;
 }
