@@ -4,13 +4,19 @@
  *
  * It runs two clients: the application's group consumer, and a producer of its own for
  * dead letters, made from the consumer's configuration, whose delivery reports are the
- * router's to wait for. */
+ * router's to wait for. Both are driven through the same pieces: kw_event_router_run
+ * polls them, an application's event loop watches kw_event_router_fds and calls
+ * kw_event_router_step. */
 #include <stdio.h>
 #include <string.h>
 #include "kwire/error.h"
 #include "event/kw_envelope.h"
 #include "event/kw_event_base.h"
 #include "event/kw_router.h"
+
+/* Records taken per step, so one step of an application's loop stays short; the next
+ * timeout is 0 while more are buffered. */
+#define KW_ROUTER_RECORDS_PER_STEP 500
 
 /* The consumer's configuration must say enable.auto.offset.store=false: a record's
  * offset may go to a commit only after its event was handled or dead-lettered, and the
@@ -242,6 +248,46 @@ static int take_polled(kw_event_router *r, int got, const kw_message *m) {
 }
 
 /* ---- driving the router ---- */
+
+int kw_event_router_fds(kw_event_router *r, kw_pollfd *fds, int max) {
+  if (max < 0) max = 0;
+  int n = kw_client_fds(r->cons, fds, max);
+  int used = n < max ? n : max;
+  return n + kw_client_fds(r->dlq, fds ? fds + used : NULL, max - used);
+}
+
+/* The earlier of two kw_client_next_timeout-style values (-1 = none). */
+static int earlier(int a, int b) { return a < 0 ? b : b < 0 ? a : a < b ? a : b; }
+
+int kw_event_router_next_timeout(kw_event_router *r) {
+  if (r->more_records) return 0;
+  int64_t wake = kw_router_held_wake(r), now = kw_ev_monotonic_ms();
+  int own = wake == INT64_MAX ? -1 : wake <= now ? 0 : wake - now > INT32_MAX ? INT32_MAX : (int)(wake - now);
+  return earlier(own, earlier(kw_client_next_timeout(r->cons), kw_client_next_timeout(r->dlq)));
+}
+
+int kw_event_router_step(kw_event_router *r, const kw_pollfd *fds, int n) {
+  if (r->stopped) return KW_ERR_STATE;
+  /* Each client acts on its own sockets in the set: fds are matched by number. */
+  kw_client_step(r->cons, fds, n);
+  kw_client_step(r->dlq, fds, n); /* dead-letter acknowledgements */
+  int finished = kw_router_work_held(r, kw_ev_monotonic_ms());
+  r->more_records = false;
+  for (int taken = 0;; taken++) {
+    if (taken == KW_ROUTER_RECORDS_PER_STEP) {
+      r->more_records = true;
+      break;
+    }
+    kw_message m;
+    int got = kw_consumer_poll(r->cons, &m, 0); /* only what is buffered: never waits */
+    if (got == 0) break;
+    int rc = take_polled(r, got, &m);
+    if (rc < 0) return rc;
+    finished += rc;
+  }
+  /* Records that failed just now: their dead letters go out in this step. */
+  return finished + kw_router_work_held(r, kw_ev_monotonic_ms());
+}
 
 int kw_event_router_run(kw_event_router *r, int timeout_ms) {
   if (r->stopped) return KW_ERR_STATE;

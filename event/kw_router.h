@@ -57,6 +57,7 @@ struct kw_event_router {
   kw_stats *merged; /* scratch for the statistics: own + the consumer's + the dead-letter producer's */
   char *client_id;  /* the consumer's client.id, the label of the statistics */
   bool stopped;
+  bool more_records; /* the last step stopped taking records with some still buffered */
 };
 
 /* Runs the handler for an event (fresh or held); see kw_router.c. */

@@ -86,6 +86,21 @@ KW_API int kw_event_router_set_dedup(kw_event_router *r, int capacity);
 /* Polls the consumer for up to timeout_ms, runs handlers, retries, dead letters and
  * commits. Returns the number of events handled (or dead-lettered), or a negative error. */
 KW_API int kw_event_router_run(kw_event_router *r, int timeout_ms);
+/* ---- for existing event loops (like kw_client_fds / next_timeout / step) ----
+ * The router's sockets are its consumer's and its dead-letter producer's: watch all of
+ * them, or dead letters are never acknowledged. */
+/* Fills up to max entries with the sockets to watch; returns how many there are (may
+ * exceed max: call again with more room). */
+KW_API int kw_event_router_fds(kw_event_router *r, kw_pollfd *fds, int max);
+/* Milliseconds until the router needs a step even without I/O (0 = now, -1 = none): the
+ * earliest of both clients' timers, the retries and buffered records still to take. */
+KW_API int kw_event_router_next_timeout(kw_event_router *r);
+/* Does the I/O the fds report ready (fds may be NULL/0 for timers only), takes the
+ * records already buffered without waiting, runs handlers, retries and dead letters and
+ * stores offsets. Returns the number of events handled (or dead-lettered), or a
+ * negative error as kw_event_router_run does. */
+KW_API int kw_event_router_step(kw_event_router *r, const kw_pollfd *fds, int n);
+
 /* Events still waiting for a retry or a dead-letter acknowledgement. */
 KW_API int kw_event_router_pending(const kw_event_router *r);
 

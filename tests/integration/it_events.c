@@ -5,6 +5,7 @@
  * keeps them from being applied twice; CloudEvents binary and structured events
  * round-trip through Kafka. */
 #define _POSIX_C_SOURCE 200809L
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +274,73 @@ static void long_key_scenario(void) {
   kw_client_destroy(c);
 }
 
+/* ---- a router in the application's own event loop ---- */
+
+/* The router driven only through kw_event_router_fds / _next_timeout / _step from this
+ * test's own poll() loop, as an application with an event loop would: its events are
+ * handled, and a poison event's dead letter is acknowledged, which needs the dead-letter
+ * producer's sockets in the set (its connection never completes without them). */
+static void own_loop_scenario(void) {
+  char topic[64], dlq[80], group[64];
+  snprintf(topic, sizeof topic, "it-events-loop-%d", (int)getpid());
+  snprintf(dlq, sizeof dlq, "%s.dlq", topic);
+  snprintf(group, sizeof group, "it-events-loop-svc-%d", (int)getpid());
+  kw_conn *admin = it_connect(30000);
+  it_create_topic(admin, topic, 1);
+  it_create_topic(admin, dlq, 1);
+  kw_conn_free(admin);
+  kw_client *p = new_producer();
+  for (int i = 0; i < 6; i++) {
+    char payload[64];
+    snprintf(payload, sizeof payload, "{\"order\":%d%s}", i, i == 2 ? ",\"poison\":true" : "");
+    IT_CHECK(kw_event_publish(p, topic, "order", "OrderCreated", 1, payload, NULL, NULL) == 0, "pub");
+  }
+  IT_CHECK(kw_client_flush(p, 30000) == 0, "flush");
+  kw_client_destroy(p);
+
+  kw_client *c = new_group_consumer(group, topic);
+  char err[256];
+  kw_event_router *r = kw_event_router_new(c, err, sizeof err);
+  IT_CHECK(r != NULL, "router: %s", err);
+  tally t = {0};
+  kw_event_route(r, "OrderCreated", 1, 1, on_created_v1, &t);
+  enum { MAX_FDS = 64 };
+  kw_pollfd fds[MAX_FDS];
+  struct pollfd pfds[MAX_FDS];
+  int finished = 0, most_fds = 0;
+  int64_t end = kw_now_ms() + 30000;
+  while (kw_now_ms() < end && !(t.v1 == 5 && finished == 6 && kw_event_router_pending(r) == 0)) {
+    int n = kw_event_router_fds(r, fds, MAX_FDS);
+    IT_CHECK(n >= 0 && n <= MAX_FDS, "%d sockets", n);
+    for (int i = 0; i < n; i++) pfds[i] = (struct pollfd){fds[i].fd, fds[i].events, 0};
+    int wait = kw_event_router_next_timeout(r);
+    int64_t left = end - kw_now_ms();
+    if (wait < 0 || wait > left) wait = left > 0 ? (int)left : 0;
+    int ready = poll(pfds, (nfds_t)n, wait);
+    IT_CHECK(ready >= 0, "poll");
+    for (int i = 0; i < n; i++) fds[i].revents = pfds[i].revents;
+    int rc = kw_event_router_step(r, fds, n);
+    IT_CHECK(rc >= 0, "step: %s", kw_strerror(rc));
+    finished += rc;
+    if (n > most_fds) most_fds = n;
+  }
+  char stats[2048];
+  kw_event_router_stats_json(r, stats, sizeof stats);
+  printf("own loop: %d events handled, %d finished, %d pending, up to %d sockets watched; stats %s\n", t.v1, finished,
+         kw_event_router_pending(r), most_fds, stats);
+  IT_CHECK(t.v1 == 5, "handled %d of 5 good events", t.v1);
+  IT_CHECK(kw_event_router_pending(r) == 0 && finished == 6,
+           "the poison event's dead letter was not acknowledged (%d pending, %d finished)", kw_event_router_pending(r),
+           finished);
+  IT_CHECK(strstr(stats, "\"dead_lettered\":1,") && strstr(stats, "\"handled\":5,"), "stats: %s", stats);
+  IT_CHECK(kw_consumer_commit(c, 10000) == 0, "commit");
+  int64_t committed = -1;
+  IT_CHECK(kw_consumer_committed(c, topic, 0, &committed, 10000) == 0 && committed == 6,
+           "committed offset %lld: past every event, the dead-lettered one included", (long long)committed);
+  kw_event_router_free(r);
+  kw_client_destroy(c);
+}
+
 /* ---- a consumer killed mid-processing ---- */
 
 /* The service's "database": applied event ids appended to a file (what survives a crash). */
@@ -463,6 +531,7 @@ static void cloudevents_scenario(void) {
 int main(void) {
   test_pid = (int)getpid();
   long_key_scenario();
+  own_loop_scenario();
   router_scenarios();
   killed_consumer_scenario();
   cloudevents_scenario();
