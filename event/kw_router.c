@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "kwire/error.h"
+#include "event/kw_dedup.h"
 #include "event/kw_envelope.h"
 #include "event/kw_event_base.h"
 #include "event/kw_router.h"
@@ -140,7 +141,7 @@ int kw_event_router_set_dlq(kw_event_router *r, const char *topic, const char *d
 
 int kw_event_router_set_dedup(kw_event_router *r, int capacity) {
   kw_dedup_free(r->dedup);
-  r->dedup = capacity > 0 ? kw_dedup_new(capacity) : NULL;
+  r->dedup = capacity > 0 ? kw_dedup_new_mem(capacity, r->mem) : NULL;
   return capacity > 0 && !r->dedup ? KW_ERR_NOMEM : KW_OK;
 }
 

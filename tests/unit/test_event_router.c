@@ -1,6 +1,7 @@
 /* The event router's preconditions, checked without a broker (clients connect only when
  * driven): a group consumer that leaves storing offsets to the router, nothing else. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 #include "kwire.h"
 
@@ -77,4 +78,64 @@ Test(event_router, accepts_a_group_consumer_that_leaves_storing_to_it) {
   cr_assert(strstr(stats, "{\"client_id\":\"kwire\",\"produced\":0,"), "%s", stats);
   kw_event_router_free(r);
   kw_client_destroy(k);
+}
+
+/* An allocator that counts what is outstanding. */
+typedef struct counting {
+  long live;
+  size_t bytes;
+} counting;
+
+static void *count_alloc(void *ud, size_t n) {
+  counting *c = ud;
+  size_t *p = malloc(n + sizeof(size_t) * 2);
+  if (!p) return NULL;
+  *p = n;
+  c->live++;
+  c->bytes += n;
+  return p + 2;
+}
+
+static void *count_realloc(void *ud, void *ptr, size_t n) {
+  counting *c = ud;
+  if (!ptr) return count_alloc(ud, n);
+  size_t *p = (size_t *)ptr - 2, old = *p;
+  size_t *q = realloc(p, n + sizeof(size_t) * 2);
+  if (!q) return NULL;
+  *q = n;
+  c->bytes = c->bytes - old + n;
+  return q + 2;
+}
+
+static void count_free(void *ud, void *ptr) {
+  counting *c = ud;
+  if (!ptr) return;
+  size_t *p = (size_t *)ptr - 2;
+  c->live--;
+  c->bytes -= *p;
+  free(p);
+}
+
+Test(event_router, allocates_through_the_consumers_allocator) {
+  counting count = {0, 0};
+  kw_mem mem = {&count, count_alloc, count_realloc, count_free};
+  kw_config *c = conf_with("svc", "false");
+  cr_assert_eq(kw_config_set_mem(c, &mem), 0);
+  kw_client *k = kw_consumer_new(c, NULL, 0);
+  kw_config_free(c);
+  cr_assert(k);
+  long live_before = count.live;
+  size_t bytes_before = count.bytes;
+  kw_event_router *r = kw_event_router_new(k, NULL, 0);
+  cr_assert(r);
+  cr_assert_gt(count.live, live_before, "the router and its dead-letter producer use the consumer's allocator");
+  size_t bytes_router = count.bytes;
+  cr_assert_eq(kw_event_router_set_dedup(r, 1000), 0);
+  cr_assert_geq(count.bytes - bytes_router, 1000 * 37, "the dedup set's ids come from it too");
+  cr_assert_eq(kw_event_route(r, "OrderCreated", 1, 1, NULL, NULL), KW_ERR_INVALID_ARG);
+  kw_event_router_free(r);
+  cr_assert_eq(count.live, live_before, "everything given back");
+  cr_assert_eq(count.bytes, bytes_before);
+  kw_client_destroy(k);
+  cr_assert_eq(count.live, 0);
 }
