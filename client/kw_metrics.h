@@ -4,6 +4,7 @@
 #define KW_CLIENT_METRICS_H
 #include <stddef.h>
 #include <stdint.h>
+#include "kwire/stats.h"
 
 /* Latencies in microseconds, log2 buckets: bucket i holds [2^i, 2^(i+1)) µs; enough for
  * p50/p99 within a factor of 2, in fixed memory. */
@@ -32,5 +33,14 @@ typedef struct kw_metrics {
 int kw_metrics_json(const kw_metrics *m, const char *client_id, char *buf, size_t size);
 /* Prometheus text exposition format, metric names kwire_*, label client_id. */
 int kw_metrics_prometheus(const kw_metrics *m, const char *client_id, char *buf, size_t size);
+
+/* Adds every counter, the lag and both histograms of `from` into `to`. */
+void kw_metrics_add(kw_metrics *to, const kw_metrics *from);
+
+/* The public kw_stats (include/kwire/stats.h) is a kw_metrics with its allocator. */
+struct kw_stats {
+  kw_metrics m;
+  kw_mem mem; /* a copy: the caller's kw_mem need not outlive the set */
+};
 
 #endif

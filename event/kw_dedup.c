@@ -1,14 +1,16 @@
 /* The idempotent-consumer helper: the last `capacity` event ids in a ring, indexed by a
  * chained hash table, so "seen before?" and "remember" are O(1) in fixed memory. An
  * event redelivered after a crash within that window is not applied twice. */
-#include <stdlib.h>
 #include <string.h>
 #include "kwire/error.h"
 #include "kwire/event.h"
+#include "event/kw_dedup.h"
+#include "event/kw_event_base.h"
 
 #define KW_DEDUP_ID_MAX 64
 
 struct kw_dedup {
+  kw_mem mem; /* a copy: the caller's need not outlive the set */
   int capacity, next, used;
   uint32_t mask;
   int32_t *heads; /* bucket -> first slot (+1), 0 = empty */
@@ -22,17 +24,26 @@ static uint32_t hash(const char *s) {
   return h;
 }
 
-kw_dedup *kw_dedup_new(int capacity) {
-  if (capacity <= 0) return NULL;
-  kw_dedup *d = calloc(1, sizeof *d);
+/* Zeroed memory through mem. */
+static void *zalloc(const kw_mem *mem, size_t n) {
+  void *p = kw_ev_alloc(mem, n);
+  if (p) memset(p, 0, n);
+  return p;
+}
+
+kw_dedup *kw_dedup_new_mem(int capacity, const kw_mem *mem) {
+  if (capacity <= 0 || (size_t)capacity > SIZE_MAX / 4 / KW_DEDUP_ID_MAX) return NULL; /* sizes below fit size_t */
+  if (!mem) mem = kw_mem_default();
+  kw_dedup *d = zalloc(mem, sizeof *d);
   uint32_t buckets = 16;
   while (buckets < (uint32_t)capacity * 2u && buckets < (1u << 30)) buckets <<= 1;
   if (d) {
+    d->mem = *mem;
     d->capacity = capacity;
     d->mask = buckets - 1;
-    d->heads = calloc(buckets, sizeof *d->heads);
-    d->chain = calloc((size_t)capacity, sizeof *d->chain);
-    d->ids = calloc((size_t)capacity, sizeof *d->ids);
+    d->heads = zalloc(mem, sizeof *d->heads * buckets);
+    d->chain = zalloc(mem, sizeof *d->chain * (size_t)capacity);
+    d->ids = zalloc(mem, sizeof *d->ids * (size_t)capacity);
   }
   if (!d || !d->heads || !d->chain || !d->ids) {
     kw_dedup_free(d);
@@ -41,12 +52,15 @@ kw_dedup *kw_dedup_new(int capacity) {
   return d;
 }
 
+kw_dedup *kw_dedup_new(int capacity) { return kw_dedup_new_mem(capacity, NULL); }
+
 void kw_dedup_free(kw_dedup *d) {
   if (!d) return;
-  free(d->heads);
-  free(d->chain);
-  free(d->ids);
-  free(d);
+  kw_mem mem = d->mem;
+  kw_ev_free(&mem, d->heads);
+  kw_ev_free(&mem, d->chain);
+  kw_ev_free(&mem, d->ids);
+  kw_ev_free(&mem, d);
 }
 
 static void unlink_slot(kw_dedup *d, int slot) {

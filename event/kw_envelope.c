@@ -256,7 +256,7 @@ int kw_cloudevents_structured_decode(kw_slice json, kw_envelope *out, char *sour
   return from_json(json, nm, 8, out, source, source_cap, reason, reason_len);
 }
 
-int kw_cloudevents_to_headers(const kw_envelope *e, const char *source, kw_record_header out[7],
+int kw_cloudevents_to_headers(const kw_envelope *e, const char *source, kw_ce_header out[7],
                               char *scratch, size_t cap) {
   if (!source || !*source || cap < KW_CE_SCRATCH || e->event_version < 1 ||
       kw_rfc3339_format(e->timestamp_ms, scratch))
@@ -273,7 +273,7 @@ int kw_cloudevents_to_headers(const kw_envelope *e, const char *source, kw_recor
   return 7;
 }
 
-int kw_cloudevents_from_headers(const kw_record_header *h, int n, kw_slice value,
+int kw_cloudevents_from_headers(const kw_ce_header *h, int n, kw_slice value,
                                 kw_envelope *out, char *source, size_t source_cap,
                                 char *reason, size_t reason_len) {
   static const char *const nm[] = {"ce_type", "ce_eventversion", "ce_id", "ce_time", "value",

@@ -8,12 +8,11 @@
  * rejected (ambiguous). Errors are KW_ERR_MALFORMED (or the JSON reader's KW_ERR_TOO_LARGE)
  * with a reason naming the field: "missing field event_type", "event_version must be a
  * positive integer", "unterminated string at byte 17". */
-#ifndef KW_PROTO_ENVELOPE_H
-#define KW_PROTO_ENVELOPE_H
+#ifndef KW_EVENT_ENVELOPE_H
+#define KW_EVENT_ENVELOPE_H
 #include <stddef.h>
 #include <stdint.h>
 #include "kwire/buf.h"
-#include "proto/kw_records.h"
 
 #define KW_EVENT_TYPE_MAX 255 /* bytes of UTF-8 */
 
@@ -62,16 +61,22 @@ int kw_rfc3339_parse(const char *s, size_t n, int64_t *ms);
 #define KW_CE_CONTENT_TYPE "application/cloudevents+json; charset=UTF-8" /* structured mode */
 #define KW_CE_SCRATCH 40 /* scratch bytes kw_cloudevents_to_headers needs */
 
+/* One record header as binary mode reads and writes it: a name and a value as bytes
+ * (value ptr NULL = null), the shape a record batch holds them in. */
+typedef struct kw_ce_header {
+  kw_slice key, value;
+} kw_ce_header;
+
 /* Binary mode: fills 7 headers (ce_specversion, ce_id, ce_source, ce_type, ce_time,
  * ce_eventversion, content-type) pointing into e, source and scratch; the record value is
  * e->payload. Returns 7 or KW_ERR_INVALID_ARG. */
-int kw_cloudevents_to_headers(const kw_envelope *e, const char *source, kw_record_header out[7],
+int kw_cloudevents_to_headers(const kw_envelope *e, const char *source, kw_ce_header out[7],
                               char *scratch, size_t cap);
 /* Binary mode from a record's headers and value (value ptr NULL: no data = null); the value
  * must be one JSON value. Other headers are ignored, a repeated ce_* header is an error.
  * source (may be NULL) receives ce_source, NUL-terminated (KW_ERR_BUF_FULL if it does not
  * fit). */
-int kw_cloudevents_from_headers(const kw_record_header *h, int n, kw_slice value,
+int kw_cloudevents_from_headers(const kw_ce_header *h, int n, kw_slice value,
                                 kw_envelope *out, char *source, size_t source_cap,
                                 char *reason, size_t reason_len);
 /* Structured mode: the record value is one JSON CloudEvent; send it with content-type

@@ -7,11 +7,10 @@
  * may not repeat a member name (compared after unescaping). Nested objects are only
  * validated: duplicates inside a payload are the application's business. Raw control
  * characters in strings and a byte-order mark are refused. */
-#ifndef KW_PROTO_JSON_H
-#define KW_PROTO_JSON_H
+#ifndef KW_EVENT_JSON_H
+#define KW_EVENT_JSON_H
 #include <stddef.h>
 #include <stdint.h>
-#include "kwire/buf.h"
 #include "kwire/buf.h"
 
 typedef enum kw_json_type {

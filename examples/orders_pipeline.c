@@ -151,6 +151,8 @@ int main(int argc, char **argv) {
   kw_config_set(conf, "group.id", group, gerr, sizeof gerr);
   kw_config_set(conf, "auto.offset.reset", "earliest", gerr, sizeof gerr);
   kw_config_set(conf, "auto.commit.interval.ms", "200", gerr, sizeof gerr);
+  /* The router stores each offset once its event is handled or dead-lettered. */
+  kw_config_set(conf, "enable.auto.offset.store", "false", gerr, sizeof gerr);
   kw_client *consumer = kw_consumer_new(conf, err, sizeof err);
   if (!consumer) die("consumer", err);
   const char *topics[] = {TOPIC};

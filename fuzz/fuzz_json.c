@@ -37,7 +37,7 @@ static void round_trips(const kw_envelope *e, const char *source) {
   CHECK(kw_cloudevents_structured_decode((kw_slice){b.data, (int32_t)b.len}, &d, src2, sizeof src2, why, sizeof why) == 0);
   same(e, &d);
   CHECK(!strcmp(source, src2));
-  kw_record_header h[7];
+  kw_ce_header h[7];
   char scratch[KW_CE_SCRATCH];
   CHECK(kw_cloudevents_to_headers(e, source, h, scratch, sizeof scratch) == 7);
   CHECK(kw_cloudevents_from_headers(h, 7, e->payload, &d, src2, sizeof src2, why, sizeof why) == 0);

@@ -10,6 +10,7 @@
 #include "kwire/admin.h"
 #include "kwire/consumer.h"
 #include "kwire/event.h"
+#include "kwire/stats.h"
 
 #define KWIRE_VERSION_STRING "0.1.0"
 

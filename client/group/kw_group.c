@@ -453,7 +453,6 @@ int32_t kw_group_coordinator(const kw_group *g) { return g->coordinator; }
 uint32_t kw_group_revocations(const kw_group *g) { return g->revocations; }
 
 void kw_group_set_metrics(kw_group *g, struct kw_metrics *m) { g->metrics = m; }
-void kw_group_set_auto_store(kw_group *g, bool on) { g->set.auto_store = on; }
 
 void kw_group_set_rebalance_cb(kw_group *g, kw_rebalance_cb cb, void *ud) {
   g->rb_cb = cb;

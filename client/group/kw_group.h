@@ -31,8 +31,6 @@ kw_group *kw_group_create(kw_cluster *cl, kw_fetcher *cons, const kw_group_setti
 void kw_group_free(kw_group *g);
 void kw_group_set_rebalance_cb(kw_group *g, kw_rebalance_cb cb, void *ud);
 void kw_group_set_metrics(kw_group *g, struct kw_metrics *m);
-/* enable.auto.offset.store at run time (the event router stores offsets itself). */
-void kw_group_set_auto_store(kw_group *g, bool on);
 int kw_group_subscribe(kw_group *g, const char *const *topics, int n);
 
 void kw_group_run(kw_group *g, int64_t now);

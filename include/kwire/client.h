@@ -71,6 +71,12 @@ KW_API int kw_client_flush(kw_client *cl, int timeout_ms);
 /* Messages produced and not yet reported. */
 KW_API int kw_client_outstanding(const kw_client *cl);
 
+/* The client's own copy of its configuration (read it with kw_config_get), valid until
+ * kw_client_destroy: what a companion client with the same settings is made from. */
+KW_API const kw_config *kw_client_config(const kw_client *cl);
+/* The allocator the client uses (its configuration's; libc's when none was set). */
+KW_API const kw_mem *kw_client_mem(const kw_client *cl);
+
 /* ---- for existing event loops ---- */
 typedef struct kw_pollfd {
   int fd;

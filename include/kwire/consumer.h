@@ -84,6 +84,9 @@ enum kw_rebalance_kind {
 typedef void (*kw_rebalance_cb)(void *ud, int kind, const kw_topic_partition *tps, int n);
 KW_API void kw_consumer_set_rebalance_cb(kw_client *cl, kw_rebalance_cb cb, void *ud);
 
+/* 1 for a consumer made with group.id (subscribe, stored offsets and commits work), 0
+ * for any other client. */
+KW_API int kw_consumer_has_group(const kw_client *cl);
 /* Joins group.id for these topics; partitions arrive through rebalances. */
 KW_API int kw_consumer_subscribe(kw_client *cl, const char *const *topics, int n_topics);
 /* Marks a record as processed: the next commit stores offset (the next one to read).

@@ -31,7 +31,7 @@ typedef struct kw_event {
   const char *topic;
   int32_t partition;
   int64_t offset;
-  const char *key; /* NULL for a null key */
+  const char *key; /* NULL for a null key; the whole key, NUL-terminated (see key_len) */
   const char *event_type;
   int32_t event_version;
   const char *event_id;
@@ -39,6 +39,7 @@ typedef struct kw_event {
   const char *payload; /* the JSON value, verbatim */
   size_t payload_len;
   int attempt; /* 1 on the first try */
+  size_t key_len; /* the key's length in bytes (it may hold NUL bytes); 0 for a null key */
 } kw_event;
 
 typedef enum kw_event_result {
@@ -58,9 +59,10 @@ typedef enum kw_unknown_policy {
 
 typedef struct kw_event_router kw_event_router;
 
-/* The router drives `consumer` (a group consumer: the router stores each offset itself
- * once its event is handled or dead-lettered, and the group's commits carry them) and
- * writes dead letters with a producer of its own, made from the consumer's settings. */
+/* The router drives `consumer` (a group consumer made with enable.auto.offset.store=false:
+ * the router stores each offset itself once its event is handled or dead-lettered, and
+ * the group's commits carry them) and writes dead letters with a producer of its own,
+ * made from the consumer's settings. NULL with the reason in errstr for any other client. */
 KW_API kw_event_router *kw_event_router_new(kw_client *consumer, char *errstr, size_t errstr_size);
 KW_API void kw_event_router_free(kw_event_router *r);
 
@@ -84,6 +86,21 @@ KW_API int kw_event_router_set_dedup(kw_event_router *r, int capacity);
 /* Polls the consumer for up to timeout_ms, runs handlers, retries, dead letters and
  * commits. Returns the number of events handled (or dead-lettered), or a negative error. */
 KW_API int kw_event_router_run(kw_event_router *r, int timeout_ms);
+/* ---- for existing event loops (like kw_client_fds / next_timeout / step) ----
+ * The router's sockets are its consumer's and its dead-letter producer's: watch all of
+ * them, or dead letters are never acknowledged. */
+/* Fills up to max entries with the sockets to watch; returns how many there are (may
+ * exceed max: call again with more room). */
+KW_API int kw_event_router_fds(kw_event_router *r, kw_pollfd *fds, int max);
+/* Milliseconds until the router needs a step even without I/O (0 = now, -1 = none): the
+ * earliest of both clients' timers, the retries and buffered records still to take. */
+KW_API int kw_event_router_next_timeout(kw_event_router *r);
+/* Does the I/O the fds report ready (fds may be NULL/0 for timers only), takes the
+ * records already buffered without waiting, runs handlers, retries and dead letters and
+ * stores offsets. Returns the number of events handled (or dead-lettered), or a
+ * negative error as kw_event_router_run does. */
+KW_API int kw_event_router_step(kw_event_router *r, const kw_pollfd *fds, int n);
+
 /* Events still waiting for a retry or a dead-letter acknowledgement. */
 KW_API int kw_event_router_pending(const kw_event_router *r);
 

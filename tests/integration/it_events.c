@@ -5,6 +5,7 @@
  * keeps them from being applied twice; CloudEvents binary and structured events
  * round-trip through Kafka. */
 #define _POSIX_C_SOURCE 200809L
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "core/kw_clock.h"
 #include "kwire.h"
 #include "event/kw_envelope.h"
+#include "proto/kw_records.h"
 #include "tests/integration/it_support.h"
 
 static kw_config *conf_for(const char *group) {
@@ -28,6 +30,8 @@ static kw_config *conf_for(const char *group) {
     kw_config_set(c, "auto.commit.interval.ms", "100", err, sizeof err);
     kw_config_set(c, "heartbeat.interval.ms", "300", err, sizeof err);
     kw_config_set(c, "session.timeout.ms", "6000", err, sizeof err);
+    /* the router stores each offset itself, once its event is finished */
+    kw_config_set(c, "enable.auto.offset.store", "false", err, sizeof err);
   }
   return c;
 }
@@ -221,6 +225,122 @@ static void router_scenarios(void) {
          header(&dl[0], "kwire.dlq.error", buf, sizeof buf));
 }
 
+/* ---- keys of any length ---- */
+
+/* The aggregate id is the key, and ids are not always short (a URL, a composite key):
+ * the handler must see it whole, not cut at some buffer size. */
+typedef struct key_check {
+  const char *want;
+  int events, intact;
+} key_check;
+
+static kw_event_result on_keyed(void *ud, const kw_event *ev, char *error, size_t n) {
+  key_check *k = ud;
+  (void)error, (void)n;
+  k->events++;
+  if (ev->key && ev->key_len == strlen(k->want) && strlen(ev->key) == ev->key_len && strcmp(ev->key, k->want) == 0)
+    k->intact++;
+  else printf("handler got a key of %zu bytes (key_len %zu), want %zu\n", ev->key ? strlen(ev->key) : 0, ev->key_len,
+              strlen(k->want));
+  return KW_EVENT_OK;
+}
+
+static bool key_seen(void *ud) { return ((key_check *)ud)->events >= 1; }
+
+static void long_key_scenario(void) {
+  char topic[64], group[64];
+  snprintf(topic, sizeof topic, "it-events-key-%d", (int)getpid());
+  snprintf(group, sizeof group, "it-events-key-svc-%d", (int)getpid());
+  kw_conn *admin = it_connect(30000);
+  it_create_topic(admin, topic, 1);
+  kw_conn_free(admin);
+  static char key[1001];
+  for (int i = 0; i < 1000; i++) key[i] = (char)('a' + i % 26);
+  kw_client *p = new_producer();
+  IT_CHECK(kw_event_publish(p, topic, key, "OrderCreated", 1, "{\"order\":1}", NULL, NULL) == 0, "pub");
+  IT_CHECK(kw_client_flush(p, 30000) == 0, "flush");
+  kw_client_destroy(p);
+
+  kw_client *c = new_group_consumer(group, topic);
+  char err[256];
+  kw_event_router *r = kw_event_router_new(c, err, sizeof err);
+  IT_CHECK(r != NULL, "router: %s", err);
+  key_check k = {key, 0, 0};
+  kw_event_route(r, "OrderCreated", 1, 1, on_keyed, &k);
+  IT_CHECK(run_until(r, key_seen, &k, 30000), "the event never came");
+  IT_CHECK(k.events == 1 && k.intact == 1, "the handler did not get the 1000-byte key whole");
+  printf("a 1000-byte key reached the handler whole\n");
+  kw_event_router_free(r);
+  kw_client_destroy(c);
+}
+
+/* ---- a router in the application's own event loop ---- */
+
+/* The router driven only through kw_event_router_fds / _next_timeout / _step from this
+ * test's own poll() loop, as an application with an event loop would: its events are
+ * handled, and a poison event's dead letter is acknowledged, which needs the dead-letter
+ * producer's sockets in the set (its connection never completes without them). */
+static void own_loop_scenario(void) {
+  char topic[64], dlq[80], group[64];
+  snprintf(topic, sizeof topic, "it-events-loop-%d", (int)getpid());
+  snprintf(dlq, sizeof dlq, "%s.dlq", topic);
+  snprintf(group, sizeof group, "it-events-loop-svc-%d", (int)getpid());
+  kw_conn *admin = it_connect(30000);
+  it_create_topic(admin, topic, 1);
+  it_create_topic(admin, dlq, 1);
+  kw_conn_free(admin);
+  kw_client *p = new_producer();
+  for (int i = 0; i < 6; i++) {
+    char payload[64];
+    snprintf(payload, sizeof payload, "{\"order\":%d%s}", i, i == 2 ? ",\"poison\":true" : "");
+    IT_CHECK(kw_event_publish(p, topic, "order", "OrderCreated", 1, payload, NULL, NULL) == 0, "pub");
+  }
+  IT_CHECK(kw_client_flush(p, 30000) == 0, "flush");
+  kw_client_destroy(p);
+
+  kw_client *c = new_group_consumer(group, topic);
+  char err[256];
+  kw_event_router *r = kw_event_router_new(c, err, sizeof err);
+  IT_CHECK(r != NULL, "router: %s", err);
+  tally t = {0};
+  kw_event_route(r, "OrderCreated", 1, 1, on_created_v1, &t);
+  enum { MAX_FDS = 64 };
+  kw_pollfd fds[MAX_FDS];
+  struct pollfd pfds[MAX_FDS];
+  int finished = 0, most_fds = 0;
+  int64_t end = kw_now_ms() + 30000;
+  while (kw_now_ms() < end && !(t.v1 == 5 && finished == 6 && kw_event_router_pending(r) == 0)) {
+    int n = kw_event_router_fds(r, fds, MAX_FDS);
+    IT_CHECK(n >= 0 && n <= MAX_FDS, "%d sockets", n);
+    for (int i = 0; i < n; i++) pfds[i] = (struct pollfd){fds[i].fd, fds[i].events, 0};
+    int wait = kw_event_router_next_timeout(r);
+    int64_t left = end - kw_now_ms();
+    if (wait < 0 || wait > left) wait = left > 0 ? (int)left : 0;
+    int ready = poll(pfds, (nfds_t)n, wait);
+    IT_CHECK(ready >= 0, "poll");
+    for (int i = 0; i < n; i++) fds[i].revents = pfds[i].revents;
+    int rc = kw_event_router_step(r, fds, n);
+    IT_CHECK(rc >= 0, "step: %s", kw_strerror(rc));
+    finished += rc;
+    if (n > most_fds) most_fds = n;
+  }
+  char stats[2048];
+  kw_event_router_stats_json(r, stats, sizeof stats);
+  printf("own loop: %d events handled, %d finished, %d pending, up to %d sockets watched; stats %s\n", t.v1, finished,
+         kw_event_router_pending(r), most_fds, stats);
+  IT_CHECK(t.v1 == 5, "handled %d of 5 good events", t.v1);
+  IT_CHECK(kw_event_router_pending(r) == 0 && finished == 6,
+           "the poison event's dead letter was not acknowledged (%d pending, %d finished)", kw_event_router_pending(r),
+           finished);
+  IT_CHECK(strstr(stats, "\"dead_lettered\":1,") && strstr(stats, "\"handled\":5,"), "stats: %s", stats);
+  IT_CHECK(kw_consumer_commit(c, 10000) == 0, "commit");
+  int64_t committed = -1;
+  IT_CHECK(kw_consumer_committed(c, topic, 0, &committed, 10000) == 0 && committed == 6,
+           "committed offset %lld: past every event, the dead-lettered one included", (long long)committed);
+  kw_event_router_free(r);
+  kw_client_destroy(c);
+}
+
 /* ---- a consumer killed mid-processing ---- */
 
 /* The service's "database": applied event ids appended to a file (what survives a crash). */
@@ -357,7 +477,7 @@ static void cloudevents_scenario(void) {
   e.payload = (kw_slice){(const uint8_t *)payload, (int32_t)strlen(payload)};
 
   kw_client *p = new_producer();
-  kw_record_header rh[7];
+  kw_ce_header rh[7];
   char scratch[KW_CE_SCRATCH];
   int nh = kw_cloudevents_to_headers(&e, "/checkout", rh, scratch, sizeof scratch);
   IT_CHECK(nh == 7, "binary headers %d", nh);
@@ -380,11 +500,15 @@ static void cloudevents_scenario(void) {
   static kw_message got[2];
   static char store[1 << 16];
   IT_CHECK(read_all(topic, got, 2, store, sizeof store) == 2, "read back");
-  kw_record_header back[16];
+  kw_ce_header back[16];
   int nb = 0;
   kw_rd hr;
   kw_rd_init(&hr, got[0].headers_, got[0].headers_len_);
-  for (; nb < got[0].n_headers && nb < 16; nb++) IT_CHECK(kw_record_header_next(&hr, &back[nb]) == 0, "header");
+  for (; nb < got[0].n_headers && nb < 16; nb++) {
+    kw_record_header rec;
+    IT_CHECK(kw_record_header_next(&hr, &rec) == 0, "header");
+    back[nb] = (kw_ce_header){rec.key, rec.value};
+  }
   kw_envelope bin, st;
   char source[64], reason[128];
   IT_CHECK(kw_cloudevents_from_headers(back, nb, (kw_slice){got[0].value, (int32_t)got[0].value_len}, &bin, source,
@@ -406,6 +530,8 @@ static void cloudevents_scenario(void) {
 
 int main(void) {
   test_pid = (int)getpid();
+  long_key_scenario();
+  own_loop_scenario();
   router_scenarios();
   killed_consumer_scenario();
   cloudevents_scenario();

@@ -328,7 +328,7 @@ Test(cloudevents, binary_round_trip) {
   kw_envelope e = {.event_type = "OrderCreated", .event_id = ID, .event_version = 2, .timestamp_ms = T_2026,
                    .payload = sl("{\"order_id\":\"ORD-123\"}")},
               d;
-  kw_record_header h[7];
+  kw_ce_header h[7];
   char scratch[KW_CE_SCRATCH], src[64], why[128] = "";
   cr_assert_eq(kw_cloudevents_to_headers(&e, source, h, scratch, sizeof scratch), 7);
   static const char *want[][2] = {{"ce_specversion", "1.0"},
@@ -348,7 +348,7 @@ Test(cloudevents, binary_round_trip) {
   check_same(&e, &d);
   cr_assert_str_eq(src, source);
   /* no eventversion (a foreign producer): version 1; no value: null payload */
-  kw_record_header h2[] = {h[4], h[0], h[1], h[2], h[3], {sl("traceparent"), sl("00-abc")}};
+  kw_ce_header h2[] = {h[4], h[0], h[1], h[2], h[3], {sl("traceparent"), sl("00-abc")}};
   cr_assert_eq(kw_cloudevents_from_headers(h2, 6, (kw_slice){NULL, 0}, &d, NULL, 0, why, sizeof why), 0, "%s", why);
   cr_assert_eq(d.event_version, 1);
   cr_assert_eq(memcmp(d.payload.ptr, "null", 4), 0);
@@ -359,13 +359,13 @@ Test(cloudevents, binary_round_trip) {
 
 Test(cloudevents, binary_errors_named) {
   kw_envelope e = {.event_type = "A", .event_id = ID, .event_version = 1, .timestamp_ms = 0}, d;
-  kw_record_header h[7];
+  kw_ce_header h[7];
   char scratch[KW_CE_SCRATCH], why[128];
   cr_assert_eq(kw_cloudevents_to_headers(&e, source, h, scratch, sizeof scratch), 7);
   static const char *missing[] = {"missing field ce_specversion", "missing field ce_id", "missing field ce_source",
                                   "missing field ce_type", "missing field ce_time", NULL, NULL};
   for (int skip = 0; skip < 7; skip++) {
-    kw_record_header g[7];
+    kw_ce_header g[7];
     int n = 0;
     for (int i = 0; i < 7; i++)
       if (i != skip) g[n++] = h[i];
@@ -377,7 +377,7 @@ Test(cloudevents, binary_errors_named) {
     cr_assert_eq(rc, KW_ERR_MALFORMED);
     cr_assert_str_eq(why, missing[skip]);
   }
-  kw_record_header g[8];
+  kw_ce_header g[8];
   memcpy(g, h, sizeof h);
   g[0].value = sl("0.3");
   cr_assert_eq(kw_cloudevents_from_headers(g, 7, sl("{}"), &d, NULL, 0, why, sizeof why), KW_ERR_MALFORMED);
