@@ -2,8 +2,9 @@
  * config, already exists, grow partitions, delete), list offsets (earliest, latest, by
  * timestamp, max timestamp) after producing with kwire, and consumer groups made by
  * Kafka's own console consumer: an Empty group with committed offsets and lag, a live
- * classic member, a live member of the new consumer protocol (KIP-848). Facts are checked
- * with plain requests on a separate connection, not with the API under test. */
+ * classic member, a live member of the new consumer protocol (KIP-848); a consumer's
+ * committed offsets, which go through the same code. Facts are
+ * checked with plain requests on a separate connection, not with the API under test. */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
 #include <signal.h>
@@ -292,6 +293,32 @@ static int find_group(const kw_admin_result *res, const char *group) {
   return -1;
 }
 
+/* A kwire consumer of the group (not joining it) reads what Kafka's console consumer
+ * committed: the same offsets as group_offsets, through the same OffsetFetch code. */
+static void check_consumer_committed(const char *topic, const char *group, const int64_t *per_part) {
+  kw_config *conf = kw_config_new();
+  IT_CHECK(kw_config_set(conf, "bootstrap.servers", it_bootstrap_string(), errstr, sizeof errstr) == 0, "%s", errstr);
+  IT_CHECK(kw_config_set(conf, "group.id", group, errstr, sizeof errstr) == 0, "%s", errstr);
+  kw_client *cons = kw_consumer_new(conf, errstr, sizeof errstr);
+  kw_config_free(conf);
+  IT_CHECK(cons != NULL, "consumer: %s", errstr);
+  int64_t sum = 0;
+  for (int32_t p = 0; p < 5; p++) {
+    int64_t off = -2;
+    int rc = kw_consumer_committed(cons, topic, p, &off, T_MS);
+    IT_CHECK(rc == KW_OK && off == per_part[p], "committed(%d): %s, %lld; group_offsets says %lld", p, kw_errname(rc),
+             (long long)off, (long long)per_part[p]);
+    if (off > 0) sum += off;
+  }
+  IT_CHECK(sum == M_CONSUMED, "consumer's committed sum %lld, want %d", (long long)sum, M_CONSUMED);
+  int64_t off = 0;
+  int rc = kw_consumer_committed(cons, topic, 5, &off, T_MS);
+  IT_CHECK(rc == KW_ERR_UNKNOWN_PARTITION, "committed of partition 5 of 5: %s", kw_errname(rc));
+  kw_client_destroy(cons);
+  printf("kw_consumer_committed: the console consumer's offsets (sum %lld), as group_offsets; partition 5: %s\n",
+         (long long)sum, kw_errname(rc));
+}
+
 static void check_empty_group(kw_client *ad, const char *topic, const char *group) {
   int64_t t0 = now_ms();
   pid_t pid = console_consumer(topic, group, M_CONSUMED, "classic", "it-admin-once");
@@ -323,6 +350,7 @@ static void check_empty_group(kw_client *ad, const char *topic, const char *grou
          kw_admin_group_protocol_type(res, 0), kw_admin_member_count(res));
   kw_admin_result_free(res);
 
+  int64_t per_part[5] = {-1, -1, -1, -1, -1}; /* committed, as group_offsets(topic) says */
   for (int pass = 0; pass < 2; pass++) { /* the whole group, then just the topic */
     rc = kw_admin_group_offsets(ad, group, pass ? topic : NULL, T_MS, &res, errstr, sizeof errstr);
     IT_CHECK(rc == KW_OK, "group_offsets: %s: %s", kw_errname(rc), errstr);
@@ -336,6 +364,8 @@ static void check_empty_group(kw_client *ad, const char *topic, const char *grou
                (long long)l, (long long)c);
       if (c >= 0) committed += c;
       else uncommitted++;
+      if (pass == 1 && kw_admin_partition(res, k) >= 0 && kw_admin_partition(res, k) < 5)
+        per_part[kw_admin_partition(res, k)] = c;
       lag += l;
       hwm += h;
     }
@@ -347,6 +377,8 @@ static void check_empty_group(kw_client *ad, const char *topic, const char *grou
            pass ? topic : "all", rows, uncommitted, (long long)committed, (long long)lag, N_RECORDS, M_CONSUMED);
     kw_admin_result_free(res);
   }
+
+  check_consumer_committed(topic, group, per_part);
 
   /* A group that committed nothing: every partition's lag is all it retains. */
   rc = kw_admin_group_offsets(ad, "it-admin-no-commits", topic, T_MS, &res, errstr, sizeof errstr);
