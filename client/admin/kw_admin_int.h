@@ -28,7 +28,7 @@ bool adm_slice_eq(kw_slice s, const char *str);
 kw_slice adm_slice(const char *str);
 char *adm_strdup(kw_arena *ar, kw_slice s); /* NUL-terminated copy; NULL for a null slice */
 
-enum { ADM_RES_GROUPS, ADM_RES_GROUP, ADM_RES_PARTS };
+enum { ADM_RES_GROUPS, ADM_RES_GROUP, ADM_RES_PARTS, ADM_RES_CLUSTER };
 
 typedef struct adm_group {
   const char *id, *state, *protocol_type, *type, *protocol;
@@ -59,6 +59,10 @@ struct kw_admin_result {
   adm_member *members;
   int n_members;
   adm_part *parts;
+  /* ADM_RES_CLUSTER: the Metadata answer itself, decoded into `arena` (n counts its
+   * topics), with NUL-terminated copies of the strings it names as slices. */
+  kw_metadata_resp md;
+  const char **hosts, **names;
 };
 
 kw_admin_result *adm_result_new(kw_client *cl, int kind);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "client/admin/kw_admin_int.h"
+#include "proto/kw_kerr.h"
 
 /* ---- strings ---- */
 
@@ -127,6 +128,7 @@ static const adm_part *part_at(const kw_admin_result *res, int i) {
   return res && res->kind == ADM_RES_PARTS && i >= 0 && i < res->n ? &res->parts[i] : NULL;
 }
 const char *kw_admin_topic(const kw_admin_result *res, int i) {
+  if (res && res->kind == ADM_RES_CLUSTER) return i >= 0 && i < res->n ? res->names[i] : NULL;
   const adm_part *p = part_at(res, i);
   return p ? p->topic : NULL;
 }
@@ -151,3 +153,69 @@ int64_t kw_admin_lag(const kw_admin_result *res, int i) {
   return p ? p->lag : -1;
 }
 
+
+/* ---- cluster metadata ---- */
+
+int kw_admin_broker_count(const kw_admin_result *res) {
+  return res && res->kind == ADM_RES_CLUSTER && res->md.n_brokers > 0 ? res->md.n_brokers : 0;
+}
+static const kw_metadata_resp_broker *broker_at(const kw_admin_result *res, int b) {
+  return b >= 0 && b < kw_admin_broker_count(res) ? &res->md.brokers[b] : NULL;
+}
+int32_t kw_admin_broker_id(const kw_admin_result *res, int b) {
+  const kw_metadata_resp_broker *x = broker_at(res, b);
+  return x ? x->node_id : -1;
+}
+const char *kw_admin_broker_host(const kw_admin_result *res, int b) {
+  return broker_at(res, b) ? res->hosts[b] : NULL;
+}
+int kw_admin_broker_port(const kw_admin_result *res, int b) {
+  const kw_metadata_resp_broker *x = broker_at(res, b);
+  return x ? x->port : -1;
+}
+int32_t kw_admin_controller_id(const kw_admin_result *res) {
+  return res && res->kind == ADM_RES_CLUSTER ? res->md.controller_id : -1;
+}
+
+static const kw_metadata_resp_topic *md_topic_at(const kw_admin_result *res, int i) {
+  return res && res->kind == ADM_RES_CLUSTER && i >= 0 && i < res->n ? &res->md.topics[i] : NULL;
+}
+int16_t kw_admin_topic_error(const kw_admin_result *res, int i) {
+  const kw_metadata_resp_topic *t = md_topic_at(res, i);
+  return t ? t->error_code : -1;
+}
+int kw_admin_topic_partition_count(const kw_admin_result *res, int i) {
+  const kw_metadata_resp_topic *t = md_topic_at(res, i);
+  return t && t->n_partitions > 0 ? t->n_partitions : 0;
+}
+static const kw_metadata_resp_partition *md_part_at(const kw_admin_result *res, int i, int k) {
+  return k >= 0 && k < kw_admin_topic_partition_count(res, i) ? &res->md.topics[i].partitions[k] : NULL;
+}
+int32_t kw_admin_topic_partition(const kw_admin_result *res, int i, int k) {
+  const kw_metadata_resp_partition *p = md_part_at(res, i, k);
+  return p ? p->partition_index : -1;
+}
+int32_t kw_admin_topic_leader(const kw_admin_result *res, int i, int k) {
+  const kw_metadata_resp_partition *p = md_part_at(res, i, k);
+  return p ? p->leader_id : -1;
+}
+int16_t kw_admin_topic_partition_error(const kw_admin_result *res, int i, int k) {
+  const kw_metadata_resp_partition *p = md_part_at(res, i, k);
+  return p ? p->error_code : -1;
+}
+int kw_admin_topic_replica_count(const kw_admin_result *res, int i, int k) {
+  const kw_metadata_resp_partition *p = md_part_at(res, i, k);
+  return p && p->n_replica_nodes > 0 ? p->n_replica_nodes : 0;
+}
+int32_t kw_admin_topic_replica(const kw_admin_result *res, int i, int k, int r) {
+  return r >= 0 && r < kw_admin_topic_replica_count(res, i, k) ? res->md.topics[i].partitions[k].replica_nodes[r] : -1;
+}
+int kw_admin_topic_isr_count(const kw_admin_result *res, int i, int k) {
+  const kw_metadata_resp_partition *p = md_part_at(res, i, k);
+  return p && p->n_isr_nodes > 0 ? p->n_isr_nodes : 0;
+}
+int32_t kw_admin_topic_isr(const kw_admin_result *res, int i, int k, int r) {
+  return r >= 0 && r < kw_admin_topic_isr_count(res, i, k) ? res->md.topics[i].partitions[k].isr_nodes[r] : -1;
+}
+
+const char *kw_admin_kafka_errname(int16_t code) { return kw_kerr_name(code); }

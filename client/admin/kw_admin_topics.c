@@ -1,4 +1,4 @@
-/* Admin calls on topics: metadata, creating and deleting topics, adding
+/* Admin calls on topics: cluster metadata, creating and deleting topics, adding
  * partitions, and waiting until metadata shows the change. */
 #include <stdio.h>
 #include <string.h>
@@ -304,3 +304,38 @@ int kw_admin_create_partitions(kw_client *cl, const char *topic, int32_t total_c
   return kw_call_end(&a, rc);
 }
 
+
+/* ---- the cluster as metadata describes it ---- */
+
+/* The answer stays as decoded; only its strings are copied, to be NUL-terminated. */
+static int cluster_strings(kw_admin_result *res) {
+  const kw_metadata_resp *md = &res->md;
+  int nb = md->n_brokers > 0 ? md->n_brokers : 0;
+  res->n = md->n_topics > 0 ? md->n_topics : 0;
+  res->hosts = adm_ralloc(res, sizeof *res->hosts * (size_t)(nb + 1));
+  res->names = adm_ralloc(res, sizeof *res->names * (size_t)(res->n + 1));
+  if (!res->hosts || !res->names) return KW_ERR_NOMEM;
+  for (int b = 0; b < nb; b++)
+    if (!(res->hosts[b] = adm_rstr(res, md->brokers[b].host))) return KW_ERR_NOMEM;
+  for (int i = 0; i < res->n; i++)
+    if (!(res->names[i] = adm_rstr(res, md->topics[i].name))) return KW_ERR_NOMEM;
+  return 0;
+}
+
+int kw_admin_describe_cluster(kw_client *cl, const char *topic, int timeout_ms, kw_admin_result **out, char *errstr,
+                              size_t errlen) {
+  kw_call a;
+  kw_call_begin(&a, cl, timeout_ms, errstr, errlen);
+  snprintf(a.op, sizeof a.op, "describe cluster");
+  if (!cl || !out) return kw_call_fail(&a, KW_ERR_INVALID_ARG, "no client or no result pointer");
+  *out = NULL;
+  int rc = topic ? adm_check_name(&a, "topic", topic) : 0;
+  if (rc) return rc;
+  kw_admin_result *res = adm_result_new(cl, ADM_RES_CLUSTER);
+  if (!res) return kw_call_end(&a, KW_ERR_NOMEM);
+  rc = adm_metadata(&a, topic ? &topic : NULL, topic ? 1 : -1, &res->arena, &res->md);
+  if (rc >= 0) rc = cluster_strings(res);
+  if (rc < 0) kw_admin_result_free(res);
+  else *out = res;
+  return kw_call_end(&a, rc);
+}

@@ -2,8 +2,8 @@
  * config, already exists, grow partitions, delete), list offsets (earliest, latest, by
  * timestamp, max timestamp) after producing with kwire, and consumer groups made by
  * Kafka's own console consumer: an Empty group with committed offsets and lag, a live
- * classic member, a live member of the new consumer protocol (KIP-848); a consumer's
- * committed offsets, which go through the same code. Facts are
+ * classic member, a live member of the new consumer protocol (KIP-848); the cluster's
+ * metadata; a consumer's committed offsets, which go through the same code. Facts are
  * checked with plain requests on a separate connection, not with the API under test. */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
@@ -124,6 +124,85 @@ static void check_topics(kw_client *ad, kw_conn *c, const char *topic) {
   rc = kw_admin_create_partitions(ad, topic, 5, T_MS, errstr, sizeof errstr);
   IT_CHECK(rc == KW_ERR_BROKER && strstr(errstr, "INVALID_PARTITIONS"), "same count: %s: %s", kw_errname(rc), errstr);
   printf("create_partitions: 5 partitions; again: KW_ERR_BROKER \"%s\"\n", errstr);
+}
+
+/* ---- the cluster ---- */
+
+/* describe_cluster says what a plain Metadata request says, for one topic and for all. */
+static void check_cluster(kw_client *ad, kw_conn *c, const char *topic) {
+  kw_arena a;
+  kw_arena_init(&a, NULL, 0);
+  kw_metadata_req_topic t;
+  kw_msg_init(KW_SCHEMA_METADATA_REQ_TOPIC, &t);
+  t.name = (kw_slice){(const uint8_t *)topic, (int32_t)strlen(topic)};
+  kw_metadata_req req;
+  kw_msg_init(KW_SCHEMA_METADATA_REQ, &req);
+  req.topics = &t;
+  req.n_topics = 1;
+  req.allow_auto_topic_creation = false;
+  kw_metadata_resp md;
+  it_call(c, KW_API_METADATA, &req, &md, &a);
+  IT_CHECK(md.n_topics == 1 && md.topics[0].error_code == 0, "plain Metadata for %s", topic);
+  const kw_metadata_resp_topic *mt = &md.topics[0];
+
+  kw_admin_result *res = NULL;
+  int rc = kw_admin_describe_cluster(ad, topic, T_MS, &res, errstr, sizeof errstr);
+  IT_CHECK(rc == KW_OK, "describe_cluster: %s: %s", kw_errname(rc), errstr);
+  IT_CHECK(kw_admin_broker_count(res) == md.n_brokers, "%d brokers, plain Metadata says %d", kw_admin_broker_count(res),
+           md.n_brokers);
+  for (int b = 0; b < md.n_brokers; b++) {
+    const kw_metadata_resp_broker *mb = &md.brokers[b];
+    IT_CHECK(kw_admin_broker_id(res, b) == mb->node_id && kw_admin_broker_port(res, b) == mb->port &&
+                 strlen(kw_admin_broker_host(res, b)) == (size_t)mb->host.len &&
+                 memcmp(kw_admin_broker_host(res, b), mb->host.ptr, (size_t)mb->host.len) == 0,
+             "broker %d: %d at %s:%d", b, kw_admin_broker_id(res, b), kw_admin_broker_host(res, b),
+             kw_admin_broker_port(res, b));
+  }
+  IT_CHECK(kw_admin_controller_id(res) == md.controller_id, "controller %d", kw_admin_controller_id(res));
+  IT_CHECK(kw_admin_result_count(res) == 1 && strcmp(kw_admin_topic(res, 0), topic) == 0 &&
+               kw_admin_topic_error(res, 0) == 0 && kw_admin_topic_partition_count(res, 0) == mt->n_partitions,
+           "topic row: %d rows, %s with %d partitions", kw_admin_result_count(res), kw_admin_topic(res, 0),
+           kw_admin_topic_partition_count(res, 0));
+  for (int k = 0; k < mt->n_partitions; k++) {
+    const kw_metadata_resp_partition *mp = &mt->partitions[k];
+    IT_CHECK(kw_admin_topic_partition(res, 0, k) == mp->partition_index &&
+                 kw_admin_topic_leader(res, 0, k) == mp->leader_id && kw_admin_topic_leader(res, 0, k) >= 0 &&
+                 kw_admin_topic_partition_error(res, 0, k) == 0 &&
+                 kw_admin_topic_replica_count(res, 0, k) == mp->n_replica_nodes &&
+                 kw_admin_topic_isr_count(res, 0, k) == mp->n_isr_nodes,
+             "partition row %d", k);
+    for (int r = 0; r < mp->n_replica_nodes; r++)
+      IT_CHECK(kw_admin_topic_replica(res, 0, k, r) == mp->replica_nodes[r], "partition %d replica %d", k, r);
+    for (int r = 0; r < mp->n_isr_nodes; r++)
+      IT_CHECK(kw_admin_topic_isr(res, 0, k, r) == mp->isr_nodes[r], "partition %d isr %d", k, r);
+  }
+  IT_CHECK(kw_admin_topic_replica(res, 0, 0, mt->partitions[0].n_replica_nodes) == -1 &&
+               kw_admin_topic_leader(res, 1, 0) == -1 && kw_admin_group_id(res, 0) == NULL,
+           "out of range accessors");
+  printf("describe_cluster(%s): %d broker(s), controller %d, %d partitions with leaders, replicas and ISRs as "
+         "Metadata says\n", topic, kw_admin_broker_count(res), kw_admin_controller_id(res),
+         kw_admin_topic_partition_count(res, 0));
+  kw_admin_result_free(res);
+
+  char missing[128];
+  snprintf(missing, sizeof missing, "%s-missing", topic);
+  rc = kw_admin_describe_cluster(ad, missing, T_MS, &res, errstr, sizeof errstr);
+  IT_CHECK(rc == KW_OK && kw_admin_result_count(res) == 1 && kw_admin_topic_error(res, 0) == 3 &&
+               strcmp(kw_admin_kafka_errname(kw_admin_topic_error(res, 0)), "UNKNOWN_TOPIC_OR_PARTITION") == 0,
+           "describe_cluster of a missing topic: %s: %s", kw_errname(rc), errstr);
+  kw_admin_result_free(res);
+  IT_CHECK(md_partitions(c, missing) == -1, "describe_cluster created %s", missing);
+  rc = kw_admin_describe_cluster(ad, NULL, T_MS, &res, errstr, sizeof errstr);
+  IT_CHECK(rc == KW_OK, "describe_cluster(all): %s: %s", kw_errname(rc), errstr);
+  int found = -1;
+  for (int i = 0; i < kw_admin_result_count(res); i++)
+    if (strcmp(kw_admin_topic(res, i), topic) == 0) found = i;
+  IT_CHECK(found >= 0 && kw_admin_topic_partition_count(res, found) == mt->n_partitions, "describe_cluster(all) lacks %s",
+           topic);
+  printf("describe_cluster: a missing topic is a row with UNKNOWN_TOPIC_OR_PARTITION (not created); all: %d topics\n",
+         kw_admin_result_count(res));
+  kw_admin_result_free(res);
+  kw_arena_reset(&a);
 }
 
 /* ---- offsets ---- */
@@ -485,6 +564,7 @@ int main(void) {
   snprintf(group, sizeof group, "%s-group", run);
 
   check_topics(ad, c, topic);
+  check_cluster(ad, c, topic);
   int64_t base = produce(topic);
   check_list_offsets(ad, topic, base);
   check_empty_group(ad, topic, group);
