@@ -49,13 +49,12 @@ int kw_call_kerr(kw_call *c, int16_t code, kw_slice msg) {
 int kw_call_end(kw_call *c, int rc) {
   if (rc >= 0) return KW_OK;
   if (c->err_set) return rc;
-  const char *w = c->waiting;
-  if (rc == KW_ERR_TIMED_OUT && c->last_kerr)
-    return kw_call_fail(c, rc, "timed out waiting for %s (last error: %s)", w, kw_kerr_name(c->last_kerr));
-  if (rc == KW_ERR_TIMED_OUT && c->last_err && c->last_err != KW_ERR_TIMED_OUT)
-    return kw_call_fail(c, rc, "timed out waiting for %s (last error: %s)", w, kw_strerror(c->last_err));
-  if (rc == KW_ERR_TIMED_OUT) return kw_call_fail(c, rc, "timed out waiting for %s", w);
-  return kw_call_fail(c, rc, "%s", kw_strerror(rc));
+  if (rc != KW_ERR_TIMED_OUT) return kw_call_fail(c, rc, "%s", kw_strerror(rc));
+  const char *last = c->last_kerr                                       ? kw_kerr_name(c->last_kerr)
+                     : c->last_err && c->last_err != KW_ERR_TIMED_OUT ? kw_strerror(c->last_err)
+                                                                      : NULL;
+  if (last) return kw_call_fail(c, rc, "timed out waiting for %s (last error: %s)", c->waiting, last);
+  return kw_call_fail(c, rc, "timed out waiting for %s", c->waiting);
 }
 
 void kw_call_note_err(kw_call *c, int err) {
@@ -151,14 +150,14 @@ static kw_conn *pick_conn(kw_client *cl, int32_t node, int64_t now) {
   /* The least busy: a broker answers a connection's requests in order, so behind a
    * consumer's fetch (held up to fetch.wait.max.ms) ours would wait as long. */
   kw_conn *best = NULL;
+  int best_n = cl->cluster.set.max_in_flight;
   for (int i = 0; i < cl->cluster.n_brokers; i++) {
     kw_conn *c = cl->cluster.brokers[i]->conn;
-    if (c && kw_conn_get_state(c) == KW_CONN_READY && (!best || kw_conn_in_flight(c) < kw_conn_in_flight(best)))
-      best = c;
+    int n = c && kw_conn_get_state(c) == KW_CONN_READY ? kw_conn_in_flight(c) : best_n;
+    if (n < best_n) best = c, best_n = n;
   }
-  if (best && kw_conn_in_flight(best) < cl->cluster.set.max_in_flight) return best;
   if (!best) kw_cluster_refresh_soon(&cl->cluster, now); /* metadata brings a connection up */
-  return NULL;
+  return best;
 }
 
 /* Timed out before sending: say why no connection was usable, if one failed. */

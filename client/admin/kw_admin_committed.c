@@ -172,15 +172,9 @@ int adm_committed(kw_call *a, const char *group, const char *topic, int32_t part
   kw_arena_init(&ar, a->cl->mem, 0);
   fetched f;
   int rc = fetch_committed(a, group, topic, &ar, &f);
-  bool known = false;
-  for (int32_t i = 0; rc == 0 && i < f.t->n_partitions; i++) known |= f.t->partitions[i].partition_index == partition;
-  if (rc == 0 && !known)
-    rc = kw_call_fail(a, KW_ERR_UNKNOWN_PARTITION, "partition %d of '%s' does not exist", (int)partition, topic);
-  if (rc == 0) {
-    *offset = -1; /* nothing committed */
-    for (int k = 0; k < f.n; k++)
-      if (&f.md.topics[f.c[k].md_topic] == f.t && f.c[k].partition == partition) *offset = f.c[k].offset;
-  }
+  *offset = -1; /* nothing committed (also for a partition the topic lacks, as Kafka's consumer says) */
+  for (int k = 0; rc == 0 && k < f.n; k++)
+    if (&f.md.topics[f.c[k].md_topic] == f.t && f.c[k].partition == partition) *offset = f.c[k].offset;
   kw_arena_reset(&ar);
   return rc;
 }

@@ -99,7 +99,7 @@ int adm_rows_offsets(kw_call *a, kw_admin_result *res, int64_t spec, bool only_u
 /* ---- committed offsets (kw_admin_committed.c) ---- */
 
 /* The group's committed offset of one partition (-1: none), OffsetFetch at the group's
- * coordinator; the topic must exist. */
+ * coordinator; the topic must exist (KW_ERR_UNKNOWN_TOPIC). */
 int adm_committed(kw_call *a, const char *group, const char *topic, int32_t partition, int64_t *offset);
 
 #endif

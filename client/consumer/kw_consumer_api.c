@@ -240,12 +240,14 @@ int kw_consumer_watermarks(kw_client *cl, const char *topic, int32_t partition, 
   if (!topic || !low || !high) return KW_ERR_INVALID_ARG;
   kw_call c;
   kw_call_begin(&c, cl, timeout_ms, NULL, 0);
-  adm_tp tp[2] = {{topic, partition, -1, -1, false, false}, {topic, partition, -1, -1, false, false}};
-  int rc = adm_list_offsets(&c, &tp[0], 1, KW_ADMIN_OFFSET_EARLIEST, ADM_MISSING_WAITS);
-  if (!rc) rc = adm_list_offsets(&c, &tp[1], 1, KW_ADMIN_OFFSET_LATEST, ADM_MISSING_WAITS);
+  adm_tp tp = {topic, partition, -1, -1, false, false};
+  int rc = adm_list_offsets(&c, &tp, 1, KW_ADMIN_OFFSET_EARLIEST, ADM_MISSING_WAITS);
+  int64_t earliest = tp.offset;
+  tp.done = false;
+  if (!rc) rc = adm_list_offsets(&c, &tp, 1, KW_ADMIN_OFFSET_LATEST, ADM_MISSING_WAITS);
   if (!rc) {
-    *low = tp[0].offset;
-    *high = tp[1].offset;
+    *low = earliest;
+    *high = tp.offset;
   }
   return kw_call_end(&c, rc);
 }
