@@ -36,27 +36,6 @@ struct kw_client {
  * cluster view ready. NULL with the reason in errstr. */
 kw_client *kw_client_create(const kw_config *conf, int roles, char *errstr, size_t errlen);
 
-/* A blocking call's state, on the heap: a caller that timed out sets `abandoned`, and
- * the answer (or the connection's failure) arriving later frees it. */
-typedef struct kw_call_state {
-  bool done, abandoned;
-  int err;
-  void *resp;
-  kw_arena *arena;
-  const kw_mem *mem;
-} kw_call_state;
-/* The kw_conn_cb for such a call: decodes the answer from a copy in st->arena (the
- * connection reuses its receive buffer, and strings in *resp must stay valid). */
-void kw_call_answer(void *ud, int err, int16_t key, int16_t ver, kw_rd *body);
-
-/* Blocking request for admin-style calls (never from inside a callback): sends `req`
- * to node_id (-1: any broker) at the negotiated version once a connection is READY,
- * runs the client until the answer arrives, decodes it into `resp` (arrays from
- * `arena`). Returns the version used, or KW_ERR_TIMED_OUT / a connection or decode error. */
-int kw_client_call(kw_client *cl, int32_t node_id, int16_t api_key, const void *req, void *resp, kw_arena *arena,
-                   int timeout_ms);
-/* The same at no more than version `cap` (for APIs whose newer versions change shape). */
-int kw_client_call_capped(kw_client *cl, int32_t node_id, int16_t api_key, int cap, const void *req, void *resp,
-                          kw_arena *arena, int timeout_ms);
+/* The blocking request-and-wait path over a client is client/kw_call.h. */
 
 #endif

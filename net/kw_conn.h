@@ -86,9 +86,4 @@ int kw_conn_flush(kw_conn *c);
 /* Bytes queued for writing and not yet accepted by the socket. */
 size_t kw_conn_unsent(const kw_conn *c);
 
-/* Blocking helpers for tools and tests: poll() this one connection until done()
- * says so (0), it goes down (its error) or timeout_ms passes (KW_ERR_TIMED_OUT). */
-int kw_conn_wait(kw_conn *c, bool (*done)(kw_conn *c, void *ud), void *ud, int timeout_ms);
-int kw_conn_wait_ready(kw_conn *c, int timeout_ms);
-
 #endif

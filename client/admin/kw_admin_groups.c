@@ -1,4 +1,5 @@
-/* Admin calls, part two: group coordinators, listing and describing groups. */
+/* Admin calls on consumer groups: listing them (every broker) and describing one (at
+ * its coordinator, new and classic protocols). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,108 +7,20 @@
 #include "kwire/error.h"
 #include "proto/kw_kerr.h"
 
-/* ---- coordinators ---- */
-
-typedef struct fc_req {
-  kw_find_coordinator_req req; /* first: the request itself */
-  kw_slice key;
-} fc_req;
-
-/* v4+ asks for a list of keys (KIP-699); earlier versions for one. */
-static int build_fc(adm *a, void *r, int16_t v) {
-  (void)a;
-  fc_req *f = r;
-  kw_msg_init(KW_SCHEMA_FIND_COORDINATOR_REQ, &f->req);
-  f->req.key_type = 0; /* group */
-  if (v >= 4) {
-    f->req.coordinator_keys = &f->key;
-    f->req.n_coordinator_keys = 1;
-  } else {
-    f->req.key = f->key;
-  }
-  return 0;
-}
-
-int adm_find_coordinator(adm *a, const char *group, int32_t *node) {
-  kw_arena ar;
-  kw_arena_init(&ar, a->cl->mem, 0);
-  fc_req f;
-  f.key = adm_slice(group);
-  const char *waiting = a->waiting;
-  int rc;
-  for (;;) {
-    a->waiting = "the group's coordinator";
-    kw_find_coordinator_resp resp;
-    int v = adm_call(a, -1, KW_API_FIND_COORDINATOR, &f, build_fc, &resp, &ar);
-    if (v < 0) {
-      if (!adm_io_retriable(v)) {
-        rc = v;
-        break;
-      }
-      adm_note_err(a, v);
-    } else {
-      int16_t code = resp.error_code;
-      kw_slice msg = resp.error_message;
-      int32_t id = resp.node_id;
-      if (v >= 4) {
-        if (resp.n_coordinators < 1) {
-          rc = adm_fail(a, KW_ERR_MALFORMED, "FindCoordinator answered no coordinator");
-          break;
-        }
-        code = resp.coordinators[0].error_code;
-        msg = resp.coordinators[0].error_message;
-        id = resp.coordinators[0].node_id;
-      }
-      if (!code && id >= 0) {
-        *node = id;
-        rc = 0;
-        break;
-      }
-      if (code && !adm_coord_retriable(code)) {
-        rc = adm_kerr(a, code, msg);
-        break;
-      }
-      a->last_kerr = code ? code : KW_KERR_COORDINATOR_NOT_AVAILABLE;
-    }
-    kw_arena_reset(&ar);
-    if ((rc = adm_backoff(a)) < 0) break;
-  }
-  kw_arena_reset(&ar);
-  if (rc >= 0) a->waiting = waiting; /* a timeout says the coordinator was awaited */
-  return rc;
-}
-
-int adm_coord_call(adm *a, const char *group, int16_t api, void *req, adm_build build, void *resp, kw_arena *ar,
-                   adm_code_fn code_of) {
-  const char *waiting = a->waiting;
-  for (;;) {
-    int32_t node;
-    int rc = adm_find_coordinator(a, group, &node);
-    if (rc < 0) return rc;
-    a->waiting = waiting;
-    int v = adm_call(a, node, api, req, build, resp, ar);
-    if (v >= 0) {
-      kw_slice msg;
-      int16_t code = code_of(resp, (int16_t)v, &msg);
-      if (!adm_coord_retriable(code)) return v;
-      a->last_kerr = code;
-    } else if (adm_io_retriable(v)) {
-      adm_note_err(a, v);
-    } else {
-      return v;
-    }
-    if ((rc = adm_backoff(a)) < 0) return rc;
-  }
-}
-
 /* ---- listing ---- */
 
 static int cmp_group(const void *x, const void *y) {
   return strcmp(((const adm_group *)x)->id, ((const adm_group *)y)->id);
 }
 
+static int16_t lg_code(const void *r, int16_t v, kw_slice *msg) {
+  (void)v;
+  *msg = (kw_slice){NULL, 0};
+  return ((const kw_list_groups_resp *)r)->error_code;
+}
+
 /* Every broker coordinates some groups: ask each, retrying one that is still loading. */
-static int list_groups(adm *a, kw_admin_result *res, kw_arena *ar) {
+static int list_groups(kw_call *a, kw_admin_result *res, kw_arena *ar) {
   kw_metadata_resp md;
   int rc = adm_metadata(a, NULL, 0, ar, &md);
   if (rc < 0) return rc;
@@ -116,19 +29,12 @@ static int list_groups(adm *a, kw_admin_result *res, kw_arena *ar) {
   if (!lists) return KW_ERR_NOMEM;
   int total = 0;
   for (int32_t b = 0; b < nb; b++) {
-    for (;;) {
-      kw_list_groups_req req;
-      kw_msg_init(KW_SCHEMA_LIST_GROUPS_REQ, &req); /* empty filters: every state and type */
-      a->waiting = "ListGroups answers from every broker";
-      int v = adm_call(a, md.brokers[b].node_id, KW_API_LIST_GROUPS, &req, NULL, &lists[b], ar);
-      if (v >= 0 && !lists[b].error_code) break;
-      if (v >= 0 && !adm_coord_retriable(lists[b].error_code))
-        return adm_kerr(a, lists[b].error_code, (kw_slice){NULL, 0});
-      if (v < 0 && !adm_io_retriable(v)) return v;
-      if (v < 0) adm_note_err(a, v);
-      else a->last_kerr = lists[b].error_code;
-      if ((rc = adm_backoff(a)) < 0) return rc;
-    }
+    kw_list_groups_req req;
+    kw_msg_init(KW_SCHEMA_LIST_GROUPS_REQ, &req); /* empty filters: every state and type */
+    a->waiting = "ListGroups answers from every broker";
+    int v = kw_call_retry(a, md.brokers[b].node_id, NULL, KW_API_LIST_GROUPS, &req, NULL, &lists[b], ar, lg_code);
+    if (v < 0) return v;
+    if (lists[b].error_code) return kw_call_kerr(a, lists[b].error_code, (kw_slice){NULL, 0});
     total += lists[b].n_groups > 0 ? lists[b].n_groups : 0;
   }
   res->groups = adm_ralloc(res, sizeof *res->groups * (size_t)(total ? total : 1));
@@ -156,20 +62,20 @@ static int list_groups(adm *a, kw_admin_result *res, kw_arena *ar) {
 }
 
 int kw_admin_list_groups(kw_client *cl, int timeout_ms, kw_admin_result **out, char *errstr, size_t errlen) {
-  adm a;
-  adm_begin(&a, cl, timeout_ms, errstr, errlen);
+  kw_call a;
+  kw_call_begin(&a, cl, timeout_ms, errstr, errlen);
   snprintf(a.op, sizeof a.op, "list groups");
-  if (!cl || !out) return adm_fail(&a, KW_ERR_INVALID_ARG, "no client or no result pointer");
+  if (!cl || !out) return kw_call_fail(&a, KW_ERR_INVALID_ARG, "no client or no result pointer");
   *out = NULL;
   kw_admin_result *res = adm_result_new(cl, ADM_RES_GROUPS);
-  if (!res) return adm_end(&a, KW_ERR_NOMEM);
+  if (!res) return kw_call_end(&a, KW_ERR_NOMEM);
   kw_arena ar;
   kw_arena_init(&ar, cl->mem, 0);
   int rc = list_groups(&a, res, &ar);
   kw_arena_reset(&ar);
   if (rc < 0) kw_admin_result_free(res);
   else *out = res;
-  return adm_end(&a, rc);
+  return kw_call_end(&a, rc);
 }
 
 /* ---- describing ---- */
@@ -295,7 +201,7 @@ static int16_t dg_code(const void *r, int16_t v, kw_slice *msg) {
 
 /* As Kafka's Admin does: ConsumerGroupDescribe first (KIP-848 groups), and DescribeGroups
  * when the broker lacks it or says the group is not a consumer-protocol group. */
-static int describe_group(adm *a, kw_admin_result *res, const char *group, kw_arena *ar) {
+static int describe_group(kw_call *a, kw_admin_result *res, const char *group, kw_arena *ar) {
   kw_slice gid = adm_slice(group);
   kw_consumer_group_describe_req creq;
   kw_msg_init(KW_SCHEMA_CONSUMER_GROUP_DESCRIBE_REQ, &creq);
@@ -303,13 +209,13 @@ static int describe_group(adm *a, kw_admin_result *res, const char *group, kw_ar
   creq.n_group_ids = 1;
   kw_consumer_group_describe_resp cresp;
   a->waiting = "the ConsumerGroupDescribe answer";
-  int v = adm_coord_call(a, group, KW_API_CONSUMER_GROUP_DESCRIBE, &creq, NULL, &cresp, ar, cgd_code);
+  int v = kw_call_retry(a, KW_CALL_ANY_BROKER, group, KW_API_CONSUMER_GROUP_DESCRIBE, &creq, NULL, &cresp, ar, cgd_code);
   if (v >= 0) {
-    if (cresp.n_groups < 1) return adm_fail(a, KW_ERR_MALFORMED, "ConsumerGroupDescribe answered no group");
+    if (cresp.n_groups < 1) return kw_call_fail(a, KW_ERR_MALFORMED, "ConsumerGroupDescribe answered no group");
     kw_slice msg;
     int16_t code = cgd_code(&cresp, (int16_t)v, &msg);
     if (!code) return fill_consumer(res, &cresp.groups[0]);
-    if (code != KW_KERR_GROUP_ID_NOT_FOUND && code != KW_KERR_UNSUPPORTED_VERSION) return adm_kerr(a, code, msg);
+    if (code != KW_KERR_GROUP_ID_NOT_FOUND && code != KW_KERR_UNSUPPORTED_VERSION) return kw_call_kerr(a, code, msg);
   } else if (v != KW_ERR_NO_VERSION) {
     return v;
   }
@@ -319,31 +225,31 @@ static int describe_group(adm *a, kw_admin_result *res, const char *group, kw_ar
   req.n_groups = 1;
   kw_describe_groups_resp resp;
   a->waiting = "the DescribeGroups answer";
-  v = adm_coord_call(a, group, KW_API_DESCRIBE_GROUPS, &req, NULL, &resp, ar, dg_code);
+  v = kw_call_retry(a, KW_CALL_ANY_BROKER, group, KW_API_DESCRIBE_GROUPS, &req, NULL, &resp, ar, dg_code);
   if (v < 0) return v;
-  if (resp.n_groups < 1) return adm_fail(a, KW_ERR_MALFORMED, "DescribeGroups answered no group");
+  if (resp.n_groups < 1) return kw_call_fail(a, KW_ERR_MALFORMED, "DescribeGroups answered no group");
   kw_slice msg;
   int16_t code = dg_code(&resp, (int16_t)v, &msg);
-  if (code) return adm_kerr(a, code, msg);
+  if (code) return kw_call_kerr(a, code, msg);
   return fill_classic(res, &resp.groups[0], ar);
 }
 
 int kw_admin_describe_group(kw_client *cl, const char *group, int timeout_ms, kw_admin_result **out, char *errstr,
                             size_t errlen) {
-  adm a;
-  adm_begin(&a, cl, timeout_ms, errstr, errlen);
+  kw_call a;
+  kw_call_begin(&a, cl, timeout_ms, errstr, errlen);
   snprintf(a.op, sizeof a.op, "describe group '%s'", group ? group : "");
-  if (!cl || !out) return adm_fail(&a, KW_ERR_INVALID_ARG, "no client or no result pointer");
+  if (!cl || !out) return kw_call_fail(&a, KW_ERR_INVALID_ARG, "no client or no result pointer");
   *out = NULL;
   int rc = adm_check_name(&a, "group", group);
   if (rc) return rc;
   kw_admin_result *res = adm_result_new(cl, ADM_RES_GROUP);
-  if (!res) return adm_end(&a, KW_ERR_NOMEM);
+  if (!res) return kw_call_end(&a, KW_ERR_NOMEM);
   kw_arena ar;
   kw_arena_init(&ar, cl->mem, 0);
   rc = describe_group(&a, res, group, &ar);
   kw_arena_reset(&ar);
   if (rc < 0) kw_admin_result_free(res);
   else *out = res;
-  return adm_end(&a, rc);
+  return kw_call_end(&a, rc);
 }

@@ -1,6 +1,7 @@
 /* The public consumer API (include/kwire/consumer.h) over the fetcher. */
 #include <string.h>
 #include "core/kw_clock.h"
+#include "client/admin/kw_admin_int.h"
 #include "client/kw_client_int.h"
 #include "client/kw_config.h"
 #include "client/group/kw_assignor.h"
@@ -106,40 +107,14 @@ int kw_consumer_commit(kw_client *cl, int timeout_ms) {
   return cl->wait_done ? cl->wait_result : KW_ERR_TIMED_OUT;
 }
 
+/* Admin's OffsetFetch (client/admin/kw_admin_committed.c), with its retries: the
+ * coordinator is found again when it moved or is loading, a lost connection resends. */
 int kw_consumer_committed(kw_client *cl, const char *topic, int32_t partition, int64_t *offset, int timeout_ms) {
   if (!cl->group) return KW_ERR_STATE;
-  kw_offset_fetch_req_topic t;
-  kw_msg_init(KW_SCHEMA_OFFSET_FETCH_REQ_TOPIC, &t);
-  t.name = (kw_slice){(const uint8_t *)topic, (int32_t)strlen(topic)};
-  t.partition_indexes = &partition;
-  t.n_partition_indexes = 1;
-  kw_offset_fetch_req req;
-  kw_msg_init(KW_SCHEMA_OFFSET_FETCH_REQ, &req);
-  const kw_conf_values *v = kw_config_values(cl->conf);
-  req.group_id = (kw_slice){(const uint8_t *)v->group_id, (int32_t)strlen(v->group_id)};
-  req.topics = &t;
-  req.n_topics = 1;
-  int64_t end = kw_now_ms() + timeout_ms;
-  while (kw_group_coordinator(cl->group) < 0) { /* the group finds its coordinator */
-    if (kw_now_ms() >= end) return KW_ERR_TIMED_OUT;
-    kw_client_poll(cl, 10);
-  }
-  kw_arena a;
-  kw_arena_init(&a, cl->mem, 0);
-  kw_offset_fetch_resp resp;
-  int err = kw_client_call_capped(cl, kw_group_coordinator(cl->group), KW_API_OFFSET_FETCH, 7, &req, &resp, &a,
-                                  (int)(end - kw_now_ms()));
-  if (err >= 0) {
-    err = KW_ERR_MALFORMED;
-    if (resp.n_topics == 1 && resp.topics[0].n_partitions == 1) {
-      *offset = resp.topics[0].partitions[0].committed_offset;
-      err = resp.topics[0].partitions[0].error_code ? KW_ERR_BROKER : KW_OK;
-    } else if (resp.error_code) {
-      err = KW_ERR_BROKER;
-    }
-  }
-  kw_arena_reset(&a);
-  return err;
+  if (!topic || !offset) return KW_ERR_INVALID_ARG;
+  kw_call c;
+  kw_call_begin(&c, cl, timeout_ms, NULL, 0);
+  return kw_call_end(&c, adm_committed(&c, kw_config_values(cl->conf)->group_id, topic, partition, offset));
 }
 
 int kw_consumer_close(kw_client *cl, int timeout_ms) {
@@ -255,57 +230,24 @@ int kw_message_header(const kw_message *m, int i, const char **key, size_t *key_
   return KW_OK;
 }
 
-/* ---- watermarks: ListOffsets earliest and latest at the leader ---- */
+/* ---- watermarks ---- */
 
-static int leader_of(kw_client *cl, const char *topic, int32_t partition, int timeout_ms, int32_t *leader) {
-  kw_topic *t = kw_cluster_topic(&cl->cluster, topic, true);
-  if (!t) return KW_ERR_NOMEM;
-  int64_t end = kw_now_ms() + timeout_ms;
-  while (partition >= t->n_parts || t->parts[partition].leader < 0) {
-    if (t->n_parts > 0 && partition >= t->n_parts) return KW_ERR_UNKNOWN_PARTITION;
-    if (kw_now_ms() >= end) return KW_ERR_TIMED_OUT;
-    kw_client_poll(cl, 10);
-  }
-  *leader = t->parts[partition].leader;
-  return KW_OK;
-}
-
-static int list_offset(kw_client *cl, int32_t leader, const char *topic, int32_t partition, int64_t spec,
-                       int timeout_ms, int64_t *out) {
-  kw_list_offsets_req_list_offsets_partition lp;
-  kw_msg_init(KW_SCHEMA_LIST_OFFSETS_REQ_LIST_OFFSETS_PARTITION, &lp);
-  lp.partition_index = partition;
-  lp.timestamp = spec;
-  kw_list_offsets_req_list_offsets_topic lt;
-  kw_msg_init(KW_SCHEMA_LIST_OFFSETS_REQ_LIST_OFFSETS_TOPIC, &lt);
-  lt.name = (kw_slice){(const uint8_t *)topic, (int32_t)strlen(topic)};
-  lt.partitions = &lp;
-  lt.n_partitions = 1;
-  kw_list_offsets_req req;
-  kw_msg_init(KW_SCHEMA_LIST_OFFSETS_REQ, &req);
-  req.topics = &lt;
-  req.n_topics = 1;
-  kw_arena a;
-  kw_arena_init(&a, cl->mem, 0);
-  kw_list_offsets_resp resp;
-  int err = kw_client_call(cl, leader, KW_API_LIST_OFFSETS, &req, &resp, &a, timeout_ms);
-  if (err >= 0) {
-    err = KW_ERR_MALFORMED;
-    if (resp.n_topics == 1 && resp.topics[0].n_partitions == 1) {
-      int16_t kerr = resp.topics[0].partitions[0].error_code;
-      *out = resp.topics[0].partitions[0].offset;
-      err = kerr ? KW_ERR_BROKER : KW_OK;
-    }
-  }
-  kw_arena_reset(&a);
-  return err;
-}
-
+/* Admin's ListOffsets (client/admin/kw_admin_offsets.c), with its retries: leaders from
+ * fresh metadata after a leader change or a lost connection. A topic metadata does not
+ * know yet is asked for again until the timeout, as Kafka's own consumer does. */
 int kw_consumer_watermarks(kw_client *cl, const char *topic, int32_t partition, int64_t *low, int64_t *high,
                            int timeout_ms) {
-  int32_t leader;
-  int err = leader_of(cl, topic, partition, timeout_ms, &leader);
-  if (!err) err = list_offset(cl, leader, topic, partition, -2, timeout_ms, low);
-  if (!err) err = list_offset(cl, leader, topic, partition, -1, timeout_ms, high);
-  return err;
+  if (!topic || !low || !high) return KW_ERR_INVALID_ARG;
+  kw_call c;
+  kw_call_begin(&c, cl, timeout_ms, NULL, 0);
+  adm_tp tp = {topic, partition, -1, -1, false, false};
+  int rc = adm_list_offsets(&c, &tp, 1, KW_ADMIN_OFFSET_EARLIEST, ADM_MISSING_WAITS);
+  int64_t earliest = tp.offset;
+  tp.done = false;
+  if (!rc) rc = adm_list_offsets(&c, &tp, 1, KW_ADMIN_OFFSET_LATEST, ADM_MISSING_WAITS);
+  if (!rc) {
+    *low = earliest;
+    *high = tp.offset;
+  }
+  return kw_call_end(&c, rc);
 }

@@ -51,8 +51,39 @@ KW_API int kw_admin_create_partitions(kw_client *cl, const char *topic, int32_t 
 typedef struct kw_admin_result kw_admin_result;
 KW_API void kw_admin_result_free(kw_admin_result *res);
 /* Rows: groups (kw_admin_list_groups), 1 (kw_admin_describe_group), partitions
- * (kw_admin_group_offsets, kw_admin_list_offsets). */
+ * (kw_admin_group_offsets, kw_admin_list_offsets), topics (kw_admin_describe_cluster). */
 KW_API int kw_admin_result_count(const kw_admin_result *res);
+
+/* ---- the cluster ---- */
+
+/* The cluster as a Metadata answer describes it: brokers, the controller, and every
+ * topic (topic NULL) or one topic, with partitions, leaders, replicas and in-sync
+ * replicas. A topic that does not exist is a row with error UNKNOWN_TOPIC_OR_PARTITION
+ * (3), not a failure. Topics are never created by asking. */
+KW_API int kw_admin_describe_cluster(kw_client *cl, const char *topic, int timeout_ms, kw_admin_result **out,
+                                     char *errstr, size_t errlen);
+/* Brokers, b in [0, kw_admin_broker_count), in the order Kafka lists them. */
+KW_API int kw_admin_broker_count(const kw_admin_result *res);
+KW_API int32_t kw_admin_broker_id(const kw_admin_result *res, int b);
+KW_API const char *kw_admin_broker_host(const kw_admin_result *res, int b);
+KW_API int kw_admin_broker_port(const kw_admin_result *res, int b);
+KW_API int32_t kw_admin_controller_id(const kw_admin_result *res); /* -1: unknown */
+/* Topic rows, i in [0, count): the name is kw_admin_topic(res, i). Errors are Kafka's
+ * codes (0: none; kw_admin_kafka_errname names them). */
+KW_API int16_t kw_admin_topic_error(const kw_admin_result *res, int i);
+/* Partitions of topic row i, k in [0, kw_admin_topic_partition_count), in Kafka's order. */
+KW_API int kw_admin_topic_partition_count(const kw_admin_result *res, int i);
+KW_API int32_t kw_admin_topic_partition(const kw_admin_result *res, int i, int k); /* the partition's id */
+KW_API int32_t kw_admin_topic_leader(const kw_admin_result *res, int i, int k);    /* -1: none */
+KW_API int16_t kw_admin_topic_partition_error(const kw_admin_result *res, int i, int k);
+/* Replica and in-sync replica broker ids, r in [0, count). */
+KW_API int kw_admin_topic_replica_count(const kw_admin_result *res, int i, int k);
+KW_API int32_t kw_admin_topic_replica(const kw_admin_result *res, int i, int k, int r);
+KW_API int kw_admin_topic_isr_count(const kw_admin_result *res, int i, int k);
+KW_API int32_t kw_admin_topic_isr(const kw_admin_result *res, int i, int k, int r);
+/* Kafka's name of one of its error codes ("UNKNOWN_TOPIC_OR_PARTITION"), as the errors
+ * above, kw_delivery_report.kafka_error and kw_message.kafka_error give them. */
+KW_API const char *kw_admin_kafka_errname(int16_t code);
 
 /* ---- consumer groups ---- */
 
@@ -103,7 +134,8 @@ KW_API int kw_admin_group_offsets(kw_client *cl, const char *group, const char *
 KW_API int kw_admin_list_offsets(kw_client *cl, const char *topic, int64_t spec, int timeout_ms, kw_admin_result **out,
                           char *errstr, size_t errlen);
 
-/* Partition rows, i in [0, count), sorted by topic then partition. */
+/* Partition rows, i in [0, count), sorted by topic then partition (kw_admin_topic also
+ * names the topic rows of kw_admin_describe_cluster). */
 KW_API const char *kw_admin_topic(const kw_admin_result *res, int i);
 KW_API int32_t kw_admin_partition(const kw_admin_result *res, int i);
 /* list_offsets: the offset found (-1 none); group_offsets: the committed offset (-1 none). */

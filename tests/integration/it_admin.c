@@ -2,8 +2,9 @@
  * config, already exists, grow partitions, delete), list offsets (earliest, latest, by
  * timestamp, max timestamp) after producing with kwire, and consumer groups made by
  * Kafka's own console consumer: an Empty group with committed offsets and lag, a live
- * classic member, a live member of the new consumer protocol (KIP-848). Facts are checked
- * with plain requests on a separate connection, not with the API under test. */
+ * classic member, a live member of the new consumer protocol (KIP-848); the cluster's
+ * metadata; a consumer's committed offsets, which go through the same code. Facts are
+ * checked with plain requests on a separate connection, not with the API under test. */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
 #include <signal.h>
@@ -123,6 +124,85 @@ static void check_topics(kw_client *ad, kw_conn *c, const char *topic) {
   rc = kw_admin_create_partitions(ad, topic, 5, T_MS, errstr, sizeof errstr);
   IT_CHECK(rc == KW_ERR_BROKER && strstr(errstr, "INVALID_PARTITIONS"), "same count: %s: %s", kw_errname(rc), errstr);
   printf("create_partitions: 5 partitions; again: KW_ERR_BROKER \"%s\"\n", errstr);
+}
+
+/* ---- the cluster ---- */
+
+/* describe_cluster says what a plain Metadata request says, for one topic and for all. */
+static void check_cluster(kw_client *ad, kw_conn *c, const char *topic) {
+  kw_arena a;
+  kw_arena_init(&a, NULL, 0);
+  kw_metadata_req_topic t;
+  kw_msg_init(KW_SCHEMA_METADATA_REQ_TOPIC, &t);
+  t.name = (kw_slice){(const uint8_t *)topic, (int32_t)strlen(topic)};
+  kw_metadata_req req;
+  kw_msg_init(KW_SCHEMA_METADATA_REQ, &req);
+  req.topics = &t;
+  req.n_topics = 1;
+  req.allow_auto_topic_creation = false;
+  kw_metadata_resp md;
+  it_call(c, KW_API_METADATA, &req, &md, &a);
+  IT_CHECK(md.n_topics == 1 && md.topics[0].error_code == 0, "plain Metadata for %s", topic);
+  const kw_metadata_resp_topic *mt = &md.topics[0];
+
+  kw_admin_result *res = NULL;
+  int rc = kw_admin_describe_cluster(ad, topic, T_MS, &res, errstr, sizeof errstr);
+  IT_CHECK(rc == KW_OK, "describe_cluster: %s: %s", kw_errname(rc), errstr);
+  IT_CHECK(kw_admin_broker_count(res) == md.n_brokers, "%d brokers, plain Metadata says %d", kw_admin_broker_count(res),
+           md.n_brokers);
+  for (int b = 0; b < md.n_brokers; b++) {
+    const kw_metadata_resp_broker *mb = &md.brokers[b];
+    IT_CHECK(kw_admin_broker_id(res, b) == mb->node_id && kw_admin_broker_port(res, b) == mb->port &&
+                 strlen(kw_admin_broker_host(res, b)) == (size_t)mb->host.len &&
+                 memcmp(kw_admin_broker_host(res, b), mb->host.ptr, (size_t)mb->host.len) == 0,
+             "broker %d: %d at %s:%d", b, kw_admin_broker_id(res, b), kw_admin_broker_host(res, b),
+             kw_admin_broker_port(res, b));
+  }
+  IT_CHECK(kw_admin_controller_id(res) == md.controller_id, "controller %d", kw_admin_controller_id(res));
+  IT_CHECK(kw_admin_result_count(res) == 1 && strcmp(kw_admin_topic(res, 0), topic) == 0 &&
+               kw_admin_topic_error(res, 0) == 0 && kw_admin_topic_partition_count(res, 0) == mt->n_partitions,
+           "topic row: %d rows, %s with %d partitions", kw_admin_result_count(res), kw_admin_topic(res, 0),
+           kw_admin_topic_partition_count(res, 0));
+  for (int k = 0; k < mt->n_partitions; k++) {
+    const kw_metadata_resp_partition *mp = &mt->partitions[k];
+    IT_CHECK(kw_admin_topic_partition(res, 0, k) == mp->partition_index &&
+                 kw_admin_topic_leader(res, 0, k) == mp->leader_id && kw_admin_topic_leader(res, 0, k) >= 0 &&
+                 kw_admin_topic_partition_error(res, 0, k) == 0 &&
+                 kw_admin_topic_replica_count(res, 0, k) == mp->n_replica_nodes &&
+                 kw_admin_topic_isr_count(res, 0, k) == mp->n_isr_nodes,
+             "partition row %d", k);
+    for (int r = 0; r < mp->n_replica_nodes; r++)
+      IT_CHECK(kw_admin_topic_replica(res, 0, k, r) == mp->replica_nodes[r], "partition %d replica %d", k, r);
+    for (int r = 0; r < mp->n_isr_nodes; r++)
+      IT_CHECK(kw_admin_topic_isr(res, 0, k, r) == mp->isr_nodes[r], "partition %d isr %d", k, r);
+  }
+  IT_CHECK(kw_admin_topic_replica(res, 0, 0, mt->partitions[0].n_replica_nodes) == -1 &&
+               kw_admin_topic_leader(res, 1, 0) == -1 && kw_admin_group_id(res, 0) == NULL,
+           "out of range accessors");
+  printf("describe_cluster(%s): %d broker(s), controller %d, %d partitions with leaders, replicas and ISRs as "
+         "Metadata says\n", topic, kw_admin_broker_count(res), kw_admin_controller_id(res),
+         kw_admin_topic_partition_count(res, 0));
+  kw_admin_result_free(res);
+
+  char missing[128];
+  snprintf(missing, sizeof missing, "%s-missing", topic);
+  rc = kw_admin_describe_cluster(ad, missing, T_MS, &res, errstr, sizeof errstr);
+  IT_CHECK(rc == KW_OK && kw_admin_result_count(res) == 1 && kw_admin_topic_error(res, 0) == 3 &&
+               strcmp(kw_admin_kafka_errname(kw_admin_topic_error(res, 0)), "UNKNOWN_TOPIC_OR_PARTITION") == 0,
+           "describe_cluster of a missing topic: %s: %s", kw_errname(rc), errstr);
+  kw_admin_result_free(res);
+  IT_CHECK(md_partitions(c, missing) == -1, "describe_cluster created %s", missing);
+  rc = kw_admin_describe_cluster(ad, NULL, T_MS, &res, errstr, sizeof errstr);
+  IT_CHECK(rc == KW_OK, "describe_cluster(all): %s: %s", kw_errname(rc), errstr);
+  int found = -1;
+  for (int i = 0; i < kw_admin_result_count(res); i++)
+    if (strcmp(kw_admin_topic(res, i), topic) == 0) found = i;
+  IT_CHECK(found >= 0 && kw_admin_topic_partition_count(res, found) == mt->n_partitions, "describe_cluster(all) lacks %s",
+           topic);
+  printf("describe_cluster: a missing topic is a row with UNKNOWN_TOPIC_OR_PARTITION (not created); all: %d topics\n",
+         kw_admin_result_count(res));
+  kw_admin_result_free(res);
+  kw_arena_reset(&a);
 }
 
 /* ---- offsets ---- */
@@ -292,6 +372,34 @@ static int find_group(const kw_admin_result *res, const char *group) {
   return -1;
 }
 
+/* A kwire consumer of the group (not joining it) reads what Kafka's console consumer
+ * committed: the same offsets as group_offsets, through the same OffsetFetch code. */
+static void check_consumer_committed(const char *topic, const char *group, const int64_t *per_part) {
+  kw_config *conf = kw_config_new();
+  IT_CHECK(kw_config_set(conf, "bootstrap.servers", it_bootstrap_string(), errstr, sizeof errstr) == 0, "%s", errstr);
+  IT_CHECK(kw_config_set(conf, "group.id", group, errstr, sizeof errstr) == 0, "%s", errstr);
+  kw_client *cons = kw_consumer_new(conf, errstr, sizeof errstr);
+  kw_config_free(conf);
+  IT_CHECK(cons != NULL, "consumer: %s", errstr);
+  int64_t sum = 0;
+  for (int32_t p = 0; p < 5; p++) {
+    int64_t off = -2;
+    int rc = kw_consumer_committed(cons, topic, p, &off, T_MS);
+    IT_CHECK(rc == KW_OK && off == per_part[p], "committed(%d): %s, %lld; group_offsets says %lld", p, kw_errname(rc),
+             (long long)off, (long long)per_part[p]);
+    if (off > 0) sum += off;
+  }
+  IT_CHECK(sum == M_CONSUMED, "consumer's committed sum %lld, want %d", (long long)sum, M_CONSUMED);
+  char missing[128];
+  snprintf(missing, sizeof missing, "%s-missing", topic);
+  int64_t off = 0;
+  int rc = kw_consumer_committed(cons, missing, 0, &off, T_MS);
+  IT_CHECK(rc == KW_ERR_UNKNOWN_TOPIC, "committed of a missing topic: %s", kw_errname(rc));
+  kw_client_destroy(cons);
+  printf("kw_consumer_committed: the console consumer's offsets (sum %lld), as group_offsets; a missing topic: %s\n",
+         (long long)sum, kw_errname(rc));
+}
+
 static void check_empty_group(kw_client *ad, const char *topic, const char *group) {
   int64_t t0 = now_ms();
   pid_t pid = console_consumer(topic, group, M_CONSUMED, "classic", "it-admin-once");
@@ -323,6 +431,7 @@ static void check_empty_group(kw_client *ad, const char *topic, const char *grou
          kw_admin_group_protocol_type(res, 0), kw_admin_member_count(res));
   kw_admin_result_free(res);
 
+  int64_t per_part[5] = {-1, -1, -1, -1, -1}; /* committed, as group_offsets(topic) says */
   for (int pass = 0; pass < 2; pass++) { /* the whole group, then just the topic */
     rc = kw_admin_group_offsets(ad, group, pass ? topic : NULL, T_MS, &res, errstr, sizeof errstr);
     IT_CHECK(rc == KW_OK, "group_offsets: %s: %s", kw_errname(rc), errstr);
@@ -336,6 +445,8 @@ static void check_empty_group(kw_client *ad, const char *topic, const char *grou
                (long long)l, (long long)c);
       if (c >= 0) committed += c;
       else uncommitted++;
+      if (pass == 1 && kw_admin_partition(res, k) >= 0 && kw_admin_partition(res, k) < 5)
+        per_part[kw_admin_partition(res, k)] = c;
       lag += l;
       hwm += h;
     }
@@ -347,6 +458,8 @@ static void check_empty_group(kw_client *ad, const char *topic, const char *grou
            pass ? topic : "all", rows, uncommitted, (long long)committed, (long long)lag, N_RECORDS, M_CONSUMED);
     kw_admin_result_free(res);
   }
+
+  check_consumer_committed(topic, group, per_part);
 
   /* A group that committed nothing: every partition's lag is all it retains. */
   rc = kw_admin_group_offsets(ad, "it-admin-no-commits", topic, T_MS, &res, errstr, sizeof errstr);
@@ -453,6 +566,7 @@ int main(void) {
   snprintf(group, sizeof group, "%s-group", run);
 
   check_topics(ad, c, topic);
+  check_cluster(ad, c, topic);
   int64_t base = produce(topic);
   check_list_offsets(ad, topic, base);
   check_empty_group(ad, topic, group);

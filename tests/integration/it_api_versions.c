@@ -61,7 +61,7 @@ int main(void) {
   md_result res = {0};
   int err = kw_conn_request(c, KW_API_METADATA, -1, &req, on_metadata, &res, kw_now_ms());
   IT_CHECK(err == 0, "metadata request: %s", kw_strerror(err));
-  err = kw_conn_wait(c, md_done, &res, 15000);
+  err = it_conn_wait(c, md_done, &res, 15000);
   IT_CHECK(err == 0, "no metadata answer: %s", kw_strerror(err));
   IT_CHECK(res.err == 0, "metadata failed: %s", kw_strerror(res.err));
   IT_CHECK(res.brokers >= 1, "metadata lists %d brokers", res.brokers);

@@ -1,11 +1,13 @@
 /* The consumer in assign mode against the real broker: every record back in order per
  * partition with keys, values and headers; start positions (beginning, end, tail,
- * absolute, by time); seek; pause/resume; out-of-range reset; watermarks; records
- * written by kcat in every codec. */
+ * absolute, by time); seek; pause/resume; out-of-range reset; watermarks (also of a
+ * topic created while they are asked for); records written by kcat in every codec. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "core/kw_clock.h"
 #include "kwire.h"
@@ -81,6 +83,41 @@ static int consume(kw_client *c, int want, int64_t *first_offset, int32_t only_p
   return got;
 }
 
+/* Watermarks asked for before the topic exists: metadata does not know it, and the
+ * call asks again after backoff until it does. A child process creates the topic once
+ * the parent is asking (the second's delay only makes the first answers come before it). */
+static void watermarks_of_a_new_topic(void) {
+  char late[64];
+  snprintf(late, sizeof late, "it-consumer-late-%d", (int)getpid());
+  int go[2];
+  IT_CHECK(pipe(go) == 0, "pipe");
+  pid_t pid = fork();
+  IT_CHECK(pid >= 0, "fork");
+  if (pid == 0) {
+    char b;
+    close(go[1]);
+    if (read(go[0], &b, 1) != 1) _exit(2);
+    nanosleep(&(struct timespec){1, 0}, NULL);
+    kw_conn *a = it_connect(30000);
+    it_create_topic(a, late, 2);
+    kw_conn_free(a);
+    _exit(0);
+  }
+  close(go[0]);
+  kw_client *c = consumer(NULL);
+  int64_t lo = -1, hi = -1, t0 = kw_now_ms();
+  IT_CHECK(write(go[1], "x", 1) == 1, "pipe write");
+  int rc = kw_consumer_watermarks(c, late, 1, &lo, &hi, 30000);
+  int st = -1;
+  waitpid(pid, &st, 0);
+  close(go[1]);
+  IT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child creating %s failed (%d)", late, st);
+  IT_CHECK(rc == KW_OK && lo == 0 && hi == 0, "watermarks of %s: %s, %lld-%lld", late, kw_errname(rc), (long long)lo,
+           (long long)hi);
+  printf("watermarks of a topic created while asking: 0-0 after %lld ms\n", (long long)(kw_now_ms() - t0));
+  kw_client_destroy(c);
+}
+
 int main(void) {
   kw_conn *admin = it_connect(30000);
   char topic[64];
@@ -111,7 +148,15 @@ int main(void) {
     IT_CHECK(lo == 0 && hi == N_MSGS / N_PARTS, "partition %d watermarks %lld-%lld", p, (long long)lo, (long long)hi);
     IT_CHECK(kw_consumer_position(c, topic, p) == hi, "position %lld", (long long)kw_consumer_position(c, topic, p));
   }
-  printf("watermarks 0-%d per partition; positions at the end\n", N_MSGS / N_PARTS);
+  int64_t lo, hi;
+  /* A partition the topic does not have, below or above its range, is said so (-1 was
+   * once read before the start of the partition table). */
+  int rc = kw_consumer_watermarks(c, topic, -1, &lo, &hi, 10000);
+  IT_CHECK(rc == KW_ERR_UNKNOWN_PARTITION, "watermarks of partition -1: %s", kw_errname(rc));
+  rc = kw_consumer_watermarks(c, topic, N_PARTS, &lo, &hi, 10000);
+  IT_CHECK(rc == KW_ERR_UNKNOWN_PARTITION, "watermarks of partition %d: %s", N_PARTS, kw_errname(rc));
+  printf("watermarks 0-%d per partition; positions at the end; partitions -1 and %d: %s\n", N_MSGS / N_PARTS, N_PARTS,
+         kw_errname(rc));
   /* After the first full fetch the broker keeps a session (KIP-227): later fetches list
    * only what changed. */
   char stats[2048];
@@ -157,6 +202,7 @@ int main(void) {
   IT_CHECK(consume(c, 10, &first, 1) == 10 && first == 5, "seek to 5: first offset %lld", (long long)first);
   printf("seek: first record at offset 5\n");
   kw_client_destroy(c);
+  watermarks_of_a_new_topic();
 
   /* Tail, end, time, out of range. */
   c = consumer("earliest");

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <time.h>
 #include "kwire/error.h"
 #include "proto/kw_msg.h"
@@ -43,6 +44,27 @@ void it_bootstrap(char *host, int hostlen, int *port) {
   *port = atoi(colon + 1);
 }
 
+int it_conn_wait(kw_conn *c, bool (*done)(kw_conn *c, void *ud), void *ud, int timeout_ms) {
+  int64_t end = kw_now_ms() + timeout_ms;
+  while (!done(c, ud)) {
+    int64_t now = kw_now_ms();
+    if (kw_conn_get_state(c) == KW_CONN_DOWN)
+      return kw_conn_last_error(c) ? kw_conn_last_error(c) : KW_ERR_DISCONNECTED;
+    if (now >= end) return KW_ERR_TIMED_OUT;
+    int64_t wake = kw_conn_deadline(c);
+    int64_t wait = (wake < end ? wake : end) - now;
+    struct pollfd p = {kw_conn_fd(c), kw_conn_events(c), 0};
+    int n = poll(&p, 1, (int)(wait < 0 ? 0 : wait > 1000 ? 1000 : wait));
+    kw_conn_step(c, n > 0 ? p.revents : 0, kw_now_ms());
+  }
+  return 0;
+}
+
+static bool is_ready(kw_conn *c, void *ud) {
+  (void)ud;
+  return kw_conn_get_state(c) == KW_CONN_READY;
+}
+
 kw_conn *it_connect(int timeout_ms) {
   char host[256];
   int port;
@@ -51,7 +73,7 @@ kw_conn *it_connect(int timeout_ms) {
   kw_conn *c = kw_conn_new(&cfg);
   IT_CHECK(c != NULL, "out of memory");
   int err = kw_conn_connect(c, kw_now_ms());
-  if (!err) err = kw_conn_wait_ready(c, timeout_ms);
+  if (!err) err = it_conn_wait(c, is_ready, NULL, timeout_ms);
   IT_CHECK(err == 0, "broker %s:%d not ready within %d ms: %s", host, port, timeout_ms, kw_strerror(err));
   return c;
 }
@@ -81,7 +103,7 @@ int it_call(kw_conn *c, int16_t api_key, const void *req, void *resp, kw_arena *
   IT_CHECK(v >= 0, "API %d: no common version", api_key);
   int err = kw_conn_request(c, api_key, v, req, on_answer, &k, kw_now_ms());
   IT_CHECK(err == 0, "API %d v%d: request not queued: %s", api_key, v, kw_strerror(err));
-  err = kw_conn_wait(c, call_done, &k, 30000);
+  err = it_conn_wait(c, call_done, &k, 30000);
   IT_CHECK(err == 0, "API %d v%d: no answer: %s", api_key, v, kw_strerror(err));
   IT_CHECK(k.err == 0, "API %d v%d: answer not decoded: %s", api_key, v, kw_strerror(k.err));
   return v;

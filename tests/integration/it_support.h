@@ -18,6 +18,10 @@ void it_fail(const char *file, int line, const char *cond, const char *fmt, ...)
 /* The first bootstrap address from KW_BOOTSTRAP or $KW_BROKER_DIR/bootstrap; exits
  * with a clear message when no broker is running. */
 void it_bootstrap(char *host, int hostlen, int *port);
+/* Drives one bare connection with poll() until done() says so (0), it goes down (its
+ * error) or timeout_ms passes (KW_ERR_TIMED_OUT). The library has no such loop: its
+ * clients wait through kw_client_poll. */
+int it_conn_wait(kw_conn *c, bool (*done)(kw_conn *c, void *ud), void *ud, int timeout_ms);
 /* Connects and waits for READY; exits on failure. */
 kw_conn *it_connect(int timeout_ms);
 /* Sends one request at the negotiated version, waits for the answer and decodes it
