@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include "kwire/client.h"
 #include "kwire/consumer.h"
+#include "kwire/stats.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -75,9 +76,6 @@ KW_API void kw_event_router_set_unknown_policy(kw_event_router *r, kw_unknown_po
 KW_API void kw_event_router_set_retry(kw_event_router *r, int max_attempts, int64_t backoff_ms, int64_t max_backoff_ms);
 /* Dead-letter topic for events from `topic` (default: "<topic>.dlq"). */
 KW_API int kw_event_router_set_dlq(kw_event_router *r, const char *topic, const char *dlq_topic);
-/* Client-level counters of any client (produced, delivered, consumed, lag, commit latency). */
-KW_API int kw_client_stats_json(kw_client *cl, char *buf, size_t size);
-KW_API int kw_client_stats_prometheus(kw_client *cl, char *buf, size_t size);
 
 /* Skip events whose event_id was processed recently (the idempotent-consumer helper),
  * remembering at most `capacity` ids. 0 turns it off (the default). */

@@ -48,6 +48,10 @@ KW_API void kw_stats_end_to_end(kw_stats *s, int64_t latency_us);
 KW_API void kw_stats_add(kw_stats *s, const kw_stats *from);
 /* Adds a client's counters, latencies and current consumer lag, as they are now. */
 KW_API void kw_stats_add_client(kw_stats *s, kw_client *cl);
+/* A client's own counters (produced, delivered, consumed, lag, commit latency), rendered. */
+KW_API int kw_client_stats_json(kw_client *cl, char *buf, size_t size);
+KW_API int kw_client_stats_prometheus(kw_client *cl, char *buf, size_t size);
+
 /* The set as kw_client_stats_json / kw_client_stats_prometheus render a client's; the
  * length written, like snprintf (may exceed size: then the text is cut). */
 KW_API int kw_stats_json(const kw_stats *s, const char *client_id, char *buf, size_t size);
