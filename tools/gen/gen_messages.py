@@ -100,8 +100,9 @@ def parse_default(field, base):
 
 
 class Struct:
-    def __init__(self, cname, fields):
+    def __init__(self, cname, kname, fields):
         self.cname = cname
+        self.kname = kname  # Kafka's name for it (ProduceRequest, TopicProduceData)
         self.fields = fields  # list of Field
         self.index = None
 
@@ -123,14 +124,14 @@ class Message:
         self.common = {c["name"]: c for c in schema.get("commonStructs", [])}
         self.structs = []  # nested first, top-level last: C needs definitions before use
         self.by_name = {}
-        self.top = self.make_struct(self.prefix, schema["fields"], (lo, hi))
+        self.top = self.make_struct(self.prefix, self.name, schema["fields"], (lo, hi))
 
     def struct_cname(self, name):
         base = self.name
         sub = name[len(base):] if name.startswith(base) and name != base else name
         return self.prefix + "_" + snake(sub)
 
-    def make_struct(self, cname, fields, vrange):
+    def make_struct(self, cname, kname, fields, vrange):
         out = []
         for f in fields:
             fld = self.make_field(f, vrange)
@@ -139,7 +140,7 @@ class Message:
         # Tagged fields go last, by tag: the interpreter writes them in this order.
         untagged = [f for f in out if f.tag is None]
         tagged = sorted((f for f in out if f.tag is not None), key=lambda f: f.tag)
-        st = Struct(cname, untagged + tagged)
+        st = Struct(cname, kname, untagged + tagged)
         self.structs.append(st)
         return st
 
@@ -173,7 +174,7 @@ class Message:
             if key in self.by_name:
                 fld.sub = self.by_name[key]
             else:
-                fld.sub = self.make_struct(self.struct_cname(base), nested, (self.lo, self.hi))
+                fld.sub = self.make_struct(self.struct_cname(base), base, nested, (self.lo, self.hi))
                 self.by_name[key] = fld.sub
         fld.default = parse_default(f, fld.base)
         # Kafka's defaults: "" for strings, empty for bytes and arrays, null for records;
@@ -331,7 +332,9 @@ def main():
         m = owner[st.index]
         mins = [min_wire(st, v, bool(m.flex and m.flex[0] <= v)) for v in range(m.lo, m.hi + 1)]
         fields = "f_%d" % st.index if st.fields else "NULL"
-        c.append("  {\"%s\", %s, %d, sizeof(%s), %d}," % (st.cname[3:], fields, len(st.fields), st.cname, min(mins)))
+        # Kafka's names, not the C type names: what its schemas and logs call them, shorter,
+        # and the compiler stores each repeated one once.
+        c.append("  {\"%s\", %s, %d, sizeof(%s), %d}," % (st.kname, fields, len(st.fields), st.cname, min(mins)))
     c.append("};")
     c.append("")
     c.append("const kw_api_desc kw_apis[KW_N_APIS] = {")
