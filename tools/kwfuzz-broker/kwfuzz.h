@@ -38,7 +38,7 @@ void corpus_free(corpus *c);
 
 /* Decodes a frame as the broker would (header at the version its API and version call
  * for, then the body): true when kwire's codec reads all of it. *acks_zero is set for a
- * Produce with acks = 0, which the broker never answers. */
+ * Produce the broker reads as acks = 0, which it never answers (decodable or not). */
 bool frame_decodes(const uint8_t *data, size_t len, kw_arena *arena, bool *acks_zero);
 
 /* mutate.c: xoshiro-style generator, the only source of randomness, so a seed and a

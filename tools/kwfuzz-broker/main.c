@@ -27,7 +27,8 @@
 #include "kwfuzz.h"
 
 #define RECENT 4      /* inputs kept for a log event: the broker logs a little after the fact */
-#define MAX_SAVES 200 /* per run, so a systematic finding cannot fill the disk */
+#define SAVES_PER_FINDING 3 /* inputs kept per distinct finding: one bug hit often stays a few files */
+#define MAX_FINDINGS 128
 #define MAX_IGNORE 32
 
 typedef struct sent_input {
@@ -40,6 +41,13 @@ typedef struct stats {
   long sent, answered, rejected, closed_valid, timeouts, no_answer, framing, log_expected, log_unexpected;
   long reconnects, saved;
 } stats;
+
+/* A distinct finding: the outcome and API, or the broker's exception with its numbers
+ * taken out, and how often it came up. */
+typedef struct finding {
+  char what[160];
+  long count;
+} finding;
 
 typedef struct run {
   const char *broker, *out_dir, *topic;
@@ -60,6 +68,9 @@ typedef struct run {
   size_t event_len;
   regex_t ignore[MAX_IGNORE];
   int n_ignore;
+  bool replaying; /* -r: the input is saved already */
+  finding findings[MAX_FINDINGS];
+  int n_findings;
   stats st;
 } run;
 
@@ -82,9 +93,27 @@ static void save_file(run *R, const char *name, const void *data, size_t len) {
   if (fp) fclose(fp);
 }
 
+/* Counts a finding; true while it has been seen few enough times to save its inputs. */
+static bool note_finding(run *R, const char *what) {
+  char key[sizeof R->findings[0].what];
+  size_t n = 0;
+  for (const char *p = what; *p && *p != '\n' && n < sizeof key - 1; p++) {
+    bool number = (*p >= '0' && *p <= '9') || (*p == '-' && p[1] >= '0' && p[1] <= '9');
+    if (!number) key[n++] = *p; /* "index 7 out of bounds for length 3": one finding */
+  }
+  key[n] = 0;
+  for (int i = 0; i < R->n_findings; i++)
+    if (strcmp(R->findings[i].what, key) == 0) return ++R->findings[i].count <= SAVES_PER_FINDING && !R->replaying;
+  if (R->n_findings == MAX_FINDINGS) return false;
+  finding *f = &R->findings[R->n_findings++];
+  memcpy(f->what, key, n + 1);
+  f->count = 1;
+  return !R->replaying;
+}
+
 /* Saves an input as <outcome>-<seed>-<iteration>.bin and says how to replay it. */
 static void save_input(run *R, const char *outcome, const sent_input *in) {
-  if (R->st.saved >= MAX_SAVES || !in->data) return;
+  if (!in->data) return;
   char name[256];
   snprintf(name, sizeof name, "%s-%llu-%ld.bin", outcome, (unsigned long long)R->seed, in->iter);
   save_file(R, name, in->data, in->len);
@@ -98,19 +127,47 @@ static void save_input(run *R, const char *outcome, const sent_input *in) {
 
 /* ---- the broker's log ---- */
 
+/* Kafka's own exceptions for bad input: the broker answers them with an error code or a
+ * closed connection, by design. A java.lang.* one (or anything else) is a finding. */
+static const char *const expected_exceptions[] = {
+    "org.apache.kafka.common.errors.",                         /* unparsable, unsupported version, ... */
+    "org.apache.kafka.common.network.InvalidReceiveException", /* a bad frame size */
+    "org.apache.kafka.common.InvalidRecordException",          /* a batch failing validation */
+};
+
+/* The first line of the event that starts with a Java exception's class name
+ * ("java.lang.NullPointerException: ..."); the head line itself may run over several
+ * lines when the request it quotes holds newlines. */
+static const char *exception_line(const char *event) {
+  for (const char *line = strchr(event, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+    const char *p = line + 1, *end = p + strcspn(p, ": \n");
+    bool named = end - p > 9 && (*end == ':' || *end == '\n') && *p >= 'a' && *p <= 'z' && memchr(p, '.', (size_t)(end - p));
+    if (named && (!strncmp(end - 9, "Exception", 9) || !strncmp(end - 5, "Error", 5))) return p;
+  }
+  return NULL;
+}
+
+static bool expected_event(const run *R, const char *exception) {
+  for (size_t i = 0; exception && i < sizeof expected_exceptions / sizeof expected_exceptions[0]; i++)
+    if (!strncmp(exception, expected_exceptions[i], strlen(expected_exceptions[i]))) return true;
+  for (int i = 0; i < R->n_ignore; i++)
+    if (regexec(&R->ignore[i], R->event, 0, NULL, 0) == 0) return true;
+  return false;
+}
+
 static void event_done(run *R) {
   if (!R->event_len) return;
   R->event[R->event_len] = 0;
   R->event_len = 0;
   if (!strstr(R->event, "ERROR") && !strstr(R->event, "Exception")) return;
-  for (int i = 0; i < R->n_ignore; i++) {
-    if (regexec(&R->ignore[i], R->event, 0, NULL, 0) == 0) {
-      R->st.log_expected++;
-      return;
-    }
+  const char *exception = exception_line(R->event);
+  if (expected_event(R, exception)) {
+    R->st.log_expected++;
+    return;
   }
   R->st.log_unexpected++;
-  if (R->st.saved >= MAX_SAVES) return;
+  if (!R->quiet) fprintf(stderr, "kwfuzz-broker: broker log: %.300s\n", R->event);
+  if (!note_finding(R, exception ? exception : R->event)) return;
   /* Errors from request handlers name the request's correlation id (our input number):
    * then that input alone is the culprit; otherwise any of the last few may be. */
   const char *corr = strstr(R->event, "correlationId=");
@@ -118,7 +175,6 @@ static void event_done(run *R) {
   char name[256];
   snprintf(name, sizeof name, "log-error-%llu-%ld.txt", (unsigned long long)R->seed, culprit >= 0 ? culprit : R->iter);
   save_file(R, name, R->event, strlen(R->event));
-  if (!R->quiet) fprintf(stderr, "kwfuzz-broker: broker log: %.300s\n", R->event);
   for (int i = 0; i < RECENT; i++)
     if (culprit < 0 || R->recent[i].iter == culprit) save_input(R, "log-error", &R->recent[i]);
 }
@@ -193,16 +249,25 @@ static bool exchange(run *R, uint8_t *f, size_t len) {
   if (rc == 0) rc = wire_recv_frame(R->fd, &R->in, R->wait_ms);
   if (rc == WIRE_ANSWERED) {
     R->st.answered++;
-    if (R->in.len >= 8 && (int32_t)be32(R->in.data + 4) != (int32_t)R->iter) disconnect(R); /* out of step */
+    /* Out of step, or a SASL step the broker may end the connection after: start afresh
+     * so that close is not blamed on the next input. */
+    int16_t key = len >= 6 ? (int16_t)(f[4] << 8 | f[5]) : -1;
+    if ((R->in.len >= 8 && (int32_t)be32(R->in.data + 4) != (int32_t)R->iter) || key == KW_API_SASL_HANDSHAKE ||
+        key == KW_API_SASL_AUTHENTICATE)
+      disconnect(R);
     return true;
   }
   disconnect(R);
+  char what[64];
+  const char *api = len >= 6 ? kw_api_name((int16_t)(f[4] << 8 | f[5])) : NULL;
   if (rc == WIRE_TIMEOUT) {
     R->st.timeouts++;
-    save_input(R, "timeout", in);
+    snprintf(what, sizeof what, "timeout: %s", api ? api : "?");
+    if (note_finding(R, what)) save_input(R, "timeout", in);
   } else if (valid) {
     R->st.closed_valid++;
-    save_input(R, "closed-valid", in);
+    snprintf(what, sizeof what, "closed-valid: %s", api ? api : "?");
+    if (note_finding(R, what)) save_input(R, "closed-valid", in);
   } else {
     R->st.rejected++;
   }
@@ -276,7 +341,7 @@ static int replay(run *R, const char *path) {
     return 2;
   }
   R->iter = (int32_t)be32(one.items[0].data + 8); /* keep the saved correlation id */
-  R->st.saved = MAX_SAVES;                       /* the input is saved already */
+  R->replaying = true;
   if (!exchange(R, one.items[0].data, one.items[0].len)) {
     printf("broker-down\n");
     return 1;
@@ -331,19 +396,11 @@ static int fuzz(run *R) {
   logtail_poll(&R->log, on_log_line, R);
   event_done(R);
   report(R, now_s() - start, stdout);
+  for (int i = 0; i < R->n_findings; i++) printf("  %6ld  %s\n", R->findings[i].count, R->findings[i].what);
   printf("kwfuzz-broker: replay this run with -s %llu -n %ld (and the same seed files, -c, -T and -G)\n",
          (unsigned long long)R->seed, R->iter);
   return down || R->st.closed_valid || R->st.log_unexpected ? 1 : 0;
 }
-
-/* Broker log events that are the broker doing its job on garbage, not a finding: the
- * exception right under the event's first line is one of Kafka's own for bad input
- * (org.apache.kafka.common.errors.*: unparsable request, unsupported version, corrupt
- * records..., each answered with an error code or a closed connection), a bad frame size,
- * or a batch that fails validation. A java.lang.* exception there is what we look for. */
-static const char *const default_ignore[] = {
-    "^[^\n]*\n(org\\.apache\\.kafka\\.common\\.(errors\\.[A-Za-z]+|network\\.InvalidReceive|InvalidRecord)Exception)",
-};
 
 static void usage(void) {
   fprintf(stderr,
@@ -377,7 +434,6 @@ int main(int argc, char **argv) {
                   .fd = -1, .log = {.fd = -1}};
   const char *replay_path = NULL, *log_path = NULL;
   bool check = false, seeded = false;
-  for (size_t i = 0; i < sizeof default_ignore / sizeof default_ignore[0]; i++) add_ignore(&R, default_ignore[i]);
   int opt;
   while ((opt = getopt(argc, argv, "b:s:n:t:c:GT:l:x:o:w:r:Cq")) != -1) {
     switch (opt) {
