@@ -51,7 +51,8 @@ KW_API const char *kw_api_name(int16_t api_key); /* "Metadata"; NULL for an unkn
 /* The version range kwire encodes and decodes; KW_ERR_UNSUPPORTED_VERSION for an unknown key. */
 KW_API int kw_api_versions(int16_t api_key, int16_t *min_version, int16_t *max_version);
 /* Highest version both sides speak, given the broker's advertised range (ApiVersions);
- * KW_ERR_NO_VERSION when the ranges do not meet. */
+ * KW_ERR_NO_VERSION when the ranges do not meet. Pure: no state, no I/O. kwire's ranges
+ * start where Kafka 4.x does (Produce >= 3: 4.x advertises 0-2 but rejects them). */
 KW_API int kw_version_pick(int16_t api_key, int16_t broker_min, int16_t broker_max);
 
 /* ---- Messages ---- */
@@ -191,7 +192,8 @@ typedef struct kw_record {
 } kw_record;
 
 /* A reader over the batch's records, decompressing into `scratch` when needed (at most
- * max_decompressed bytes: KW_ERR_TOO_LARGE beyond that). */
+ * max_decompressed bytes: KW_ERR_TOO_LARGE beyond that, KW_ERR_DECOMPRESS for corrupt
+ * data). */
 KW_API int kw_batch_records(const kw_batch *b, kw_buf *scratch, size_t max_decompressed, kw_rd *records);
 /* The next record of a batch (call record_count times). */
 KW_API int kw_record_next(kw_rd *records, const kw_batch *b, kw_record *rec);
