@@ -2,17 +2,19 @@
  * kwire's public codec only. See docs/fuzzing.md.
  *
  * Each input is a mutation of a seed frame (generated from the message structs at every
- * version, plus files given with -c). It is sent on its own, and the outcome sorted:
+ * version, plus seed files). It is sent on its own, and the outcome sorted:
  *   answered      a response with the input's correlation id
  *   rejected      the broker closed the connection, and kwire's codec cannot read the
  *                 frame either: the expected answer to garbage
  *   closed-valid  the broker closed the connection without an answer although the frame
  *                 decodes cleanly as the request it claims to be: crash-like, saved
- *   timeout       no answer in -w ms (saved: a hang looks like this)
+ *   timeout       no answer in -w ms where one was due (saved: a hang looks like this;
+ *                 a Produce the broker reads as acks = 0 is not waited for)
  *   log-error     the broker's log (-l) gained an ERROR/Exception event that no -x
  *                 pattern expects: saved with the inputs sent just before it
  *   broker-down   the broker stopped accepting connections: saved, the run stops
- * The generator is seeded; the seed and a replay command are printed first, and every
+ * Each distinct finding keeps its first few inputs and is counted; the list ends the
+ * run. The generator is seeded; the seed and a replay command are printed, and every
  * saved input replays on its own with -r FILE. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
