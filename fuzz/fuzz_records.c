@@ -1,9 +1,8 @@
 /* Fuzz target: a records blob as it arrives in a Fetch response: v2 batches (CRC
  * checked, every codec decompressed under a 4 MB cap, every record and header read)
- * and legacy v0/v1 message sets with compressed wrappers. */
+ * and legacy v0/v1 message sets with compressed wrappers; public codec only (kwire/codec.h). */
 #include <stdint.h>
-#include "kwire/error.h"
-#include "proto/kw_records.h"
+#include "kwire/codec.h"
 
 #define MAX_DECOMPRESSED (4u << 20)
 

@@ -1,6 +1,12 @@
 /* Fuzz target: the SASL client mechanisms fed server messages from the input, plus
  * base64 round trips over the same bytes.
  *
+ * Unlike the codec targets this one includes internal headers (net/sasl/, core/): the
+ * SCRAM exchange is connection state in net/, not part of the sans-I/O codec, and its
+ * hooks (fixed nonce, lowered iteration limits) exist for tests, not for users. The
+ * SaslHandshake/SaslAuthenticate messages that carry it are codec and covered by
+ * fuzz_message.
+ *
  * Input: byte 0 picks the mechanism (% 3: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512); the
  * rest, split at the first '\n', is the server's first answer (server-first, or
  * PLAIN's answer) and, if there is a '\n', server-final. The client nonce is fixed

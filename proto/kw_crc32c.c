@@ -116,10 +116,9 @@ uint32_t kw_crc32c(uint32_t crc, const void *data, size_t len) {
   return ~crc_best()(~crc, data, len);
 }
 
-/* The best path is the hardware one whenever the CPU has it. */
-uint32_t kw_crc32c_hw(uint32_t crc, const void *data, size_t len) {
-  return ~crc_best()(~crc, data, len);
-}
+/* The best path is the hardware one whenever the CPU has it. A call rather than a copy
+ * of the body: kw_crc32c is exported, so the compiler may no longer fold the two. */
+uint32_t kw_crc32c_hw(uint32_t crc, const void *data, size_t len) { return kw_crc32c(crc, data, len); }
 
 uint32_t kw_crc32c_portable(uint32_t crc, const void *data, size_t len) {
   return ~crc_portable_raw(~crc, data, len);

@@ -5,10 +5,8 @@
 #define KW_PROTO_CRC32C_H
 #include <stddef.h>
 #include <stdint.h>
+#include "kwire/codec.h" /* kw_crc32c() itself is public */
 
-/* Start with crc = 0. Chainable: kw_crc32c(kw_crc32c(0, a, n), b, m) is the CRC of a||b.
- * data may be NULL when len is 0 (the crc comes back unchanged). */
-uint32_t kw_crc32c(uint32_t crc, const void *data, size_t len);
 /* The chosen path: "avx2-vpclmul", "sse42-3way", "sse42", "armv8-3way", "armv8" or
  * "portable". */
 const char *kw_crc32c_impl(void);

@@ -18,6 +18,11 @@ const char *kw_kerr_name(int16_t code) {
   return e ? e->name : "UNKNOWN_ERROR_CODE";
 }
 
+const char *kw_kerr_message(int16_t code) {
+  const kw_kerr_info *e = kw_kerr_lookup(code);
+  return e ? e->message : "";
+}
+
 bool kw_kerr_retriable(int16_t code) {
   const kw_kerr_info *e = kw_kerr_lookup(code);
   return e && (e->flags & KW_KERR_F_RETRIABLE);

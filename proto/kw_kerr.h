@@ -1,9 +1,11 @@
-/* Kafka's own error codes (int16 in responses): name, message, and what a client does. */
+/* Kafka's own error codes (int16 in responses): name, message, and what a client does.
+ * The enum and the lookups by code are public (kwire/codec.h); the table is internal. */
 #ifndef KW_PROTO_KERR_H
 #define KW_PROTO_KERR_H
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kwire/codec.h"
 #include "proto/gen/kw_kerr_gen.h"
 
 enum { KW_KERR_F_RETRIABLE = 1, KW_KERR_F_REFRESH_METADATA = 2 };
@@ -20,8 +22,5 @@ extern const int kw_kerr_count;
 
 /* NULL for a code Kafka does not define. */
 const kw_kerr_info *kw_kerr_lookup(int16_t code);
-const char *kw_kerr_name(int16_t code); /* "UNKNOWN_ERROR_CODE" when unknown */
-bool kw_kerr_retriable(int16_t code);
-bool kw_kerr_refresh_metadata(int16_t code);
 
 #endif

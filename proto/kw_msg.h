@@ -1,14 +1,14 @@
 /* The message codec: generated field tables (proto/gen/) walked by one interpreter.
- * Structs are plain C (proto/gen/kw_msg_gen.h); call kw_msg_init() first so every
- * field holds Kafka's default, set what you need, then encode. */
+ * The structs (kwire/codec_messages.h) and the encode/decode entry points are public,
+ * declared in kwire/codec.h; the tables and their walkers below are internal. */
 #ifndef KW_PROTO_MSG_H
 #define KW_PROTO_MSG_H
 #include <stdbool.h>
 #include <stdint.h>
-#include "proto/gen/kw_msg_gen.h"
-#include "kwire/buf.h"
 #include "core/kw_mem.h"
 #include "kwire/buf.h"
+#include "kwire/codec.h"
+#include "proto/gen/kw_msg_gen.h"
 
 enum kw_ftype {
   KW_FT_BOOL, KW_FT_INT8, KW_FT_INT16, KW_FT_UINT16, KW_FT_INT32, KW_FT_UINT32,
@@ -55,20 +55,5 @@ extern const kw_api_desc kw_apis[KW_N_APIS];
 
 const kw_api_desc *kw_api_find(int16_t key); /* NULL for an API kwire does not speak */
 static inline bool kw_api_flexible(const kw_api_desc *api, int16_t v) { return v >= api->flex_min; }
-
-/* Sets every field of a message (or nested struct) to Kafka's default. */
-void kw_msg_init(int schema, void *msg);
-/* Appends the body (no header) of `msg` at version v. A field the version lacks
- * that holds a non-default value is KW_ERR_FIELD_VERSION unless it is ignorable. */
-int kw_msg_encode(int schema, int16_t v, bool flexible, const void *msg, kw_buf *out);
-/* Decodes a body; arrays and nested structs come from `arena`, strings and bytes
- * point into the input. Returns 0 or the reader's error. Trailing bytes are left in rd. */
-int kw_msg_decode(int schema, int16_t v, bool flexible, kw_rd *rd, kw_arena *arena, void *msg);
-
-/* Request/response conveniences that look up the schema and check the version range. */
-int kw_request_encode(int16_t api_key, int16_t v, const void *msg, kw_buf *out);
-int kw_response_decode(int16_t api_key, int16_t v, kw_rd *rd, kw_arena *arena, void *msg);
-int kw_request_decode(int16_t api_key, int16_t v, kw_rd *rd, kw_arena *arena, void *msg);
-int kw_response_encode(int16_t api_key, int16_t v, const void *msg, kw_buf *out);
 
 #endif

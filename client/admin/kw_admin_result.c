@@ -218,4 +218,3 @@ int32_t kw_admin_topic_isr(const kw_admin_result *res, int i, int k, int r) {
   return r >= 0 && r < kw_admin_topic_isr_count(res, i, k) ? res->md.topics[i].partitions[k].isr_nodes[r] : -1;
 }
 
-const char *kw_admin_kafka_errname(int16_t code) { return kw_kerr_name(code); }

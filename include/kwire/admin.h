@@ -69,7 +69,7 @@ KW_API const char *kw_admin_broker_host(const kw_admin_result *res, int b);
 KW_API int kw_admin_broker_port(const kw_admin_result *res, int b);
 KW_API int32_t kw_admin_controller_id(const kw_admin_result *res); /* -1: unknown */
 /* Topic rows, i in [0, count): the name is kw_admin_topic(res, i). Errors are Kafka's
- * codes (0: none; kw_admin_kafka_errname names them). */
+ * codes (0: none; kw_kerr_name in kwire/error.h names them). */
 KW_API int16_t kw_admin_topic_error(const kw_admin_result *res, int i);
 /* Partitions of topic row i, k in [0, kw_admin_topic_partition_count), in Kafka's order. */
 KW_API int kw_admin_topic_partition_count(const kw_admin_result *res, int i);
@@ -81,9 +81,6 @@ KW_API int kw_admin_topic_replica_count(const kw_admin_result *res, int i, int k
 KW_API int32_t kw_admin_topic_replica(const kw_admin_result *res, int i, int k, int r);
 KW_API int kw_admin_topic_isr_count(const kw_admin_result *res, int i, int k);
 KW_API int32_t kw_admin_topic_isr(const kw_admin_result *res, int i, int k, int r);
-/* Kafka's name of one of its error codes ("UNKNOWN_TOPIC_OR_PARTITION"), as the errors
- * above, kw_delivery_report.kafka_error and kw_message.kafka_error give them. */
-KW_API const char *kw_admin_kafka_errname(int16_t code);
 
 /* ---- consumer groups ---- */
 

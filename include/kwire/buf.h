@@ -31,7 +31,7 @@ typedef struct kw_rd {
 } kw_rd;
 
 static inline void kw_rd_init(kw_rd *r, const void *data, size_t len) {
-  static const uint8_t nothing[1];
+  static const uint8_t nothing[1] = {0};
   r->p = data ? (const uint8_t *)data : nothing; /* NULL + 0 is undefined in C */
   r->end = r->p + (data ? len : 0);
   r->err = 0;

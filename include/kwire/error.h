@@ -2,6 +2,8 @@
 #ifndef KWIRE_ERROR_H
 #define KWIRE_ERROR_H
 #include "kwire/export.h"
+#include <stdbool.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,6 +57,13 @@ enum kw_error {
 KW_API const char *kw_strerror(int err);
 /* Name of a KW_ERR_* code ("KW_ERR_TRUNCATED"); never NULL. */
 KW_API const char *kw_errname(int err);
+
+/* Kafka's own error codes: the int16 error fields of responses, and kafka_error in
+ * delivery reports and error events when err is KW_ERR_BROKER. */
+KW_API const char *kw_kerr_name(int16_t code);    /* "NOT_LEADER_OR_FOLLOWER"; "UNKNOWN_ERROR_CODE" */
+KW_API const char *kw_kerr_message(int16_t code); /* Kafka's description; "" when unknown */
+KW_API bool kw_kerr_retriable(int16_t code);      /* a retry may succeed */
+KW_API bool kw_kerr_refresh_metadata(int16_t code); /* cluster metadata is stale (leader moved, ...) */
 
 #ifdef __cplusplus
 }

@@ -22,13 +22,11 @@
 #include <stdint.h>
 #include <string.h>
 #include "kwire/buf.h"
-
-enum kw_codec { KW_CODEC_NONE = 0, KW_CODEC_GZIP = 1, KW_CODEC_SNAPPY = 2, KW_CODEC_LZ4 = 3, KW_CODEC_ZSTD = 4 };
+#include "kwire/codec.h" /* enum kw_codec and kw_codec_available() are public */
 
 /* Mask of the codec bits in RecordBatch attributes. */
 #define KW_CODEC_MASK 0x07
 
-bool kw_codec_available(int codec);
 const char *kw_codec_name(int codec);     /* "none","gzip","snappy","lz4","zstd"; NULL if unknown */
 int kw_codec_from_name(const char *name); /* -1 if unknown */
 

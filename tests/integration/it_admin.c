@@ -188,7 +188,7 @@ static void check_cluster(kw_client *ad, kw_conn *c, const char *topic) {
   snprintf(missing, sizeof missing, "%s-missing", topic);
   rc = kw_admin_describe_cluster(ad, missing, T_MS, &res, errstr, sizeof errstr);
   IT_CHECK(rc == KW_OK && kw_admin_result_count(res) == 1 && kw_admin_topic_error(res, 0) == 3 &&
-               strcmp(kw_admin_kafka_errname(kw_admin_topic_error(res, 0)), "UNKNOWN_TOPIC_OR_PARTITION") == 0,
+               strcmp(kw_kerr_name(kw_admin_topic_error(res, 0)), "UNKNOWN_TOPIC_OR_PARTITION") == 0,
            "describe_cluster of a missing topic: %s: %s", kw_errname(rc), errstr);
   kw_admin_result_free(res);
   IT_CHECK(md_partitions(c, missing) == -1, "describe_cluster created %s", missing);

@@ -2,18 +2,23 @@
 """kwire's codec generator.
 
 Reads Kafka's JSON message schemas (the copies in the kafka-clients jar, or
-../shared/kafka-protocol/message) and writes, under proto/gen/:
+../shared/kafka-protocol/message) and writes
 
-  kw_msg_gen.h   one plain C struct per message and nested struct, the API enum
-  kw_msg_gen.c   field tables that the one interpreter in proto/kw_msg.c walks
-  kw_kerr_gen.c  Kafka's error table (from tools/gen/DumpErrors.java output)
-  kw_kerr_gen.h  an enum of Kafka's error codes (KW_KERR_NOT_LEADER_OR_FOLLOWER, ...)
+  under include/kwire/ (installed: the message structs are the codec's public API)
+    codec_messages.h  one plain C struct per message and nested struct, the API key
+                      and schema id enums
+    codec_errors.h    an enum of Kafka's error codes (KW_KERR_NOT_LEADER_OR_FOLLOWER, ...)
+  under proto/gen/ (internal)
+    kw_msg_gen.h   the public header plus the table sizes
+    kw_msg_gen.c   field tables that the one interpreter in proto/kw_msg.c walks
+    kw_kerr_gen.c  Kafka's error table (from tools/gen/DumpErrors.java output)
+    kw_kerr_gen.h  the public error enum, for the internal include path
 
 Tables plus one interpreter, rather than code per message, keep the whole codec
 small (the library's text budget is 150 KB) and give the fuzzers one decoder to
 harden instead of thirty.
 
-Usage: gen_messages.py SCHEMA_DIR ERRORS_TSV OUT_DIR
+Usage: gen_messages.py SCHEMA_DIR ERRORS_TSV OUT_DIR PUBLIC_DIR
 """
 import json
 import os
@@ -95,8 +100,9 @@ def parse_default(field, base):
 
 
 class Struct:
-    def __init__(self, cname, fields):
+    def __init__(self, cname, kname, fields):
         self.cname = cname
+        self.kname = kname  # Kafka's name for it (ProduceRequest, TopicProduceData)
         self.fields = fields  # list of Field
         self.index = None
 
@@ -118,14 +124,14 @@ class Message:
         self.common = {c["name"]: c for c in schema.get("commonStructs", [])}
         self.structs = []  # nested first, top-level last: C needs definitions before use
         self.by_name = {}
-        self.top = self.make_struct(self.prefix, schema["fields"], (lo, hi))
+        self.top = self.make_struct(self.prefix, self.name, schema["fields"], (lo, hi))
 
     def struct_cname(self, name):
         base = self.name
         sub = name[len(base):] if name.startswith(base) and name != base else name
         return self.prefix + "_" + snake(sub)
 
-    def make_struct(self, cname, fields, vrange):
+    def make_struct(self, cname, kname, fields, vrange):
         out = []
         for f in fields:
             fld = self.make_field(f, vrange)
@@ -134,7 +140,7 @@ class Message:
         # Tagged fields go last, by tag: the interpreter writes them in this order.
         untagged = [f for f in out if f.tag is None]
         tagged = sorted((f for f in out if f.tag is not None), key=lambda f: f.tag)
-        st = Struct(cname, untagged + tagged)
+        st = Struct(cname, kname, untagged + tagged)
         self.structs.append(st)
         return st
 
@@ -168,7 +174,7 @@ class Message:
             if key in self.by_name:
                 fld.sub = self.by_name[key]
             else:
-                fld.sub = self.make_struct(self.struct_cname(base), nested, (self.lo, self.hi))
+                fld.sub = self.make_struct(self.struct_cname(base), base, nested, (self.lo, self.hi))
                 self.by_name[key] = fld.sub
         fld.default = parse_default(f, fld.base)
         # Kafka's defaults: "" for strings, empty for bytes and arrays, null for records;
@@ -245,7 +251,7 @@ def emit_field_row(st, f, out):
 
 
 def main():
-    schema_dir, errors_tsv, out_dir = sys.argv[1:4]
+    schema_dir, errors_tsv, out_dir, public_dir = sys.argv[1:5]
     messages = []  # (api name, key, lo, hi, request Message, response Message)
     for api, lo, hi_cap in APIS:
         req = json.loads(strip_comments(open(os.path.join(schema_dir, api + "Request.json")).read()))
@@ -277,15 +283,19 @@ def main():
             st.index = len(structs)
             structs.append(st)
 
-    h = [HEADER, "#ifndef KW_PROTO_GEN_MSG_H", "#define KW_PROTO_GEN_MSG_H",
+    h = [HEADER, "/* The message structs of kwire/codec.h: fill one (after kw_msg_init) to encode a",
+         " * request, read one that kw_response_decode filled. Arrays are a pointer and a count,",
+         " * strings and bytes are kw_slice views, nested optional structs are pointers. */",
+         "#ifndef KWIRE_CODEC_MESSAGES_H", "#define KWIRE_CODEC_MESSAGES_H",
          "#include <stdbool.h>", "#include <stdint.h>", "#include \"kwire/buf.h\"", "",
+         "#ifdef __cplusplus", "extern \"C\" {", "#endif", "",
          "/* Kafka API keys kwire speaks. */", "enum kw_api_key {"]
     for api, key, lo, hi, _, _ in messages:
         h.append("  KW_API_%s = %d, /* versions %d-%d */" % (snake(api).upper(), key, lo, hi))
     h += ["};", "", "/* Schema ids (index into kw_structs) of every message and nested struct, for", " * kw_msg_init(). */", "enum kw_schema_id {"]
     for st in structs:
         h.append("  KW_SCHEMA_%s = %d," % (st.cname[3:].upper(), st.index))
-    h += ["};", "#define KW_N_APIS %d" % len(messages), "#define KW_N_STRUCTS %d" % len(structs), ""]
+    h += ["};", ""]
     for _, _, _, _, rq, rs in messages:
         h.append("/* %s / %s */" % (rq.name, rs.name))
         for st in rq.structs + rs.structs:
@@ -294,7 +304,11 @@ def main():
         h.append("/* %s (data, versions %d-%d, never flexible) */" % (d.name, d.lo, d.hi))
         for st in d.structs:
             emit_struct_decl(st, h)
-    h += ["#endif", ""]
+    h += ["#ifdef __cplusplus", "}", "#endif", "#endif", ""]
+    internal = [HEADER, "#ifndef KW_PROTO_GEN_MSG_H", "#define KW_PROTO_GEN_MSG_H",
+                "#include \"kwire/codec_messages.h\"", "",
+                "#define KW_N_APIS %d" % len(messages), "#define KW_N_STRUCTS %d" % len(structs), "",
+                "#endif", ""]
 
     c = [HEADER, "#include <stddef.h>", "#include \"proto/kw_msg.h\"", ""]
     for st in structs:
@@ -318,7 +332,9 @@ def main():
         m = owner[st.index]
         mins = [min_wire(st, v, bool(m.flex and m.flex[0] <= v)) for v in range(m.lo, m.hi + 1)]
         fields = "f_%d" % st.index if st.fields else "NULL"
-        c.append("  {\"%s\", %s, %d, sizeof(%s), %d}," % (st.cname[3:], fields, len(st.fields), st.cname, min(mins)))
+        # Kafka's names, not the C type names: what its schemas and logs call them, shorter,
+        # and the compiler stores each repeated one once.
+        c.append("  {\"%s\", %s, %d, sizeof(%s), %d}," % (st.kname, fields, len(st.fields), st.cname, min(mins)))
     c.append("};")
     c.append("")
     c.append("const kw_api_desc kw_apis[KW_N_APIS] = {")
@@ -328,18 +344,20 @@ def main():
     c.append("};")
     c.append("")
 
-    with open(os.path.join(out_dir, "kw_msg_gen.h"), "w") as fp:
+    with open(os.path.join(public_dir, "codec_messages.h"), "w") as fp:
         fp.write("\n".join(h))
+    with open(os.path.join(out_dir, "kw_msg_gen.h"), "w") as fp:
+        fp.write("\n".join(internal))
     with open(os.path.join(out_dir, "kw_msg_gen.c"), "w") as fp:
         fp.write("\n".join(c))
-    write_errors(errors_tsv, os.path.join(out_dir, "kw_kerr_gen.c"))
+    write_errors(errors_tsv, out_dir, public_dir)
 
 
 def cstr(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_errors(tsv, path):
+def write_errors(tsv, out_dir, public_dir):
     rows = []
     for line in open(tsv):
         code, name, retriable, refresh, msg = line.rstrip("\n").split("\t", 4)
@@ -356,15 +374,20 @@ def write_errors(tsv, path):
             flags.append("KW_KERR_F_REFRESH_METADATA")
         out.append("  {%d, %s, %s, %s}," % (code, " | ".join(flags) or "0", cstr(name), cstr(msg)))
     out += ["};", "const int kw_kerr_count = (int)(sizeof kw_kerr_table / sizeof kw_kerr_table[0]);", ""]
-    with open(path, "w") as fp:
+    with open(os.path.join(out_dir, "kw_kerr_gen.c"), "w") as fp:
         fp.write("\n".join(out))
-    h = [HEADER, "#ifndef KW_PROTO_GEN_KERR_H", "#define KW_PROTO_GEN_KERR_H", "",
-         "/* Kafka's error codes, as the int16 fields of responses carry them. */", "enum kw_kafka_error {"]
+    h = [HEADER, "#ifndef KWIRE_CODEC_ERRORS_H", "#define KWIRE_CODEC_ERRORS_H", "",
+         "/* Kafka's error codes, as the int16 fields of responses carry them (kw_kerr_name()",
+         " * in kwire/codec.h gives the name). */", "enum kw_kafka_error {"]
     for code, name, retriable, refresh, msg in rows:
         h.append("  KW_KERR_%s = %d," % (name, code))
     h += ["};", "", "#endif", ""]
-    with open(path.replace(".c", ".h"), "w") as fp:
+    with open(os.path.join(public_dir, "codec_errors.h"), "w") as fp:
         fp.write("\n".join(h))
+    internal = [HEADER, "#ifndef KW_PROTO_GEN_KERR_H", "#define KW_PROTO_GEN_KERR_H",
+                "#include \"kwire/codec_errors.h\"", "#endif", ""]
+    with open(os.path.join(out_dir, "kw_kerr_gen.h"), "w") as fp:
+        fp.write("\n".join(internal))
 
 
 if __name__ == "__main__":

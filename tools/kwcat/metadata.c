@@ -42,7 +42,7 @@ static void print_metadata(const kw_admin_result *md, const char *topic, const c
   for (int t = 0; t < kw_admin_result_count(md); t++) {
     int np = kw_admin_topic_partition_count(md, t);
     printf("  topic \"%s\" with %d partitions:", kw_admin_topic(md, t), np);
-    if (kw_admin_topic_error(md, t)) printf(" Broker: %s", kw_admin_kafka_errname(kw_admin_topic_error(md, t)));
+    if (kw_admin_topic_error(md, t)) printf(" Broker: %s", kw_kerr_name(kw_admin_topic_error(md, t)));
     printf("\n");
     for (int k = 0; k < np; k++) {
       printf("    partition %d, leader %d, replicas: ", kw_admin_topic_partition(md, t, k), kw_admin_topic_leader(md, t, k));
@@ -50,7 +50,7 @@ static void print_metadata(const kw_admin_result *md, const char *topic, const c
       printf(", isrs: ");
       print_ids(md, t, k, true);
       int16_t err = kw_admin_topic_partition_error(md, t, k);
-      if (err) printf(", Broker: %s", kw_admin_kafka_errname(err));
+      if (err) printf(", Broker: %s", kw_kerr_name(err));
       printf("\n");
     }
   }
