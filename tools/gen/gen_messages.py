@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """kwire's codec generator.
 
-Reads Kafka's JSON message schemas (the copies in the kafka-clients jar, or
-../shared/kafka-protocol/message) and writes
+Reads Kafka's JSON message schemas (the copies in the kafka-clients jar that
+tools/gen/regen unpacks, or clients/src/main/resources/common/message in a Kafka
+source tree) and writes
 
   under include/kwire/ (installed: the message structs are the codec's public API)
     codec_messages.h  one plain C struct per message and nested struct, the API key
