@@ -83,19 +83,8 @@ static void on_delivery(void *ud, const kw_delivery_report *dr) {
   else a->ok++;
 }
 
-int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: %s BROKERS [ORDERS]\n", argv[0]);
-    return 2;
-  }
-  int orders = argc > 2 ? atoi(argv[2]) : 1000;
-  if (orders < 10 || orders > 99999) orders = 1000;
+static void create_topics(kw_config *conf) {
   char err[256];
-  char group[64];
-  snprintf(group, sizeof group, "orders-service-%d", rand() ^ (int)(size_t)&orders);
-
-  /* Topics. */
-  kw_config *conf = config(argv[1]);
   kw_client *admin = kw_admin_new(conf, err, sizeof err);
   if (!admin) die("admin", err);
   if (kw_admin_create_topic(admin, TOPIC, 3, 1, NULL, 30000, err, sizeof err) && !strstr(err, "ALREADY_EXISTS"))
@@ -103,68 +92,76 @@ int main(int argc, char **argv) {
   if (kw_admin_create_topic(admin, DLQ, 1, 1, NULL, 30000, err, sizeof err) && !strstr(err, "ALREADY_EXISTS"))
     die("create " DLQ, err);
   kw_client_destroy(admin);
+}
 
-  /* Where the order service's consumer group starts: the current end of the topic. */
+/* Where this run starts: the current end of each partition, so earlier demo runs do not count. */
+static void topic_ends(kw_config *conf, int64_t start[3], int64_t *dlq_start) {
+  char err[256];
+  int64_t lo;
   kw_client *probe = kw_consumer_new(conf, err, sizeof err);
-  int64_t start[3], dlq_start, lo, hi;
-  for (int p = 0; p < 3; p++) {
-    if (kw_consumer_watermarks(probe, TOPIC, p, &lo, &hi, 10000)) die("watermarks", TOPIC);
-    start[p] = hi;
-  }
-  if (kw_consumer_watermarks(probe, DLQ, 0, &lo, &dlq_start, 10000)) die("watermarks", DLQ);
+  if (!probe) die("consumer", err);
+  for (int p = 0; p < 3; p++)
+    if (kw_consumer_watermarks(probe, TOPIC, p, &lo, &start[p], 10000)) die("watermarks", TOPIC);
+  if (kw_consumer_watermarks(probe, DLQ, 0, &lo, dlq_start, 10000)) die("watermarks", DLQ);
   kw_client_destroy(probe);
+}
 
-  /* The checkout service publishes. */
+/* The checkout service: two events per order, one poison order, one record that is not
+ * an event at all. Returns how many records it published, all acknowledged. */
+static int checkout(kw_config *conf, int orders, service *svc) {
+  char err[256];
   kw_client *producer = kw_producer_new(conf, err, sizeof err);
   if (!producer) die("producer", err);
   acks published = {0, 0};
   kw_client_set_delivery_cb(producer, on_delivery, &published);
-  service svc;
-  memset(&svc, 0, sizeof svc);
   int events = 0;
   for (int i = 0; i < orders; i++) {
     char key[32], payload[160];
     snprintf(key, sizeof key, "order-%d", i);
     long long amount = i == orders / 2 ? -500 : 1000 + i; /* one poison order */
-    if (i % 2) {
+    int version = i % 2 ? 2 : 1; /* v2 adds the currency */
+    if (version == 2)
       snprintf(payload, sizeof payload, "{\"order\":%d,\"amount_cents\":%lld,\"currency\":\"EUR\"}", i, amount);
-      if (kw_event_publish(producer, TOPIC, key, "OrderCreated", 2, payload, NULL, NULL)) die("publish", key);
-    } else {
+    else
       snprintf(payload, sizeof payload, "{\"order\":%d,\"amount_cents\":%lld}", i, amount);
-      if (kw_event_publish(producer, TOPIC, key, "OrderCreated", 1, payload, NULL, NULL)) die("publish", key);
-    }
+    if (kw_event_publish(producer, TOPIC, key, "OrderCreated", version, payload, NULL, NULL)) die("publish", key);
     snprintf(payload, sizeof payload, "{\"order\":%d,\"amount_cents\":%d}", i, 1000 + i);
     if (kw_event_publish(producer, TOPIC, key, "PaymentProcessed", 1, payload, NULL, NULL)) die("publish", key);
-    if (i % 10 == 0) svc.payment_failures_left[i] = 2; /* fails twice, then succeeds */
+    if (i % 10 == 0) svc->payment_failures_left[i] = 2; /* fails twice, then succeeds */
     events += 2;
     kw_client_poll(producer, 0);
   }
-  /* And one record that is not an event at all. */
   if (kw_produce(producer, TOPIC, 0, "order-x", 7, "{not json", 9, NULL, 0, 0, NULL)) die("produce", "bad record");
   events++;
   if (kw_client_flush(producer, 30000)) die("flush", "not every event was acknowledged");
   printf("checkout: published %d events for %d orders (%d acknowledged, %d failed)\n", events, orders, published.ok,
          published.failed);
+  kw_client_destroy(producer);
+  return events;
+}
 
-  /* The order service consumes in a group. */
-  char gerr[256];
-  kw_config_set(conf, "group.id", group, gerr, sizeof gerr);
-  kw_config_set(conf, "auto.offset.reset", "earliest", gerr, sizeof gerr);
-  kw_config_set(conf, "auto.commit.interval.ms", "200", gerr, sizeof gerr);
+/* The order service: a group consumer driven by the event router until every event
+ * published since `start` was handled or dead-lettered; the stats JSON into `stats`. */
+static void order_service(kw_config *conf, const int64_t start[3], int events, service *svc, char *stats,
+                          size_t stats_size) {
+  char err[256], group[64];
+  snprintf(group, sizeof group, "orders-service-%d", rand() ^ (int)(size_t)&events);
+  kw_config_set(conf, "group.id", group, err, sizeof err);
+  kw_config_set(conf, "auto.offset.reset", "earliest", err, sizeof err);
+  kw_config_set(conf, "auto.commit.interval.ms", "200", err, sizeof err);
   /* The router stores each offset once its event is handled or dead-lettered. */
-  kw_config_set(conf, "enable.auto.offset.store", "false", gerr, sizeof gerr);
+  kw_config_set(conf, "enable.auto.offset.store", "false", err, sizeof err);
   kw_client *consumer = kw_consumer_new(conf, err, sizeof err);
   if (!consumer) die("consumer", err);
   const char *topics[] = {TOPIC};
   kw_consumer_subscribe(consumer, topics, 1);
   kw_event_router *router = kw_event_router_new(consumer, err, sizeof err);
   if (!router) die("router", err);
-  kw_event_route(router, "OrderCreated", 1, 1, on_order_created_v1, &svc);
-  kw_event_route(router, "OrderCreated", 2, 2, on_order_created_v2, &svc);
-  kw_event_route(router, "PaymentProcessed", 1, 1, on_payment, &svc);
+  kw_event_route(router, "OrderCreated", 1, 1, on_order_created_v1, svc);
+  kw_event_route(router, "OrderCreated", 2, 2, on_order_created_v2, svc);
+  kw_event_route(router, "PaymentProcessed", 1, 1, on_payment, svc);
   kw_event_router_set_retry(router, 5, 50, 1000);
   kw_event_router_set_dedup(router, 100000);
-  /* Start where the topic ended before this run, so earlier demo runs do not count. */
   int settled = 0;
   for (int loops = 0; loops < 6000 && !settled; loops++) {
     int r = kw_event_router_run(router, 50);
@@ -178,12 +175,16 @@ int main(int argc, char **argv) {
   }
   if (!settled) die("order service", "did not get through every event within 5 minutes");
   kw_consumer_commit(consumer, 10000);
-  char stats[2048];
-  kw_event_router_stats_json(router, stats, sizeof stats);
+  kw_event_router_stats_json(router, stats, stats_size);
+  kw_event_router_free(router);
+  kw_client_destroy(consumer);
+}
 
-  /* Read the dead letters back. */
+/* Reads the dead letters written since dlq_start back, printing each one's reason. */
+static int read_dead_letters(kw_config *conf, int64_t dlq_start) {
+  char err[256];
   kw_client *reader = kw_consumer_new(conf, err, sizeof err);
-  kw_config_free(conf);
+  if (!reader) die("consumer", err);
   kw_consumer_assign(reader, DLQ, 0, dlq_start);
   int dead = 0;
   kw_message m;
@@ -201,15 +202,32 @@ int main(int argc, char **argv) {
       dead++;
     }
   }
+  kw_client_destroy(reader);
+  return dead;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s BROKERS [ORDERS]\n", argv[0]);
+    return 2;
+  }
+  int orders = argc > 2 ? atoi(argv[2]) : 1000;
+  if (orders < 10 || orders > 99999) orders = 1000;
+  kw_config *conf = config(argv[1]);
+  create_topics(conf);
+  int64_t start[3], dlq_start;
+  topic_ends(conf, start, &dlq_start);
+  static service svc; /* large: not on the stack */
+  int events = checkout(conf, orders, &svc);
+  char stats[2048];
+  order_service(conf, start, events, &svc, stats, sizeof stats);
+  int dead = read_dead_letters(conf, dlq_start);
+  kw_config_free(conf);
   int handled = svc.created_v1 + svc.created_v2 + svc.payments;
   int lost = events - handled - dead;
   printf("order service: OrderCreated v1 %d, v2 %d, PaymentProcessed %d (revenue %.2f EUR)\n", svc.created_v1,
          svc.created_v2, svc.payments, svc.revenue_cents / 100.0);
   printf("stats: %s\n", stats);
   printf("orders: published %d, handled %d, dead-lettered %d, lost %d\n", events, handled, dead, lost);
-  kw_event_router_free(router);
-  kw_client_destroy(consumer);
-  kw_client_destroy(reader);
-  kw_client_destroy(producer);
   return lost == 0 && dead == 2 ? 0 : 1;
 }
