@@ -655,3 +655,15 @@ Test(producer_idempotence, unanswered_expired_batch_is_not_resent) {
   kw_client_destroy(p);
   fb_stop(&fb);
 }
+
+Test(producer_config, transactional_id_is_refused_until_transactions_exist) {
+  char err[256] = "";
+  kw_config *c = kw_config_new();
+  cr_assert_eq(kw_config_set(c, "bootstrap.servers", "127.0.0.1:1", err, sizeof err), KW_OK);
+  cr_assert_eq(kw_config_set(c, "transactional.id", "orders-1", err, sizeof err), KW_OK);
+  kw_client *p = kw_producer_new(c, err, sizeof err);
+  kw_config_free(c);
+  if (p) kw_client_destroy(p);
+  cr_assert_null(p, "a producer with transactional.id was created: its records would not be transactional");
+  cr_assert(strstr(err, "transactional.id") != NULL, "the error names the property: %s", err);
+}
