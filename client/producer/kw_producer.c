@@ -461,7 +461,59 @@ static int64_t retry_delay(const kw_producer *p, int attempts) {
   return d < p->set.retry_backoff_max_ms ? d : p->set.retry_backoff_max_ms;
 }
 
-/* A batch came back failed: retry it (in order) or report it. */
+/* MESSAGE_TOO_LARGE for a batch of several records: the broker wrote none of it. Its
+ * records go out again in two batches (librdkafka and Java split too) that take its
+ * place in the queue and, once stamped, its sequence range; halves too large split
+ * again. 0, or an error and the batch untouched. */
+static int split_batch(kw_producer *p, kw_pbatch *b) {
+  kw_rd r, recs;
+  kw_rd_init(&r, b->buf.data, b->buf.len);
+  kw_batch hb;
+  kw_buf scratch;
+  kw_buf_init_grow(&scratch, p->mem);
+  int32_t half = b->count / 2;
+  kw_pbatch *part[2] = {new_batch(p, b->tp, b->created), NULL};
+  part[1] = part[0] ? new_batch(p, b->tp, b->created) : NULL;
+  int err = !part[1] ? KW_ERR_NOMEM : kw_batch_next_unchecked(&r, &hb);
+  if (!err) err = kw_batch_records(&hb, &scratch, (size_t)INT32_MAX, &recs);
+  for (int32_t i = 0; i < b->count && !err; i++) {
+    kw_record rec;
+    kw_record_header hs[64];
+    int nh = 0;
+    err = kw_record_next(&recs, &hb, &rec);
+    if (!err && rec.n_headers > 64) err = KW_ERR_MALFORMED; /* kw_produce takes at most 64 */
+    while (!err && nh < rec.n_headers) err = kw_record_header_next(&rec.headers, &hs[nh++]);
+    if (!err) err = push_record(p, part[i >= half], rec.timestamp, rec.key, rec.value, hs, nh, b->msgs[i].opaque);
+  }
+  for (int i = 0; i < 2 && !err; i++) err = kw_batch_seal(&part[i]->w, p->mem);
+  kw_buf_free(&scratch);
+  if (err) {
+    for (int i = 0; i < 2; i++)
+      if (part[i]) recycle(p, part[i]);
+    return err;
+  }
+  for (int i = 0; i < 2; i++) {
+    kw_pbatch *nb = part[i];
+    for (int32_t k = 0; k < nb->count; k++) nb->msgs[k].timestamp = b->msgs[i ? half + k : k].timestamp;
+    nb->accounted = i ? b->accounted - b->accounted / 2 : b->accounted / 2;
+    nb->sealed = true;
+    nb->order = b->order;
+    nb->sub = b->sub + (uint32_t)(i ? half : 0);
+    nb->attempts = b->attempts + 1; /* one at a time, as retries go */
+    nb->has_seq = b->has_seq;
+    if (p->set.idempotence && b->has_seq)
+      stamp(nb, b->w.producer_id, b->w.producer_epoch, seq_add(b->w.base_sequence, i ? half : 0));
+    enqueue_sealed(b->tp, nb);
+  }
+  KW_DBG(p->log, PRODUCER, "%s [%d]: batch of %d over the broker's size limit: split in %d + %d",
+         b->tp->pt->t->name, b->tp->partition, b->count, half, b->count - half);
+  b->count = 0;
+  b->accounted = 0;
+  recycle(p, b);
+  return 0;
+}
+
+/* A batch came back failed: retry it (in order), split it, or report it. */
 static void batch_failed(kw_producer *p, kw_pbatch *b, int err, int16_t kerr, int64_t now) {
   kw_ptp *tp = b->tp;
   bool idem = p->set.idempotence && !p->dying && same_identity(b, tp);
@@ -469,6 +521,7 @@ static void batch_failed(kw_producer *p, kw_pbatch *b, int err, int16_t kerr, in
     recycle(p, b);
     return;
   }
+  if (kerr == KW_KERR_MESSAGE_TOO_LARGE && b->count > 1 && !p->dying && split_batch(p, b) == 0) return;
   bool retriable = err == KW_ERR_TIMED_OUT || err == KW_ERR_DISCONNECTED || err == KW_ERR_IO ||
                    err == KW_ERR_CONNECT || (err == KW_ERR_BROKER && kw_kerr_retriable(kerr));
   if (kerr == KW_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER || kerr == KW_KERR_UNKNOWN_PRODUCER_ID) {
@@ -489,6 +542,7 @@ static void batch_failed(kw_producer *p, kw_pbatch *b, int err, int16_t kerr, in
   }
   if (idem && retriable) mark_unresolved(tp, b); /* out of time: the broker may hold it */
   else if (idem) request_rewrite(p, tp);         /* refused: a gap from its sequence on */
+  if (kerr == KW_KERR_MESSAGE_TOO_LARGE) err = KW_ERR_MSG_SIZE_TOO_LARGE; /* one record, over the limit */
   report_batch(p, b, err ? err : KW_ERR_BROKER, kerr, -1);
 }
 
@@ -560,10 +614,12 @@ static int tp_window(const kw_producer *p, const kw_ptp *tp) {
 static bool sendable(const kw_producer *p, const kw_ptp *tp, int64_t now) {
   const kw_pbatch *h = tp->head;
   if (!h || h->retry_at > now || tp->inflight >= tp_window(p, tp)) return false;
-  if (!p->set.idempotence || h->has_seq) return true; /* a retry goes with the stamp it had */
+  if (!p->set.idempotence) return true;
+  if (tp->rewrite) return false; /* its sent batches are restamped from 0 first (sync_partition) */
+  if (h->has_seq) return true;   /* a retry goes with the stamp it had */
   /* A new sequence only under the producer's identity, and never while an earlier
    * batch's outcome is unknown (it would turn an unknown into a gap). */
-  return tp->pid == p->pid && tp->epoch == p->epoch && !tp->unresolved && !tp->rewrite;
+  return tp->pid == p->pid && tp->epoch == p->epoch && !tp->unresolved;
 }
 
 /* Fixes a batch's producer id, epoch and sequence at its first send. */

@@ -5,7 +5,8 @@
  * INVALID_PRODUCER_EPOCH as Kafka answers them). The script makes the faults a real
  * broker cannot be made to produce on demand: a request written but never answered, a
  * final error on one partition. Each test then reads the fake's log: no record may be
- * written twice. */
+ * written twice. Also: a producer with transactional.id is refused until transactions
+ * exist. */
 #define _DEFAULT_SOURCE
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
@@ -666,4 +667,45 @@ Test(producer_config, transactional_id_is_refused_until_transactions_exist) {
   if (p) kw_client_destroy(p);
   cr_assert_null(p, "a producer with transactional.id was created: its records would not be transactional");
   cr_assert(strstr(err, "transactional.id") != NULL, "the error names the property: %s", err);
+}
+
+/* The broker's size limit, scripted: more than two records, or the record "huge", are
+ * too large. */
+static fb_action script_size_limit(fake_broker *fb, const char *topic, int32_t partition, const kw_batch *b,
+                                   int16_t *fail) {
+  (void)fb, (void)topic, (void)partition;
+  kw_buf scratch;
+  kw_buf_init_grow(&scratch, NULL);
+  kw_rd recs;
+  bool huge = false;
+  cr_assert_eq(kw_batch_records(b, &scratch, 1 << 20, &recs), 0);
+  for (int32_t i = 0; i < b->record_count; i++) {
+    kw_record rec;
+    cr_assert_eq(kw_record_next(&recs, b, &rec), 0);
+    if (rec.value.len == 4 && memcmp(rec.value.ptr, "huge", 4) == 0) huge = true;
+  }
+  kw_buf_free(&scratch);
+  if (b->record_count <= 2 && !huge) return FB_ACCEPT;
+  *fail = KW_KERR_MESSAGE_TOO_LARGE;
+  return FB_FAIL;
+}
+
+Test(producer_idempotence, message_too_large_splits_the_batch_in_sequence) {
+  fake_broker fb;
+  fb_start(&fb);
+  fb.script = script_size_limit;
+  reports rep = {0};
+  kw_client *p = producer_to(&fb, &rep, (const char *const[]){"linger.ms", "50", NULL});
+  static const char *values[] = {"r0", "r1", "r2", "r3", "huge", "r5", "r6", "r7", "r8", "r9"};
+  for (int i = 0; i < 10; i++) produce(p, "main", values[i]); /* one batch of ten */
+  for (int i = 0; i < 10; i++) cr_assert(wait_report(p, &fb, &rep, values[i], 1000), "%s reported", values[i]);
+  for (int i = 0; i < 10; i++)
+    cr_assert_eq(report_err(&rep, values[i]), i == 4 ? KW_ERR_MSG_SIZE_TOO_LARGE : 0, "%s: %s", values[i],
+                 kw_errname(report_err(&rep, values[i])));
+  /* Every other record written once, in produce order. */
+  cr_assert_eq(fb.n_log, 9);
+  for (int i = 0, k = 0; i < 10; i++)
+    if (i != 4) cr_assert_str_eq(fb.log[k++].value, values[i]);
+  kw_client_destroy(p);
+  fb_stop(&fb);
 }
