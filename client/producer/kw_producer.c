@@ -2,109 +2,39 @@
  *
  * Life of a record: kw_producer_produce encodes it straight into its partition's open
  * batch (or, while the topic's metadata is unknown, into the topic's staging buffer).
- * A batch is sealed when full, when linger.ms passed, or on flush; sealing assigns
- * its idempotence sequence and computes the CRC. Sealed batches wait in their
- * partition's queue (in sequence order) until the leader's connection takes them;
- * one Produce request carries at most one batch per partition. The answer delivers,
- * retries (back into the queue, in order) or fails each batch. */
+ * A batch is sealed when full, when linger.ms passed, or on flush (compressed, CRC).
+ * Sealed batches wait in their partition's queue (in seal order) until the leader's
+ * connection takes them; one Produce request carries at most one batch per partition.
+ * The answer delivers, retries (back into the queue, in order), splits (a batch over
+ * the broker's size limit) or fails each batch.
+ *
+ * Idempotence follows the Java client (TransactionManager, RecordAccumulator): a batch
+ * gets its producer id, epoch and sequence when it is first sent and keeps them for
+ * every retry, since the broker may already hold it and only that stamp lets the broker
+ * recognise the retry as a duplicate. Each partition counts its sequences under its
+ * own identity; when the producer's epoch moves on (a partition proved a gap in its
+ * sequence), a partition takes the new epoch only once none of its sent batches is
+ * left. A batch given up on after being sent (delivery timeout) leaves its partition
+ * unresolved: no new batch goes out until the broker's later answers tell whether it
+ * was written. */
 #include <stdio.h>
 #include <string.h>
 #include "core/kw_clock.h"
 #include "core/kw_log.h"
-#include "client/kw_metrics.h"
-#include "client/producer/kw_partitioner.h"
-#include "client/producer/kw_producer.h"
 #include "kwire/error.h"
 #include "proto/compress/kw_compress.h"
 #include "proto/kw_crc32c.h"
 #include "proto/kw_kerr.h"
 #include "proto/kw_msg.h"
 #include "proto/kw_records.h"
-
-typedef struct kw_ptp kw_ptp;
-typedef struct kw_ptopic kw_ptopic;
-
-typedef struct msg_info {
-  void *opaque;
-  int64_t timestamp;
-} msg_info;
-
-typedef struct kw_pbatch {
-  struct kw_pbatch *next;
-  kw_ptp *tp;
-  kw_buf buf;
-  kw_batch_writer w;
-  msg_info *msgs;
-  int32_t count, cap_msgs;
-  size_t accounted; /* bytes counted against queue.buffering.max.kbytes */
-  int64_t created;
-  int64_t retry_at;
-  uint64_t order; /* seal order within the partition: retries go back in this order */
-  int attempts;
-  bool sealed;
-} kw_pbatch;
-
-struct kw_ptp {
-  kw_ptopic *pt;
-  int32_t partition;
-  kw_pbatch *open;
-  kw_pbatch *head, *tail; /* sealed, waiting to be sent */
-  int inflight;
-  int32_t next_seq;
-  uint64_t next_order;
-  /* The broker holds no sequence state for us on this partition until a first batch of
-   * the current epoch is acknowledged, and then accepts any sequence: until then only
-   * one batch may be in flight, or a later one could land before an earlier retry. */
-  bool seq_confirmed;
-};
-
-struct kw_ptopic {
-  kw_topic *t;
-  kw_ptp **parts;
-  int32_t n_parts;
-  kw_buf staged; /* records produced before the topic's metadata arrived */
-  int32_t n_staged;
-  int64_t staged_since;
-  kw_sticky sticky;
-};
-
-enum pid_state { PID_NONE, PID_REQUESTING, PID_OK, PID_FATAL };
-
-struct kw_producer {
-  kw_cluster *cl;
-  const kw_logger *log;
-  kw_metrics *metrics;
-  kw_producer_settings set;
-  const kw_mem *mem;
-  kw_ptopic **topics;
-  int n_topics;
-  kw_pbatch *free_batches;
-  int64_t outstanding_msgs, outstanding_bytes;
-  int served; /* delivery reports since the last run */
-  bool flushing;
-  /* idempotence */
-  enum pid_state pid_state;
-  int64_t pid;
-  int16_t epoch;
-  bool need_bump; /* sequences broke: new epoch once nothing is in flight */
-  int64_t pid_retry_at;
-  int inflight_total;
-  kw_delivery_cb dr_cb;
-  void *dr_ud;
-  /* Without a callback, reports wait here for kw_client_delivery_next (a ring). */
-  kw_delivery_report *reports;
-  int64_t r_head, r_count, r_cap;
-  kw_error_cb err_cb;
-  void *err_ud;
-  bool dying;
-};
+#include "client/producer/kw_producer_int.h"
 
 /* ---- delivery reports ---- */
 
 /* Hands one report to the callback, or queues it to be pulled. The queue counts
  * against queue.buffering.max.messages, so an application that never pulls gets
  * KW_ERR_QUEUE_FULL rather than unbounded growth. */
-static void deliver(kw_producer *p, const kw_delivery_report *dr) {
+void kw_prod_deliver(kw_producer *p, const kw_delivery_report *dr) {
   if (dr->err) p->metrics->delivery_failed++;
   else p->metrics->delivered++;
   if (p->dr_cb) {
@@ -144,17 +74,22 @@ static void recycle(kw_producer *p, kw_pbatch *b) {
   p->free_batches = b;
 }
 
-static void report_batch(kw_producer *p, kw_pbatch *b, int err, int16_t kerr, int64_t base_offset) {
+/* Reports every record of a batch; the batch itself stays (see report_batch). */
+static void report_records(kw_producer *p, kw_pbatch *b, int err, int16_t kerr, int64_t base_offset) {
   kw_delivery_report dr = {.topic = b->tp->pt->t->name, .partition = b->tp->partition, .err = err,
                            .kafka_error = kerr};
   for (int32_t i = 0; i < b->count; i++) {
     dr.offset = err || base_offset < 0 ? -1 : base_offset + i;
     dr.timestamp = b->msgs[i].timestamp;
     dr.opaque = b->msgs[i].opaque;
-    deliver(p, &dr);
+    kw_prod_deliver(p, &dr);
   }
   p->served += b->count;
   account_release(p, b);
+}
+
+static void report_batch(kw_producer *p, kw_pbatch *b, int err, int16_t kerr, int64_t base_offset) {
+  report_records(p, b, err, kerr, base_offset);
   b->count = 0;
   recycle(p, b);
 }
@@ -197,13 +132,15 @@ static bool ensure_parts(kw_producer *p, kw_ptopic *pt) {
     memset(tp, 0, sizeof *tp);
     tp->pt = pt;
     tp->partition = i;
+    tp->pid = -1;
+    tp->epoch = -1;
     arr[i] = tp;
     pt->n_parts = i + 1;
   }
   return true;
 }
 
-static int32_t choose_partition(kw_producer *p, kw_ptopic *pt, const void *key, size_t key_len) {
+int32_t kw_prod_choose_partition(kw_producer *p, kw_ptopic *pt, const void *key, size_t key_len) {
   int32_t n = pt->n_parts;
   if (!key) return kw_sticky_partition(&pt->sticky, n); /* KIP-480: null keys stick */
   switch (p->set.partitioner) {
@@ -235,8 +172,11 @@ static kw_pbatch *new_batch(kw_producer *p, kw_ptp *tp, int64_t now) {
   b->created = now;
   b->retry_at = 0;
   b->attempts = 0;
+  b->sub = 0;
   b->sealed = false;
-  /* Producer id, epoch and sequence are stamped when the batch is sealed. */
+  b->has_seq = false;
+  b->expired = false;
+  /* Producer id, epoch and sequence are stamped when the batch is first sent. */
   if (kw_batch_begin(&b->w, &b->buf, (int16_t)p->set.codec, -1, -1, -1)) {
     recycle(p, b);
     return NULL;
@@ -250,21 +190,22 @@ static void free_batch_memory(kw_producer *p, kw_pbatch *b) {
   kw_free(p->mem, b);
 }
 
-/* Inserts a sealed batch into its partition's queue by seal order. */
+/* Inserts a sealed batch into its partition's queue by seal order (the halves of a
+ * split batch by their place in it). */
 static void enqueue_sealed(kw_ptp *tp, kw_pbatch *b) {
   kw_pbatch **at = &tp->head;
-  while (*at && (*at)->order < b->order) at = &(*at)->next;
+  while (*at && ((*at)->order < b->order || ((*at)->order == b->order && (*at)->sub < b->sub))) at = &(*at)->next;
   b->next = *at;
   *at = b;
   if (!b->next) tp->tail = b;
 }
 
+static int32_t seq_add(int32_t seq, int64_t n) { return (int32_t)(((int64_t)seq + n) & INT32_MAX); } /* wraps at 2^31 */
+
 /* Writes producer id, epoch and base sequence into a sealed batch's header and
  * refreshes its CRC (they sit inside the CRC's range). */
-static void stamp(kw_producer *p, kw_pbatch *b, int32_t base_seq) {
+static void stamp(kw_pbatch *b, int64_t pid, int16_t epoch, int32_t base_seq) {
   uint8_t *h = b->buf.data;
-  int64_t pid = p->set.idempotence ? p->pid : -1;
-  int16_t epoch = p->set.idempotence ? p->epoch : -1;
   for (int i = 0; i < 8; i++) h[43 + i] = (uint8_t)((uint64_t)pid >> (56 - 8 * i));
   h[51] = (uint8_t)((uint16_t)epoch >> 8);
   h[52] = (uint8_t)epoch;
@@ -287,28 +228,16 @@ static int seal(kw_producer *p, kw_ptp *tp) {
   }
   b->sealed = true;
   b->order = tp->next_order++;
-  int32_t seq = -1;
-  if (p->set.idempotence) {
-    seq = tp->next_seq;
-    tp->next_seq = (int32_t)(((int64_t)tp->next_seq + b->count) & INT32_MAX); /* sequences wrap at 2^31 */
-  }
-  stamp(p, b, seq);
+  b->has_seq = !p->set.idempotence; /* without idempotence the header's -1s are final */
   enqueue_sealed(tp, b);
   if (!tp->pt->t->n_parts) return 0;
   if (tp->partition == tp->pt->sticky.current) kw_sticky_next(&tp->pt->sticky, tp->pt->n_parts);
   return 0;
 }
 
-static int append(kw_producer *p, kw_ptp *tp, const void *key, size_t key_len, const void *value, size_t value_len,
-                  const kw_record_header *hs, int nh, int64_t ts, void *opaque, size_t accounted, int64_t now) {
-  kw_slice k = {key, (int32_t)key_len}, v = {value, (int32_t)value_len};
-  if (tp->open) {
-    kw_pbatch *o = tp->open;
-    size_t rec = kw_record_size(ts - o->w.base_timestamp, o->count, k, v, hs, nh);
-    if (o->count >= p->set.batch_num_messages || (int64_t)(o->buf.len + rec) > p->set.batch_size) seal(p, tp);
-  }
-  if (!tp->open && !(tp->open = new_batch(p, tp, now ? now : kw_now_ms()))) return KW_ERR_NOMEM;
-  kw_pbatch *b = tp->open;
+/* Encodes one record into a batch and remembers what its delivery report needs. */
+static int push_record(kw_producer *p, kw_pbatch *b, int64_t ts, kw_slice k, kw_slice v, const kw_record_header *hs,
+                       int nh, void *opaque) {
   if (b->count == b->cap_msgs) {
     int32_t cap = b->cap_msgs ? b->cap_msgs * 2 : 64;
     msg_info *m = kw_realloc(p->mem, b->msgs, sizeof *m * (size_t)cap);
@@ -319,87 +248,21 @@ static int append(kw_producer *p, kw_ptp *tp, const void *key, size_t key_len, c
   int err = kw_batch_append(&b->w, ts, k, v, hs, nh);
   if (err) return err;
   b->msgs[b->count++] = (msg_info){opaque, ts};
-  b->accounted += accounted;
   return 0;
 }
 
-/* ---- staging while metadata is unknown ---- */
-
-static void stage_put(kw_buf *s, const void *p, int32_t len) {
-  kw_buf_i32(s, p ? len : -1);
-  if (p && len > 0) kw_buf_raw(s, p, (size_t)len);
-}
-
-static int stage(kw_ptopic *pt, int32_t partition, const void *key, size_t key_len,
-                 const void *value, size_t value_len, const kw_header *hs, int nh, int64_t ts, void *opaque,
-                 int64_t now) {
-  kw_buf *s = &pt->staged;
-  size_t mark = s->len;
-  kw_buf_i32(s, partition);
-  kw_buf_i64(s, ts);
-  kw_buf_raw(s, &opaque, sizeof opaque);
-  stage_put(s, key, (int32_t)key_len);
-  stage_put(s, value, (int32_t)value_len);
-  kw_buf_i32(s, nh);
-  for (int i = 0; i < nh; i++) {
-    stage_put(s, hs[i].key, (int32_t)strlen(hs[i].key));
-    stage_put(s, hs[i].value, (int32_t)hs[i].value_len);
+int kw_prod_append(kw_producer *p, kw_ptp *tp, const void *key, size_t key_len, const void *value, size_t value_len,
+                  const kw_record_header *hs, int nh, int64_t ts, void *opaque, size_t accounted, int64_t now) {
+  kw_slice k = {key, (int32_t)key_len}, v = {value, (int32_t)value_len};
+  if (tp->open) {
+    kw_pbatch *o = tp->open;
+    size_t rec = kw_record_size(ts - o->w.base_timestamp, o->count, k, v, hs, nh);
+    if (o->count >= p->set.batch_num_messages || (int64_t)(o->buf.len + rec) > p->set.batch_size) seal(p, tp);
   }
-  if (s->err) {
-    int err = s->err;
-    s->len = mark;
-    s->err = 0;
-    return err;
-  }
-  if (!pt->n_staged++) pt->staged_since = now;
-  return 0;
-}
-
-static kw_slice stage_get(kw_rd *r) {
-  int32_t len = kw_rd_i32(r);
-  if (len < 0) return (kw_slice){NULL, 0};
-  return (kw_slice){kw_rd_raw(r, (size_t)len), len};
-}
-
-/* Replays (place=true) or fails (err) every staged record of a topic. */
-static void drain_staged(kw_producer *p, kw_ptopic *pt, bool place, int err, int16_t kerr, int64_t now) {
-  kw_rd r;
-  kw_rd_init(&r, pt->staged.data, pt->staged.len);
-  while (kw_rd_left(&r)) {
-    int32_t partition = kw_rd_i32(&r);
-    int64_t ts = kw_rd_i64(&r);
-    void *opaque;
-    const uint8_t *op = kw_rd_raw(&r, sizeof opaque);
-    if (!op) break;
-    memcpy(&opaque, op, sizeof opaque);
-    kw_slice key = stage_get(&r), value = stage_get(&r);
-    int32_t nh = kw_rd_i32(&r);
-    kw_record_header hs[64];
-    int32_t kept = 0;
-    for (int32_t i = 0; i < nh; i++) {
-      kw_slice hk = stage_get(&r), hv = stage_get(&r);
-      if (kept < 64) hs[kept++] = (kw_record_header){hk, hv};
-    }
-    if (r.err) break;
-    size_t accounted = (size_t)(key.len > 0 ? key.len : 0) + (size_t)(value.len > 0 ? value.len : 0);
-    int e = err;
-    if (place) {
-      if (partition == KW_PARTITION_UA) partition = choose_partition(p, pt, key.ptr, (size_t)key.len);
-      e = partition < 0 || partition >= pt->n_parts ? KW_ERR_UNKNOWN_PARTITION
-                                                     : append(p, pt->parts[partition], key.ptr, (size_t)key.len,
-                                                              value.ptr, (size_t)value.len, hs, kept, ts, opaque,
-                                                              accounted, now);
-    }
-    if (e) {
-      kw_delivery_report dr = {pt->t->name, partition, -1, ts, e, e == KW_ERR_BROKER ? kerr : 0, opaque};
-      deliver(p, &dr);
-      p->served++;
-      p->outstanding_msgs--;
-      p->outstanding_bytes -= (int64_t)accounted;
-    }
-  }
-  kw_buf_reset(&pt->staged);
-  pt->n_staged = 0;
+  if (!tp->open && !(tp->open = new_batch(p, tp, now ? now : kw_now_ms()))) return KW_ERR_NOMEM;
+  int err = push_record(p, tp->open, ts, k, v, hs, nh, opaque);
+  if (!err) tp->open->accounted += accounted;
+  return err;
 }
 
 void kw_producer_on_metadata(kw_producer *p, int64_t now) {
@@ -408,11 +271,11 @@ void kw_producer_on_metadata(kw_producer *p, int64_t now) {
     if (pt->t->n_parts > 0 && !pt->t->error) ensure_parts(p, pt);
     if (!pt->n_staged) continue;
     if (pt->n_parts > 0 && !pt->t->error) {
-      drain_staged(p, pt, true, 0, 0, now);
+      kw_prod_drain_staged(p, pt, true, 0, 0, now);
     } else if (pt->t->error == KW_KERR_UNKNOWN_TOPIC_OR_PARTITION && !p->cl->set.allow_auto_create) {
-      drain_staged(p, pt, false, KW_ERR_UNKNOWN_TOPIC, 0, now);
+      kw_prod_drain_staged(p, pt, false, KW_ERR_UNKNOWN_TOPIC, 0, now);
     } else if (pt->t->error && !kw_kerr_retriable(pt->t->error)) {
-      drain_staged(p, pt, false, KW_ERR_BROKER, pt->t->error, now);
+      kw_prod_drain_staged(p, pt, false, KW_ERR_BROKER, pt->t->error, now);
     }
   }
 }
@@ -453,12 +316,12 @@ int kw_producer_produce(kw_producer *p, const char *topic, int32_t partition, co
   if (!pt) return KW_ERR_NOMEM;
   int err;
   if (pt->n_parts == 0 || pt->n_staged) { /* keep order behind records already staged */
-    err = stage(pt, partition, key, key_len, value, value_len, headers, n_headers, timestamp, opaque,
+    err = kw_prod_stage(pt, partition, key, key_len, value, value_len, headers, n_headers, timestamp, opaque,
                 now ? now : kw_now_ms());
   } else {
-    if (partition == KW_PARTITION_UA) partition = choose_partition(p, pt, key, key_len);
+    if (partition == KW_PARTITION_UA) partition = kw_prod_choose_partition(p, pt, key, key_len);
     if (partition >= pt->n_parts) return KW_ERR_UNKNOWN_PARTITION;
-    err = append(p, pt->parts[partition], key, key_len, value, value_len, hs, n_headers, timestamp, opaque,
+    err = kw_prod_append(p, pt->parts[partition], key, key_len, value, value_len, hs, n_headers, timestamp, opaque,
                  accounted, now);
   }
   if (err) return err;
@@ -467,7 +330,7 @@ int kw_producer_produce(kw_producer *p, const char *topic, int32_t partition, co
   return 0;
 }
 
-/* ---- idempotence: producer id and epoch ---- */
+/* ---- idempotence: producer id, epoch, per-partition sequences ---- */
 
 static void on_init_pid(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   kw_producer *p = ud;
@@ -480,22 +343,12 @@ static void on_init_pid(void *ud, int err, int16_t key, int16_t ver, kw_rd *body
   if (!err) err = kw_response_decode(key, ver, body, &a, &resp);
   int16_t kerr = err ? 0 : resp.error_code;
   if (!err && !kerr) {
+    /* Partitions move to the new id one by one, once their sent batches are settled
+     * (sync_partition): a batch that may be on the broker keeps the stamp it went with. */
     p->pid = resp.producer_id;
     p->epoch = resp.producer_epoch;
     KW_DBG(p->log, PRODUCER, "producer id %lld epoch %d", (long long)p->pid, p->epoch);
     p->pid_state = PID_OK;
-    p->need_bump = false;
-    /* A new id or epoch restarts every partition's sequence at 0: re-stamp what waits. */
-    for (int i = 0; i < p->n_topics; i++)
-      for (int32_t k = 0; k < p->topics[i]->n_parts; k++) {
-        kw_ptp *tp = p->topics[i]->parts[k];
-        tp->next_seq = 0;
-        tp->seq_confirmed = false;
-        for (kw_pbatch *b = tp->head; b; b = b->next) {
-          stamp(p, b, tp->next_seq);
-          tp->next_seq = (int32_t)(((int64_t)tp->next_seq + b->count) & INT32_MAX);
-        }
-      }
   } else if (err || kw_kerr_retriable(kerr) || kerr == KW_KERR_COORDINATOR_NOT_AVAILABLE ||
              kerr == KW_KERR_NOT_COORDINATOR) {
     p->pid_retry_at = now + p->set.retry_backoff_ms; /* e.g. COORDINATOR_LOAD_IN_PROGRESS on a fresh broker */
@@ -510,7 +363,6 @@ static void on_init_pid(void *ud, int err, int16_t key, int16_t ver, kw_rd *body
 
 static void request_pid(kw_producer *p, int64_t now) {
   if (p->pid_state != PID_NONE || now < p->pid_retry_at) return;
-  if (p->need_bump && p->inflight_total > 0) return; /* bump only once nothing is in flight */
   kw_conn *conn = NULL;
   for (int i = 0; i < p->cl->n_brokers && !conn; i++) {
     kw_conn *c = p->cl->brokers[i]->conn;
@@ -525,28 +377,80 @@ static void request_pid(kw_producer *p, int64_t now) {
   req.transactional_id = (kw_slice){NULL, 0}; /* idempotent only: null, not Kafka's default "" */
   req.transaction_timeout_ms = 60000;
   int v = kw_conn_version(conn, KW_API_INIT_PRODUCER_ID);
-  if (p->pid >= 0 && v >= 3) { /* KIP-360: bump the epoch of the id we have */
-    req.producer_id = p->pid;
-    req.producer_epoch = p->epoch;
-  }
   if (kw_conn_request(conn, KW_API_INIT_PRODUCER_ID, v, &req, on_init_pid, p, now) == 0) {
     p->pid_state = PID_REQUESTING;
     kw_conn_flush(conn);
   }
 }
 
-/* Sequences no longer line up with the broker's: get a new epoch and re-stamp. */
-static void reset_sequences(kw_producer *p) {
-  if (p->pid_state == PID_FATAL) return;
-  KW_DBG(p->log, PRODUCER, "sequence gap: bumping the epoch of producer id %lld", (long long)p->pid);
-  p->need_bump = true;
-  if (p->pid_state == PID_OK) p->pid_state = PID_NONE;
+/* Moves to the next epoch, as the Java client does for an idempotent producer: the
+ * broker accepts a higher epoch of an id it knows when its sequences start at 0. Only
+ * when the epoch is exhausted is a new producer id asked for. */
+static void bump_epoch(kw_producer *p) {
+  if (!p->bump_required || p->pid_state != PID_OK) return;
+  p->bump_required = false;
+  if (p->epoch == INT16_MAX) {
+    p->pid_state = PID_NONE;
+    return;
+  }
+  p->epoch++;
+  KW_DBG(p->log, PRODUCER, "sequence gap: producer id %lld moves to epoch %d", (long long)p->pid, p->epoch);
+}
+
+static bool same_identity(const kw_pbatch *b, const kw_ptp *tp) {
+  return b->w.producer_id == tp->pid && b->w.producer_epoch == tp->epoch;
+}
+
+/* The broker refused a batch of this partition for good, or lost our state: nothing at
+ * or after that sequence was written, so its batches restart at 0 under a new epoch. */
+static void request_rewrite(kw_producer *p, kw_ptp *tp) {
+  tp->rewrite = true;
+  p->bump_required = true;
+}
+
+/* A sent batch was given up on; whether the broker wrote it is unknown. */
+static void mark_unresolved(kw_ptp *tp, const kw_pbatch *b) {
+  tp->unresolved = true;
+  tp->unresolved_last = seq_add(b->w.base_sequence, b->w.count - 1);
+}
+
+/* Settles a partition's identity and sequence (every run, idempotent producers only):
+ * resolves an unknown outcome once nothing of the partition is out, and moves the
+ * partition to the producer's current id and epoch once its sent batches are done,
+ * restamping them from 0 only where a gap was proven (rewrite). */
+static void sync_partition(kw_producer *p, kw_ptp *tp) {
+  if (p->pid_state != PID_OK || tp->inflight > 0) return;
+  bool sent_waiting = tp->head && tp->head->has_seq; /* sent batches lead the queue */
+  if (tp->unresolved && !sent_waiting) {
+    tp->unresolved = false;
+    /* Every batch given up on was acknowledged after all, or a gap may remain. */
+    if (tp->acked_next != tp->next_seq) request_rewrite(p, tp);
+    return;
+  }
+  if (tp->unresolved || (tp->pid == p->pid && tp->epoch == p->epoch) || (sent_waiting && !tp->rewrite)) return;
+  tp->pid = p->pid;
+  tp->epoch = p->epoch;
+  tp->next_seq = tp->acked_next = 0;
+  tp->seq_confirmed = tp->rewrite = false;
+  for (kw_pbatch *b = tp->head; b && b->has_seq; b = b->next) {
+    stamp(b, tp->pid, tp->epoch, tp->next_seq);
+    tp->next_seq = seq_add(tp->next_seq, b->w.count);
+  }
+}
+
+/* OUT_OF_ORDER_SEQUENCE_NUMBER / UNKNOWN_PRODUCER_ID: does this answer prove a gap (as
+ * Java's TransactionManager.canRetry decides), or may an earlier batch still fill it? */
+static bool proves_gap(const kw_ptp *tp, const kw_pbatch *b, int16_t kerr) {
+  if (kerr == KW_KERR_UNKNOWN_PRODUCER_ID) return true;
+  if (tp->unresolved) return b->w.base_sequence == seq_add(tp->unresolved_last, 1);
+  return b->w.base_sequence == tp->acked_next;
 }
 
 /* ---- Produce requests ---- */
 
 typedef struct preq {
   kw_producer *p;
+  struct preq *next, **prevp;
   int n;
   kw_pbatch *b[];
 } preq;
@@ -557,19 +461,74 @@ static int64_t retry_delay(const kw_producer *p, int attempts) {
   return d < p->set.retry_backoff_max_ms ? d : p->set.retry_backoff_max_ms;
 }
 
-/* A batch came back failed: retry it (in order) or report it. */
+/* MESSAGE_TOO_LARGE for a batch of several records: the broker wrote none of it. Its
+ * records go out again in two batches (librdkafka and Java split too) that take its
+ * place in the queue and, once stamped, its sequence range; halves too large split
+ * again. 0, or an error and the batch untouched. */
+static int split_batch(kw_producer *p, kw_pbatch *b) {
+  kw_rd r, recs;
+  kw_rd_init(&r, b->buf.data, b->buf.len);
+  kw_batch hb;
+  kw_buf scratch;
+  kw_buf_init_grow(&scratch, p->mem);
+  int32_t half = b->count / 2;
+  kw_pbatch *part[2] = {new_batch(p, b->tp, b->created), NULL};
+  part[1] = part[0] ? new_batch(p, b->tp, b->created) : NULL;
+  int err = !part[1] ? KW_ERR_NOMEM : kw_batch_next_unchecked(&r, &hb);
+  if (!err) err = kw_batch_records(&hb, &scratch, (size_t)INT32_MAX, &recs);
+  for (int32_t i = 0; i < b->count && !err; i++) {
+    kw_record rec;
+    kw_record_header hs[64];
+    int nh = 0;
+    err = kw_record_next(&recs, &hb, &rec);
+    if (!err && rec.n_headers > 64) err = KW_ERR_MALFORMED; /* kw_produce takes at most 64 */
+    while (!err && nh < rec.n_headers) err = kw_record_header_next(&rec.headers, &hs[nh++]);
+    if (!err) err = push_record(p, part[i >= half], rec.timestamp, rec.key, rec.value, hs, nh, b->msgs[i].opaque);
+  }
+  for (int i = 0; i < 2 && !err; i++) err = kw_batch_seal(&part[i]->w, p->mem);
+  kw_buf_free(&scratch);
+  if (err) {
+    for (int i = 0; i < 2; i++)
+      if (part[i]) recycle(p, part[i]);
+    return err;
+  }
+  for (int i = 0; i < 2; i++) {
+    kw_pbatch *nb = part[i];
+    for (int32_t k = 0; k < nb->count; k++) nb->msgs[k].timestamp = b->msgs[i ? half + k : k].timestamp;
+    nb->accounted = i ? b->accounted - b->accounted / 2 : b->accounted / 2;
+    nb->sealed = true;
+    nb->order = b->order;
+    nb->sub = b->sub + (uint32_t)(i ? half : 0);
+    nb->attempts = b->attempts + 1; /* one at a time, as retries go */
+    nb->has_seq = b->has_seq;
+    if (p->set.idempotence && b->has_seq)
+      stamp(nb, b->w.producer_id, b->w.producer_epoch, seq_add(b->w.base_sequence, i ? half : 0));
+    enqueue_sealed(b->tp, nb);
+  }
+  KW_DBG(p->log, PRODUCER, "%s [%d]: batch of %d over the broker's size limit: split in %d + %d",
+         b->tp->pt->t->name, b->tp->partition, b->count, half, b->count - half);
+  b->count = 0;
+  b->accounted = 0;
+  recycle(p, b);
+  return 0;
+}
+
+/* A batch came back failed: retry it (in order), split it, or report it. */
 static void batch_failed(kw_producer *p, kw_pbatch *b, int err, int16_t kerr, int64_t now) {
   kw_ptp *tp = b->tp;
-  bool earlier_pending = false;
-  for (kw_pbatch *q = tp->head; q; q = q->next)
-    if (q->order < b->order) earlier_pending = true;
+  bool idem = p->set.idempotence && !p->dying && same_identity(b, tp);
+  if (b->expired) { /* reported at its delivery timeout; its outcome stays unknown */
+    recycle(p, b);
+    return;
+  }
+  if (kerr == KW_KERR_MESSAGE_TOO_LARGE && b->count > 1 && !p->dying && split_batch(p, b) == 0) return;
   bool retriable = err == KW_ERR_TIMED_OUT || err == KW_ERR_DISCONNECTED || err == KW_ERR_IO ||
                    err == KW_ERR_CONNECT || (err == KW_ERR_BROKER && kw_kerr_retriable(kerr));
   if (kerr == KW_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER || kerr == KW_KERR_UNKNOWN_PRODUCER_ID) {
-    /* After an earlier batch failed, later ones answer OUT_OF_ORDER: just retry them.
-     * Otherwise the broker lost our state: new epoch, sequences from 0 (as Java does). */
+    /* The batch is retried either way; with its old stamp while an earlier batch may
+     * still fill the gap, from sequence 0 under a new epoch once the gap is proven. */
     retriable = true;
-    if (!earlier_pending && tp->inflight == 0) reset_sequences(p);
+    if (idem && proves_gap(tp, b, kerr)) request_rewrite(p, tp);
   }
   if (err == KW_ERR_BROKER && kw_kerr_refresh_metadata(kerr)) kw_cluster_refresh_soon(p->cl, now);
   KW_DBG(p->log, PRODUCER, "%s [%d]: batch of %d (seq %d) failed: %s %s (attempt %d)%s", tp->pt->t->name,
@@ -581,7 +540,9 @@ static void batch_failed(kw_producer *p, kw_pbatch *b, int err, int16_t kerr, in
     enqueue_sealed(tp, b);
     return;
   }
-  if (p->set.idempotence && !p->dying) reset_sequences(p); /* a gap in the sequence */
+  if (idem && retriable) mark_unresolved(tp, b); /* out of time: the broker may hold it */
+  else if (idem) request_rewrite(p, tp);         /* refused: a gap from its sequence on */
+  if (kerr == KW_KERR_MESSAGE_TOO_LARGE) err = KW_ERR_MSG_SIZE_TOO_LARGE; /* one record, over the limit */
   report_batch(p, b, err ? err : KW_ERR_BROKER, kerr, -1);
 }
 
@@ -599,14 +560,23 @@ static kw_pbatch *find_in_request(preq *rq, const kw_slice *name, const kw_uuid 
   return NULL;
 }
 
+static void batch_acked(kw_producer *p, kw_pbatch *b, int16_t kerr, int64_t base_offset) {
+  kw_ptp *tp = b->tp;
+  if (p->set.idempotence && same_identity(b, tp)) {
+    tp->seq_confirmed = true;
+    tp->acked_next = seq_add(b->w.base_sequence, b->w.count);
+  }
+  if (b->expired) recycle(p, b); /* already reported as timed out (Java does the same) */
+  else report_batch(p, b, 0, 0, kerr ? -1 : base_offset);
+}
+
 static void on_produce(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   preq *rq = ud;
   kw_producer *p = rq->p;
   int64_t now = kw_now_ms();
-  for (int i = 0; i < rq->n; i++) {
-    rq->b[i]->tp->inflight--;
-    p->inflight_total--;
-  }
+  *rq->prevp = rq->next;
+  if (rq->next) rq->next->prevp = rq->prevp;
+  for (int i = 0; i < rq->n; i++) rq->b[i]->tp->inflight--;
   kw_arena a;
   kw_arena_init(&a, p->mem, 0);
   kw_produce_resp resp;
@@ -620,12 +590,10 @@ static void on_produce(void *ud, int err, int16_t key, int16_t ver, kw_rd *body)
         if (!b) continue;
         for (int i = 0; i < rq->n; i++)
           if (rq->b[i] == b) rq->b[i] = NULL;
-        if (pr->error_code == 0 || pr->error_code == KW_KERR_DUPLICATE_SEQUENCE_NUMBER) {
-          if (b->w.producer_epoch == p->epoch) b->tp->seq_confirmed = true;
-          report_batch(p, b, 0, 0, pr->error_code ? -1 : pr->base_offset);
-        } else {
+        if (pr->error_code == 0 || pr->error_code == KW_KERR_DUPLICATE_SEQUENCE_NUMBER)
+          batch_acked(p, b, pr->error_code, pr->base_offset);
+        else
           batch_failed(p, b, KW_ERR_BROKER, pr->error_code, now);
-        }
       }
     }
     err = KW_ERR_MALFORMED; /* for any batch the answer did not mention */
@@ -644,7 +612,22 @@ static int tp_window(const kw_producer *p, const kw_ptp *tp) {
 }
 
 static bool sendable(const kw_producer *p, const kw_ptp *tp, int64_t now) {
-  return tp->head && tp->head->retry_at <= now && tp->inflight < tp_window(p, tp);
+  const kw_pbatch *h = tp->head;
+  if (!h || h->retry_at > now || tp->inflight >= tp_window(p, tp)) return false;
+  if (!p->set.idempotence) return true;
+  if (tp->rewrite) return false; /* its sent batches are restamped from 0 first (sync_partition) */
+  if (h->has_seq) return true;   /* a retry goes with the stamp it had */
+  /* A new sequence only under the producer's identity, and never while an earlier
+   * batch's outcome is unknown (it would turn an unknown into a gap). */
+  return tp->pid == p->pid && tp->epoch == p->epoch && !tp->unresolved;
+}
+
+/* Fixes a batch's producer id, epoch and sequence at its first send. */
+static void assign_sequence(kw_ptp *tp, kw_pbatch *b) {
+  if (b->has_seq) return;
+  stamp(b, tp->pid, tp->epoch, tp->next_seq);
+  tp->next_seq = seq_add(tp->next_seq, b->w.count);
+  b->has_seq = true;
 }
 
 /* One Produce request to `node` with the head batch of every partition it leads. */
@@ -676,6 +659,7 @@ static void send_to(kw_producer *p, kw_broker *br, int64_t now) {
       kw_ptp *tp = pt->parts[k];
       if (!(k < pt->t->n_parts && pt->t->parts[k].leader == br->node_id && sendable(p, tp, now))) continue;
       kw_pbatch *b = tp->head;
+      if (p->set.idempotence) assign_sequence(tp, b);
       pds[rq->n] = (kw_produce_req_partition_produce_data){k, {b->buf.data, (int32_t)b->buf.len}};
       rq->b[rq->n++] = b;
       td->n_partition_data++;
@@ -693,23 +677,26 @@ static void send_to(kw_producer *p, kw_broker *br, int64_t now) {
   req.n_topic_data = ntd;
   int err = p->set.acks == 0 ? kw_conn_send_oneway(conn, KW_API_PRODUCE, v, &req, now)
                              : kw_conn_request(conn, KW_API_PRODUCE, v, &req, on_produce, rq, now);
-  if (err) goto out;
+  if (err) goto out; /* stamped batches stay stamped: they go out with that stamp later */
   for (int i = 0; i < rq->n; i++) { /* the frame holds copies: dequeue the batches */
     kw_pbatch *b = rq->b[i];
     b->tp->head = b->next;
     if (!b->tp->head) b->tp->tail = NULL;
     b->next = NULL;
     b->tp->inflight++;
-    p->inflight_total++;
   }
   kw_conn_flush(conn);
   if (p->set.acks == 0) { /* no answer will come: delivered as far as we can know */
     for (int i = 0; i < rq->n; i++) {
       rq->b[i]->tp->inflight--;
-      p->inflight_total--;
       report_batch(p, rq->b[i], 0, 0, -1);
     }
     kw_free(p->mem, rq);
+  } else {
+    rq->next = p->reqs;
+    rq->prevp = &p->reqs;
+    if (p->reqs) p->reqs->prevp = &rq->next;
+    p->reqs = rq;
   }
   rq = NULL;
 out:
@@ -725,29 +712,50 @@ static void expire(kw_producer *p, kw_ptp *tp, int64_t now) {
     kw_pbatch *b = tp->head;
     tp->head = b->next;
     if (!tp->head) tp->tail = NULL;
-    if (p->set.idempotence) reset_sequences(p);
+    /* A batch never sent holds no sequence: nothing to resolve. */
+    if (p->set.idempotence && b->has_seq && same_identity(b, tp)) mark_unresolved(tp, b);
     report_batch(p, b, KW_ERR_TIMED_OUT, 0, -1);
   }
 }
 
+/* delivery.timeout.ms bounds a record's wait in flight too (Java's expired in-flight
+ * batches): it is reported now; its request's answer, when it comes, only settles the
+ * partition's sequence. */
+static void expire_in_flight(kw_producer *p, int64_t now) {
+  for (preq *rq = p->reqs; rq; rq = rq->next)
+    for (int i = 0; i < rq->n; i++) {
+      kw_pbatch *b = rq->b[i];
+      if (!b || b->expired || now - b->created < p->set.delivery_timeout_ms) continue;
+      b->expired = true;
+      if (p->set.idempotence && same_identity(b, b->tp)) mark_unresolved(b->tp, b);
+      report_records(p, b, KW_ERR_TIMED_OUT, 0, -1);
+    }
+}
+
 int kw_producer_run(kw_producer *p, int64_t now) {
-  if (p->set.idempotence) request_pid(p, now);
+  if (p->set.idempotence) {
+    bump_epoch(p);
+    request_pid(p, now);
+  }
+  expire_in_flight(p, now);
   bool can_send = !p->set.idempotence || p->pid_state == PID_OK;
   for (int i = 0; i < p->n_topics; i++) {
     kw_ptopic *pt = p->topics[i];
     if (pt->n_staged && now - pt->staged_since >= p->set.delivery_timeout_ms)
-      drain_staged(p, pt, false, pt->t->error == KW_KERR_UNKNOWN_TOPIC_OR_PARTITION ? KW_ERR_UNKNOWN_TOPIC
+      kw_prod_drain_staged(p, pt, false, pt->t->error == KW_KERR_UNKNOWN_TOPIC_OR_PARTITION ? KW_ERR_UNKNOWN_TOPIC
                                                                                        : KW_ERR_TIMED_OUT,
                    0, now);
     for (int32_t k = 0; k < pt->n_parts; k++) {
       kw_ptp *tp = pt->parts[k];
       if (tp->open && (p->flushing || now - tp->open->created >= p->set.linger_ms)) seal(p, tp);
       expire(p, tp, now);
+      if (p->set.idempotence) sync_partition(p, tp);
       if (tp->head && can_send && k < pt->t->n_parts && pt->t->parts[k].leader >= 0)
         (void)kw_cluster_conn(p->cl, pt->t->parts[k].leader, now); /* connect on demand */
     }
   }
-  if (can_send && !p->need_bump) {
+  if (p->set.idempotence) bump_epoch(p); /* a partition may have asked just now */
+  if (can_send) {
     for (int i = 0; i < p->cl->n_brokers; i++) {
       kw_broker *br = p->cl->brokers[i];
       if (br->node_id < 0 || !br->conn || kw_conn_get_state(br->conn) != KW_CONN_READY) continue;
@@ -767,6 +775,10 @@ int kw_producer_run(kw_producer *p, int64_t now) {
 int64_t kw_producer_deadline(const kw_producer *p) {
   int64_t d = INT64_MAX;
   if (p->set.idempotence && p->pid_state == PID_NONE && p->pid_retry_at < d) d = p->pid_retry_at;
+  for (const preq *rq = p->reqs; rq; rq = rq->next)
+    for (int i = 0; i < rq->n; i++)
+      if (rq->b[i] && !rq->b[i]->expired && rq->b[i]->created + p->set.delivery_timeout_ms < d)
+        d = rq->b[i]->created + p->set.delivery_timeout_ms;
   for (int i = 0; i < p->n_topics; i++) {
     const kw_ptopic *pt = p->topics[i];
     if (pt->n_staged && pt->staged_since + p->set.delivery_timeout_ms < d) d = pt->staged_since + p->set.delivery_timeout_ms;
@@ -818,7 +830,7 @@ void kw_producer_free(kw_producer *p, int err) {
   p->dying = true;
   for (int i = 0; i < p->n_topics; i++) {
     kw_ptopic *pt = p->topics[i];
-    drain_staged(p, pt, false, err, 0, 0);
+    kw_prod_drain_staged(p, pt, false, err, 0, 0);
     for (int32_t k = 0; k < pt->n_parts; k++) {
       kw_ptp *tp = pt->parts[k];
       if (tp->open) {

@@ -24,6 +24,14 @@ kw_client *kw_producer_new(const kw_config *conf, char *errstr, size_t errlen) {
   kw_client *cl = kw_client_create(conf, KW_CF_P, errstr, errlen);
   if (!cl) return NULL;
   const kw_conf_values *v = kw_config_values(cl->conf);
+  if (v->transactional_id && *v->transactional_id) {
+    /* Transactions are not implemented: accepting the id would write every record
+     * outside any transaction while the application believes it can abort them. */
+    kw_client_destroy(cl);
+    if (errstr)
+      snprintf(errstr, errlen, "\"transactional.id\": transactions are not supported by this kwire; unset it");
+    return NULL;
+  }
   kw_producer_settings ps = {
       .linger_ms = v->linger_ms,
       .batch_size = v->batch_size,
