@@ -53,6 +53,7 @@ same_error() { # description, args...
   cmp -s "$tmp/err.kwcat" "$tmp/err.kcat" || fail "$what: stderr differs: $(cat "$tmp/err.kwcat") vs $(cat "$tmp/err.kcat")"
 }
 same_error "-G without topics" -b "$B" -G "$run-g0"
+same_error "-G with a topic twice" -b "$B" -G "$run-g0" "$T" "$TQ" "$T"
 same_error "-G with -o s@" -b "$B" -G "$run-g0" -o s@5 "$T"
 same_error "-G with -o e@" -b "$B" -G "$run-g0" -o e@5 "$T"
 same_error "-Q -t without partition" -b "$B" -Q -t "$TQ"
@@ -60,7 +61,7 @@ same_error "-Q -t with a bad partition" -b "$B" -Q -t "$TQ:x:5"
 same_error "-Q -t with a bad timestamp" -b "$B" -Q -t "$TQ:0:soon"
 rc=0; "$kwcat" -b "$B" -Q </dev/null >/dev/null 2>"$tmp/err" || rc=$?
 [ $rc -eq 1 ] && grep -q -- '-t <topic>:<partition>:<offset_or_timestamp> missing' "$tmp/err" || fail "-Q without -t: exit $rc"
-echo "ok: -G without topics, -G with -o s@/e@, -Q without or with a bad -t: exit 1 with kcat's stderr"
+echo "ok: -G without topics, with a topic twice, with -o s@/e@, -Q without or with a bad -t: exit 1 with kcat's stderr"
 
 for p in $pid_t $pid_q $pid_s $pid_m; do wait $p || fail "creating topics"; done
 

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 #include "kwcat.h"
+#include "kwire/codec_errors.h"
 
 #define IDLE_POLL_MS 100
 #define CHECK_EVERY 1024     /* messages between two end-of-partition sweeps while busy */
@@ -416,17 +417,21 @@ static void start_group(cstate *cs) {
   if (o->n_topics == 0) kwcat_fatal("Failed to subscribe to 0 topics: Local: Invalid argument or configuration\n");
   cs->topics = calloc((size_t)o->n_topics, sizeof *cs->topics);
   if (!cs->topics) kwcat_fatal("out of memory");
-  kwcat_info(1, "Waiting for group rebalance\n"); /* before a topic's error, as kcat */
   for (int i = 0; i < o->n_topics; i++) {
     if (o->topics[i][0] == '^')
       kwcat_fatal("Failed to subscribe to %d topics: %s: regex subscriptions are not supported", o->n_topics,
                   o->topics[i]);
-    if (find_topic(cs, o->topics[i]) >= 0) continue;
+    for (int k = 0; k < i; k++)
+      if (!strcmp(o->topics[k], o->topics[i])) /* librdkafka refuses a topic named twice */
+        kwcat_fatal("Failed to subscribe to %d topics: Local: Invalid argument or configuration\n", o->n_topics);
+  }
+  kwcat_info(1, "Waiting for group rebalance\n"); /* before a topic's error, as kcat */
+  for (int i = 0; i < o->n_topics; i++) {
     /* librdkafka fails a subscription to a topic that does not exist: so does kcat. */
     kwcat_topic ti;
     int err = kwcat_topic_info(o, o->topics[i], &ti);
     if (err) kwcat_fatal("Failed to query metadata for topic %s: %s", o->topics[i], kw_strerror(err));
-    if (ti.kafka_error == 3) /* UNKNOWN_TOPIC_OR_PARTITION, in kcat's words */
+    if (ti.kafka_error == KW_KERR_UNKNOWN_TOPIC_OR_PARTITION) /* in kcat's words */
       kwcat_fatal("Topic %s [0] error: Subscribed topic not available: %s: Broker: Unknown topic or partition",
                   o->topics[i], o->topics[i]);
     if (ti.kafka_error) kwcat_fatal("Topic %s error: Broker: %s", o->topics[i], kwcat_kerr_text(ti.kafka_error));
