@@ -43,8 +43,7 @@ expect_error() { # description, regex for stderr, command...
   [ $rc -eq 1 ] || fail "$what: exit $rc, want 1 ($(cat "$tmp/err"))"
   grep -Eq "$re" "$tmp/err" || fail "$what: stderr lacks /$re/: $(cat "$tmp/err")"
 }
-expect_error "-G" '^% ERROR: -G \(balanced consumer\) is not supported yet$' "$kwcat" -b "$B" -G grp "$T"
-expect_error "-o stored" '^% ERROR: -o stored is not supported yet' "$kwcat" -C -b "$B" -t "$T" -o stored
+expect_error "-o stored" '^% ERROR: -o stored needs a consumer group: use -G' "$kwcat" -C -b "$B" -t "$T" -o stored
 expect_error "-o garbage" '^% ERROR: -o: ' "$kwcat" -C -b "$B" -t "$T" -o soon
 expect_error "no -t" 'topic> missing' "$kwcat" -C -b "$B"
 t0=$(now_ms)
@@ -63,7 +62,7 @@ same_error() { # description, args...
 same_error "empty formatter" -C -b "$B" -t "$T" -e -f 'x%'
 same_error "unknown formatter" -C -b "$B" -t "$T" -e -f '%y'
 same_error "unknown topic" -C -b "$B" -t "$run-nosuch" -e
-echo "ok: -G, -o stored, bad -o/-f, no -t, unknown topic, unreachable broker: exit 1 with kcat's messages"
+echo "ok: -C -o stored, bad -o/-f, no -t, unknown topic, unreachable broker: exit 1 with kcat's messages"
 
 wait $pid_t || fail "creating $T"
 wait $pid_big || fail "creating $T_BIG"

@@ -1,6 +1,6 @@
 /* kwcat's shared pieces: the parsed command line, kcat-style messages, and the entry
- * points of each mode (metadata.c: -L, produce.c: -P, consume.c: -C) and of the input
- * splitter (input.c). */
+ * points of each mode (metadata.c: -L, produce.c: -P, consume.c: -C and -G, query.c:
+ * -Q), of the message output (output.c) and of the input splitter (input.c). */
 #ifndef KWCAT_H
 #define KWCAT_H
 #include <signal.h>
@@ -20,11 +20,18 @@ void kwcat_info(int level, const char *fmt, ...) __attribute__((format(printf, 2
 /* "% ERROR: ..." to stderr and exit(1), as kcat's fatal errors. */
 _Noreturn void kwcat_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Where -C starts (-o). */
-enum kwcat_start { KWCAT_START_BEGINNING, KWCAT_START_END, KWCAT_START_ABS, KWCAT_START_TAIL };
+/* Where -C / -G starts (-o). STORED: the group's committed offset (-G only). */
+enum kwcat_start { KWCAT_START_BEGINNING, KWCAT_START_END, KWCAT_START_ABS, KWCAT_START_TAIL, KWCAT_START_STORED };
+
+/* One -Q -t topic:partition:timestamp. */
+typedef struct kwcat_query {
+  const char *topic;
+  int32_t partition;
+  int64_t ts; /* ms; -1: the end (high watermark), -2: the beginning, as ListOffsets */
+} kwcat_query;
 
 typedef struct kwcat_opts {
-  int mode;              /* 'L', 'P' or 'C' */
+  int mode;              /* 'L', 'P', 'C', 'G' or 'Q' */
   const char *brokers;   /* -b */
   const char *topic;     /* -t */
   int32_t partition;     /* -p; KW_PARTITION_UA by default */
@@ -42,8 +49,12 @@ typedef struct kwcat_opts {
                           * -C: print an empty or null key or value as "NULL" */
   bool exit_on_error;    /* cleared by -E */
   int metadata_timeout_s; /* -m */
-  /* -C */
-  int start;             /* -o: enum kwcat_start (default: beginning, as kcat) */
+  /* -C and -G */
+  const char *group;     /* -G: the group (also set as group.id) */
+  char **topics;         /* -G: the topics to subscribe to (the arguments) */
+  int n_topics;
+  int start;             /* -o: enum kwcat_start (default: -C beginning, -G stored, as kcat) */
+  bool start_given;      /* -o beginning|end|<offset>|-<n> given (-G: overrides committed offsets) */
   int64_t start_offset;  /* KWCAT_START_ABS: the offset; KWCAT_START_TAIL: how many before the end */
   int64_t start_ts;      /* -o s@ts: > 0 starts at this time (ms) instead */
   int64_t stop_ts;       /* -o e@ts: > 0 stops each partition at the first record this late */
@@ -51,8 +62,10 @@ typedef struct kwcat_opts {
   const char *fmt;       /* -f, NULL: the default ("%s" + -D, or "%k" + -K + "%s" + -D) */
   bool json;             /* -J */
   bool unbuffered;       /* -u */
-  char **files;          /* file arguments */
+  char **files;          /* -P: file arguments */
   int n_files;
+  kwcat_query *queries;  /* -Q: every -t after -Q */
+  int n_queries;
   kw_config *conf;       /* every -X / -z / -d / -F property, bootstrap.servers included */
 } kwcat_opts;
 
@@ -60,8 +73,31 @@ typedef struct kwcat_opts {
 int kwcat_metadata(const kwcat_opts *o);
 /* -P: produces stdin, a -l file, or whole files; returns the exit code. */
 int kwcat_produce(kwcat_opts *o);
-/* -C: consumes one topic's partitions and prints the messages; returns the exit code. */
+/* -C: consumes one topic's partitions; -G: joins the group for its topics. Prints the
+ * messages; returns the exit code. */
 int kwcat_consume(kwcat_opts *o);
+/* -Q: the offset of each -t topic:partition:timestamp, printed as kcat does. */
+int kwcat_query_offsets(const kwcat_opts *o);
+
+/* Message output (output.c): -f tokens, the default format or the -J envelope. */
+typedef struct kwcat_tok kwcat_tok;
+typedef struct kwcat_fmt {
+  const kwcat_opts *o;
+  kwcat_tok *toks;
+  int n_toks;
+  const char *json_delim; /* -J: written after each object */
+  size_t json_delim_len;
+  const kw_message *cur;  /* being written: named in a write error */
+} kwcat_fmt;
+/* Parses -f (exits with kcat's message on a bad one) or makes the default format. */
+void kwcat_fmt_init(kwcat_fmt *f, const kwcat_opts *o);
+/* Writes one message to stdout; broker: -J's "broker". Exits on a write error. */
+void kwcat_fmt_write(kwcat_fmt *f, const kw_message *m, int32_t broker);
+void kwcat_fmt_free(kwcat_fmt *f);
+/* A JSON string to stdout, escaped as kcat's yajl does (f may be NULL). */
+void kwcat_json_str(const kwcat_fmt *f, const void *p, size_t n);
+/* librdkafka's wording of a Kafka error ("Offset out of range"), from Kafka's name. */
+const char *kwcat_kerr_text(int16_t code);
 
 /* What a Metadata request says about one topic (metadata.c). */
 typedef struct kwcat_topic {

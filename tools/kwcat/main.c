@@ -1,7 +1,8 @@
-/* kwcat: a kcat-compatible command line client. Metadata list (-L), produce (-P) and
- * consume (-C) modes, with kcat's flags, messages and exit codes (0 ok, 1 error), so
- * scripts written for kcat work unchanged. This file parses the command line and the
- * configuration; metadata.c, produce.c and consume.c run the modes. */
+/* kwcat: a kcat-compatible command line client. Metadata list (-L), produce (-P),
+ * consume (-C), balanced consumer (-G) and offsets for times (-Q) modes, with kcat's
+ * flags, messages and exit codes (0 ok, 1 error), so scripts written for kcat work
+ * unchanged. This file parses the command line and the configuration; metadata.c,
+ * produce.c, consume.c and query.c run the modes. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <limits.h>
@@ -38,11 +39,13 @@ void kwcat_fatal(const char *fmt, ...) {
 static _Noreturn void usage(int code, const char *reason) {
   FILE *f = code ? stderr : stdout;
   fprintf(f,
-          "Usage: kwcat <options> [file1 file2 ..]\n"
+          "Usage: kwcat <options> [file1 file2 .. | topic1 topic2 ..]\n"
           "kwcat - kcat-compatible Kafka tool on kwire %s\n"
           "\n"
           "General options:\n"
-          "  -C | -P | -L       Mode: consume, produce, metadata list (-G: not yet)\n"
+          "  -C | -P | -L | -Q  Mode: consume, produce, metadata list, query offsets\n"
+          "  -G <group-id>      Mode: balanced consumer in this group, for the topics\n"
+          "                     given as arguments\n"
           "  -t <topic>         Topic to consume from, produce to, or list\n"
           "  -p <partition>     Partition (-1: the partitioner when producing, all\n"
           "                     partitions when consuming; the default)\n"
@@ -73,7 +76,8 @@ static _Noreturn void usage(int code, const char *reason) {
           "\n"
           "Consumer options:\n"
           "  -o <offset>        Offset to start consuming from (default beginning):\n"
-          "                     beginning | end | <value> (absolute offset) |\n"
+          "                     beginning | end | stored (-G: the default) |\n"
+          "                     <value> (absolute offset) |\n"
           "                     -<value> (relative offset from end)\n"
           "                     s@<value> (timestamp in ms to start at)\n"
           "                     e@<value> (timestamp in ms to stop at (not included))\n"
@@ -85,6 +89,11 @@ static _Noreturn void usage(int code, const char *reason) {
           "  -K <delim>         Print message keys prefixing the message with delim\n"
           "  -Z                 Print NULL values and keys as \"NULL\" instead of empty\n"
           "  -u                 Unbuffered output\n"
+          "\n"
+          "Query options (-Q):\n"
+          "  -t <t>:<p>:<ts>    Offset of topic <t>, partition <p> at timestamp <ts>\n"
+          "                     (ms since epoch UTC; -1: end, -2: beginning);\n"
+          "                     repeatable. -J: as JSON\n"
           "\n"
           "Format string tokens:\n"
           "  %%s                 Message payload\n"
@@ -199,12 +208,13 @@ static long long parse_int(const char *s, const char *what) {
 
 /* -o: beginning | end | stored | <offset> | -<count> | s@<ms> | e@<ms>, as kcat. */
 static void parse_offset(kwcat_opts *o, const char *arg) {
+  if (strncmp(arg, "s@", 2) && strncmp(arg, "e@", 2)) o->start_given = true;
   if (!strcmp(arg, "end")) {
     o->start = KWCAT_START_END;
   } else if (!strcmp(arg, "beginning")) {
     o->start = KWCAT_START_BEGINNING;
   } else if (!strcmp(arg, "stored")) {
-    kwcat_fatal("-o stored is not supported yet (no consumer groups, hence no stored offsets)");
+    o->start = KWCAT_START_STORED;
   } else if (!strncmp(arg, "s@", 2)) {
     o->start_ts = parse_int(arg + 2, "-o s@");
     if (o->start_ts < 0) kwcat_fatal("-o s@: invalid timestamp %s", arg + 2);
@@ -219,6 +229,58 @@ static void parse_offset(kwcat_opts *o, const char *arg) {
   }
 }
 
+/* -Q's -t topic:partition:timestamp (the topic ends at the first ':', as in kcat). */
+static void add_query(kwcat_opts *o, const char *arg) {
+  const char *c1 = strchr(arg, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+  char *end;
+  if (!c2 || c1 == arg) kwcat_fatal("-t: expected \"topic:partition:offset_or_timestamp\"");
+  errno = 0;
+  long long p = strtoll(c1 + 1, &end, 0);
+  if (errno || end == c1 + 1 || end != c2 || p < 0 || p > INT32_MAX)
+    kwcat_fatal("-t: expected \"topic:partition:offset_or_timestamp\"");
+  long long ts = strtoll(c2 + 1, &end, 0);
+  if (errno || end == c2 + 1 || *end) kwcat_fatal("-t: expected \"topic:partition:offset_or_timestamp\"");
+  kwcat_query *q = realloc(o->queries, sizeof *q * (size_t)(o->n_queries + 1));
+  char *topic = strndup(arg, (size_t)(c1 - arg));
+  if (!q || !topic) kwcat_fatal("out of memory");
+  o->queries = q;
+  o->queries[o->n_queries++] = (kwcat_query){topic, (int32_t)p, ts};
+}
+
+/* Modes do not mix, except -C and -G: the last one wins, as in kcat ("kcat -C -G g t"). */
+static void set_mode(kwcat_opts *o, int mode) {
+  bool consumers = (o->mode == 'C' || o->mode == 'G') && (mode == 'C' || mode == 'G');
+  if (o->mode && o->mode != mode && !consumers)
+    kwcat_fatal("Do not mix modes: -%c seen when -%c already set", mode, o->mode);
+  o->mode = mode;
+}
+
+/* The arguments after the options: -P's files, -G's topics. */
+static void take_operands(kwcat_opts *o, char **args, int n) {
+  if (n <= 0) return;
+  if (o->mode != 'P' && o->mode != 'G') usage(1, "file/topic list only allowed in producer(-P)/kafkaconsumer(-G) mode");
+  if (o->mode == 'G') {
+    o->topics = args;
+    o->n_topics = n;
+    return;
+  }
+  if (o->line_mode && n > 1) kwcat_fatal("Only one file allowed for line mode (-l)");
+  o->files = args;
+  o->n_files = n;
+}
+
+static void parse_delims(kwcat_opts *o, const char *delim, const char *key_delim) {
+  char err[512];
+  o->delim = kwcat_parse_delim(delim, &o->delim_len, err, sizeof err);
+  if (!o->delim) kwcat_fatal("%s", err);
+  if (key_delim) {
+    o->key_delim = kwcat_parse_delim(key_delim, &o->key_delim_len, err, sizeof err);
+    if (!o->key_delim) kwcat_fatal("%s", err);
+    if (o->mode == 'P' && o->key_delim_len == 0) kwcat_fatal("Key delimiter -K must not be empty when producing");
+  }
+  if (o->mode == 'P' && o->delim_len == 0) kwcat_fatal("Message delimiter -D must not be empty when producing");
+}
+
 int main(int argc, char **argv) {
   /* Static: what early exits (-X list, -V, errors) leave allocated stays reachable. */
   static kwcat_opts o = {.partition = KW_PARTITION_UA, .msg_cnt = -1, .exit_on_error = true, .metadata_timeout_s = 5};
@@ -228,18 +290,23 @@ int main(int argc, char **argv) {
   if (!o.conf || kw_config_set(o.conf, "client.id", "kwcat", NULL, 0) < 0) kwcat_fatal("out of memory");
   char err[512];
   int opt;
-  while ((opt = getopt(argc, argv, "PCLG:t:p:b:z:o:eED:K:k:H:Od:qvF:X:c:Tuf:ZlVhJm:s:r:")) != -1) {
+  while ((opt = getopt(argc, argv, "PCLQG:t:p:b:z:o:eED:K:k:H:Od:qvF:X:c:Tuf:ZlVhJm:s:r:")) != -1) {
     switch (opt) {
     case 'P':
     case 'C':
     case 'L':
-      if (o.mode && o.mode != opt) kwcat_fatal("Do not mix modes: -%c seen when -%c already set", opt, o.mode);
-      o.mode = opt;
+    case 'Q': set_mode(&o, opt); break;
+    case 'G':
+      set_mode(&o, opt);
+      o.group = optarg;
+      if (kw_config_set(o.conf, "group.id", optarg, err, sizeof err) < 0) kwcat_fatal("%s", err);
       break;
-    case 'G': kwcat_fatal("-G (balanced consumer) is not supported yet");
     case 's':
     case 'r': kwcat_fatal("-%c: Avro/schema-registry and pack-format deserializers are not supported", opt);
-    case 't': o.topic = optarg; break;
+    case 't': /* after -Q a query, otherwise the topic (as in kcat) */
+      if (o.mode == 'Q') add_query(&o, optarg);
+      else o.topic = optarg;
+      break;
     case 'p': {
       long long p = parse_int(optarg, "-p");
       if (p < -1 || p > INT32_MAX) kwcat_fatal("-p: invalid partition %s", optarg);
@@ -310,26 +377,19 @@ int main(int argc, char **argv) {
     kwcat_info(1, "Auto-selecting %s mode (use -P or -C to override)\n", o.mode == 'C' ? "Consumer" : "Producer");
   }
   if ((o.mode == 'P' || o.mode == 'C') && !o.topic) usage(1, "-t <topic> missing");
+  if (o.mode == 'Q' && !o.n_queries) usage(1, "-t <topic>:<partition>:<offset_or_timestamp> missing");
 
-  if (optind < argc) {
-    if (o.mode != 'P') usage(1, "file list only allowed in producer (-P) mode");
-    if (o.line_mode && argc - optind > 1) kwcat_fatal("Only one file allowed for line mode (-l)");
-    o.files = &argv[optind];
-    o.n_files = argc - optind;
-  }
+  take_operands(&o, &argv[optind], argc - optind);
+  parse_delims(&o, delim, key_delim);
 
-  o.delim = kwcat_parse_delim(delim, &o.delim_len, err, sizeof err);
-  if (!o.delim) kwcat_fatal("%s", err);
-  if (key_delim) {
-    o.key_delim = kwcat_parse_delim(key_delim, &o.key_delim_len, err, sizeof err);
-    if (!o.key_delim) kwcat_fatal("%s", err);
-    if (o.mode == 'P' && o.key_delim_len == 0) kwcat_fatal("Key delimiter -K must not be empty when producing");
-  }
-  if (o.mode == 'P' && o.delim_len == 0) kwcat_fatal("Message delimiter -D must not be empty when producing");
-
-  int code = o.mode == 'L' ? kwcat_metadata(&o) : o.mode == 'C' ? kwcat_consume(&o) : kwcat_produce(&o);
+  int code = o.mode == 'L'   ? kwcat_metadata(&o)
+             : o.mode == 'P' ? kwcat_produce(&o)
+             : o.mode == 'Q' ? kwcat_query_offsets(&o)
+                             : kwcat_consume(&o);
 
   for (int i = 0; i < o.n_headers; i++) free((char *)o.headers[i].key);
+  for (int i = 0; i < o.n_queries; i++) free((char *)o.queries[i].topic);
+  free(o.queries);
   free(o.delim);
   free(o.key_delim);
   kw_config_free(o.conf);

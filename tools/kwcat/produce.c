@@ -18,7 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "kwcat.h"
-#include "proto/kw_kerr.h"
 
 #define MAX_CLIENT_FDS 64
 #define POLL_EVERY 64 /* messages between two non-blocking polls while input streams in */
