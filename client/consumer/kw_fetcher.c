@@ -262,6 +262,9 @@ static void send_lookup(kw_fetcher *c, kw_ctp *p, kw_conn *conn, int64_t now) {
   lt.n_partitions = 1;
   kw_list_offsets_req req;
   kw_msg_init(KW_SCHEMA_LIST_OFFSETS_REQ, &req);
+  /* -1: a consumer. Kafka applies the isolation level only then; any other id is a
+   * follower and is told the log end offset, past the records of open transactions. */
+  req.replica_id = -1;
   req.isolation_level = c->set.isolation_level;
   req.topics = &lt;
   req.n_topics = 1;
