@@ -32,8 +32,9 @@ typedef struct kw_chunk {
   int32_t recs_left;
   aborted_txn *aborted;  /* read_committed: from the Fetch answer, by first offset */
   int32_t n_aborted, next_aborted;
-  int64_t open_aborts[16]; /* producer ids inside an aborted transaction right now */
-  int n_open_aborts;
+  int64_t *open_aborts;  /* producer ids inside an aborted transaction right now: at most
+                          * n_aborted, the array's size (in the same allocation) */
+  int32_t n_open_aborts;
 } kw_chunk;
 
 typedef struct kw_ctp {
@@ -327,40 +328,43 @@ static bool node_busy(const kw_fetcher *c, int32_t node) {
 
 /* Queues a partition's fetched records (a copy, with its aborted transactions sorted)
  * for the reader, and moves the fetch position past its last complete batch. */
-static void take_records(kw_fetcher *c, kw_ctp *p, const kw_fetch_resp_partition_data *pd) {
-  if (!pd->records.ptr || pd->records.len <= 0) return;
+static int take_records(kw_fetcher *c, kw_ctp *p, const kw_fetch_resp_partition_data *pd) {
+  if (!pd->records.ptr || pd->records.len <= 0) return KW_OK;
   int64_t next = kw_records_next_offset(pd->records.ptr, (size_t)pd->records.len, p->fetch_offset);
-  if (next == p->fetch_offset) return; /* nothing complete (a partial batch only) */
+  if (next == p->fetch_offset) return KW_OK; /* nothing complete (a partial batch only) */
   kw_chunk *k = kw_alloc(c->mem, sizeof *k);
-  if (!k) return;
+  if (!k) return KW_ERR_NOMEM;
   memset(k, 0, sizeof *k);
   kw_buf_init_grow(&k->data, c->mem);
   kw_buf_raw(&k->data, pd->records.ptr, (size_t)pd->records.len);
-  if (k->data.err) {
+  int32_t n = c->set.isolation_level && pd->n_aborted_transactions > 0 ? pd->n_aborted_transactions : 0;
+  /* Without its aborted list a chunk would hand out aborted records: none or all. */
+  if (n > 0) k->aborted = kw_alloc(c->mem, (sizeof *k->aborted + sizeof *k->open_aborts) * (size_t)n);
+  if (k->data.err || (n > 0 && !k->aborted)) {
+    c->buffered += (int64_t)k->data.cap; /* free_chunk takes it off again */
     free_chunk(c, k);
-    return;
+    return KW_ERR_NOMEM;
   }
   kw_rd_init(&k->batches, k->data.data, k->data.len);
-  if (c->set.isolation_level && pd->n_aborted_transactions > 0) {
-    k->aborted = kw_alloc(c->mem, sizeof *k->aborted * (size_t)pd->n_aborted_transactions);
-    if (k->aborted) {
-      k->n_aborted = pd->n_aborted_transactions;
-      for (int32_t i = 0; i < k->n_aborted; i++)
-        k->aborted[i] = (aborted_txn){pd->aborted_transactions[i].producer_id, pd->aborted_transactions[i].first_offset};
-      /* Kafka lists them by first offset already; keep it so rather than trust it. */
-      for (int32_t i = 1; i < k->n_aborted; i++)
-        for (int32_t j = i; j > 0 && k->aborted[j].first_offset < k->aborted[j - 1].first_offset; j--) {
-          aborted_txn tmp = k->aborted[j];
-          k->aborted[j] = k->aborted[j - 1];
-          k->aborted[j - 1] = tmp;
-        }
-    }
+  if (n > 0) {
+    k->open_aborts = (int64_t *)(k->aborted + n);
+    k->n_aborted = n;
+    for (int32_t i = 0; i < n; i++)
+      k->aborted[i] = (aborted_txn){pd->aborted_transactions[i].producer_id, pd->aborted_transactions[i].first_offset};
+    /* Kafka lists them by first offset already; keep it so rather than trust it. */
+    for (int32_t i = 1; i < n; i++)
+      for (int32_t j = i; j > 0 && k->aborted[j].first_offset < k->aborted[j - 1].first_offset; j--) {
+        aborted_txn tmp = k->aborted[j];
+        k->aborted[j] = k->aborted[j - 1];
+        k->aborted[j - 1] = tmp;
+      }
   }
   c->buffered += (int64_t)k->data.cap;
   if (p->tail) p->tail->next = k;
   else p->head = k;
   p->tail = k;
   p->fetch_offset = next;
+  return KW_OK;
 }
 
 static void on_fetch(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
@@ -408,7 +412,7 @@ static void on_fetch(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
       p->retry_at = now + c->set.retry_backoff_ms;
     } else if (kerr == 0) {
       p->high_watermark = pd->high_watermark;
-      take_records(c, p, pd);
+      if (take_records(c, p, pd) != KW_OK) p->retry_at = now + c->set.retry_backoff_ms; /* fetched again */
     } else if (kerr == KW_KERR_OFFSET_OUT_OF_RANGE) {
       KW_DBG(c->log, FETCH, "%s [%d]: offset %lld out of range", p->t->name, p->partition, (long long)p->fetch_offset);
       if (c->set.auto_offset_reset == KW_RESET_ERROR) stop_with(p, KW_ERR_BROKER, kerr, p->fetch_offset);
@@ -626,7 +630,9 @@ static bool pid_aborting(const kw_chunk *k, int64_t pid) {
 static bool skip_for_abort(kw_chunk *k, const kw_batch *b, kw_rd recs) {
   int64_t last = b->base_offset + b->last_offset_delta;
   while (k->next_aborted < k->n_aborted && k->aborted[k->next_aborted].first_offset <= last) {
-    if (k->n_open_aborts < 16) k->open_aborts[k->n_open_aborts++] = k->aborted[k->next_aborted].producer_id;
+    /* A set, as Java's abortedProducerIds; each comes from one entry, so n_aborted fit. */
+    if (!pid_aborting(k, k->aborted[k->next_aborted].producer_id))
+      k->open_aborts[k->n_open_aborts++] = k->aborted[k->next_aborted].producer_id;
     k->next_aborted++;
   }
   if (b->attributes & KW_BATCH_CONTROL) {
