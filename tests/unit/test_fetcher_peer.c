@@ -6,7 +6,9 @@
  * requests the broker saw, never in milliseconds. */
 #include "tests/unit/fake_broker.h"
 #include <criterion/criterion.h>
+#include <zlib.h>
 #include "kwire.h"
+#include "proto/compress/kw_compress.h"
 #include "proto/kw_records.h"
 
 #define S(s) ((kw_slice){(const uint8_t *)(s), (int32_t)strlen(s)})
@@ -30,6 +32,21 @@ typedef struct got {
   char value[64][16];
   int err[64];
 } got;
+
+/* Polls until `want` records or error events came, or the broker answered max_fetches
+ * Fetch requests (a consumer that fetches again and again without handing anything out
+ * ends the loop there). */
+static void poll_until(kw_client *cl, fb *b, got *g, int want, int max_fetches) {
+  while (g->n < want && FB_GET(b, n_fetch) <= max_fetches) {
+    kw_message m;
+    if (kw_consumer_poll(cl, &m, 50) != 1) continue;
+    g->offset[g->n] = m.offset;
+    g->err[g->n] = m.err;
+    snprintf(g->value[g->n], sizeof g->value[0], "%.*s", m.value ? (int)m.value_len : 0,
+             m.value ? (const char *)m.value : "");
+    g->n++;
+  }
+}
 
 /* ---- ListOffsets: a client, not a follower ---- */
 
@@ -58,6 +75,143 @@ Test(fetcher_peer, list_offsets_asks_as_a_consumer) {
   cr_assert(low == 0 && high == 7);
   kw_client_destroy(cl);
   fb_stop(&b);
+}
+
+/* ---- legacy message sets (magic 0 and 1) ---- */
+
+/* One legacy message with a correct CRC-32 (Kafka's v0/v1 layout). */
+static void legacy_msg(kw_buf *b, int64_t offset, int magic, int attrs, int64_t ts, kw_slice key, kw_slice value) {
+  kw_buf_i64(b, offset);
+  size_t size_at = b->len;
+  kw_buf_i32(b, 0);
+  size_t crc_at = b->len;
+  kw_buf_i32(b, 0);
+  kw_buf_i8(b, (int8_t)magic);
+  kw_buf_i8(b, (int8_t)attrs);
+  if (magic == 1) kw_buf_i64(b, ts);
+  kw_buf_bytes(b, key, false, true);
+  kw_buf_bytes(b, value, false, true);
+  kw_buf_put_i32_at(b, size_at, (int32_t)(b->len - crc_at));
+  kw_buf_put_i32_at(b, crc_at, (int32_t)crc32(0L, b->data + crc_at + 4, (uInt)(b->len - crc_at - 4)));
+}
+
+/* A gzip wrapper around inner messages: v1 inner offsets are relative (0..n-1) and the
+ * wrapper carries the last absolute one; v0 inner offsets are absolute. */
+static void legacy_wrapper(kw_buf *set, int magic, int64_t first, int n, const char *prefix) {
+  kw_buf inner, z;
+  kw_buf_init_grow(&inner, NULL);
+  kw_buf_init_grow(&z, NULL);
+  for (int i = 0; i < n; i++) {
+    char v[16];
+    snprintf(v, sizeof v, "%s%d", prefix, i);
+    legacy_msg(&inner, magic == 1 ? i : first + i, magic, 0, 1000 + i, S("k"), S(v));
+  }
+  cr_assert_eq(kw_compress(KW_CODEC_GZIP, -1, inner.data, inner.len, &z), 0);
+  legacy_msg(set, first + n - 1, magic, KW_CODEC_GZIP, 1000, (kw_slice){NULL, 0}, (kw_slice){z.data, (int32_t)z.len});
+  kw_buf_free(&inner);
+  kw_buf_free(&z);
+}
+
+static kw_buf legacy_log; /* offsets 0..7 as an old broker stored them */
+
+static void build_legacy_log(void) {
+  kw_buf_init_grow(&legacy_log, NULL);
+  legacy_msg(&legacy_log, 0, 0, 0, -1, S("k"), S("plain-v0"));
+  legacy_msg(&legacy_log, 1, 1, 0, 5000, S("k"), S("plain-v1"));
+  legacy_wrapper(&legacy_log, 1, 2, 3, "gz1-"); /* offsets 2, 3, 4 */
+  legacy_wrapper(&legacy_log, 0, 5, 3, "gz0-"); /* offsets 5, 6, 7 */
+}
+
+/* Like a broker: the message set from the entry that holds fetch_offset on (a
+ * compressed wrapper is sent whole, so its earlier inner messages come along). */
+static void serve_legacy(fb *b, int32_t partition, int64_t fetch_offset, kw_fetch_resp_partition_data *pd,
+                         kw_arena *a) {
+  (void)b, (void)partition, (void)a;
+  kw_rd r;
+  kw_rd_init(&r, legacy_log.data, legacy_log.len);
+  while (kw_rd_left(&r)) {
+    const uint8_t *at = r.p;
+    kw_legacy_msg m;
+    if (kw_legacy_next(&r, &m) != 0) break;
+    if (m.offset >= fetch_offset) {
+      pd->records = (kw_slice){at, (int32_t)(legacy_log.data + legacy_log.len - at)};
+      return;
+    }
+  }
+}
+
+static const char *legacy_values[8] = {"plain-v0", "plain-v1", "gz1-0", "gz1-1", "gz1-2", "gz0-0", "gz0-1", "gz0-2"};
+
+/* Every record of a v0/v1 log is delivered once, at its offset, from offset 0 and from
+ * inside a compressed wrapper; then the consumer waits at offset 8 like at any end. */
+Test(fetcher_peer, legacy_message_sets_are_read) {
+  build_legacy_log();
+  int64_t starts[] = {0, 3, 6};
+  for (int s = 0; s < 3; s++) {
+    fb b = {.topic = "t", .n_partitions = 1, .end_offset = 8, .on_fetch = serve_legacy};
+    fb_start(&b);
+    kw_client *cl = consumer_for(&b, "read_uncommitted", "100");
+    cr_assert_eq(kw_consumer_assign(cl, "t", 0, starts[s]), 0);
+    got g = {0};
+    int want = (int)(8 - starts[s]);
+    poll_until(cl, &b, &g, want, 20);
+    cr_assert_eq(g.n, want, "from offset %lld: %d of %d records after %d fetches", (long long)starts[s], g.n, want,
+                 (int)FB_GET(&b, n_fetch));
+    for (int i = 0; i < want; i++) {
+      cr_assert_eq(g.err[i], 0, "error event %s at %lld", kw_errname(g.err[i]), (long long)g.offset[i]);
+      cr_assert_eq(g.offset[i], starts[s] + i);
+      cr_assert_str_eq(g.value[i], legacy_values[starts[s] + i]);
+    }
+    /* Caught up: the next fetch asks for offset 8 and is held, not repeated at once. */
+    kw_message m;
+    for (int i = 0; i < 100 && FB_GET(&b, last_fetch_offset) != 8; i++) kw_consumer_poll(cl, &m, 20);
+    cr_assert_eq(FB_GET(&b, last_fetch_offset), 8);
+    cr_assert_leq(FB_GET(&b, n_fetch), 3, "%d fetches for one message set", (int)FB_GET(&b, n_fetch));
+    cr_assert_eq(kw_consumer_position(cl, "t", 0), 8);
+    kw_client_destroy(cl);
+    fb_stop(&b);
+  }
+  kw_buf_free(&legacy_log);
+}
+
+/* ---- a first entry that cannot be read: a named error, once ---- */
+
+static kw_buf bad_log;
+
+static void serve_bad(fb *b, int32_t partition, int64_t fetch_offset, kw_fetch_resp_partition_data *pd, kw_arena *a) {
+  (void)b, (void)partition, (void)fetch_offset, (void)a;
+  pd->records = (kw_slice){bad_log.data, (int32_t)bad_log.len};
+}
+
+/* A v2-sized batch with an unknown magic (3), and an answer that is only the first part
+ * of a batch (a broker since Fetch v3 always sends the first batch whole): the
+ * partition stops with an error event naming why, and is not fetched again. */
+Test(fetcher_peer, unreadable_first_entry_stops_the_partition) {
+  for (int variant = 0; variant < 2; variant++) {
+    kw_buf_init_grow(&bad_log, NULL);
+    kw_batch_writer w;
+    cr_assert_eq(kw_batch_begin(&w, &bad_log, 0, -1, -1, -1), 0);
+    cr_assert_eq(kw_batch_append(&w, 1000, S("k"), S("v"), NULL, 0), 0);
+    cr_assert_eq(kw_batch_seal(&w, NULL), 0);
+    if (variant == 0) bad_log.data[16] = 3; /* magic */
+    else bad_log.len -= 5;                  /* cut */
+    fb b = {.topic = "t", .n_partitions = 1, .end_offset = 1, .on_fetch = serve_bad};
+    fb_start(&b);
+    kw_client *cl = consumer_for(&b, "read_uncommitted", "100");
+    cr_assert_eq(kw_consumer_assign(cl, "t", 0, 0), 0);
+    got g = {0};
+    poll_until(cl, &b, &g, 1, 20);
+    cr_assert_eq(g.n, 1, "variant %d: nothing handed out after %d fetches", variant, (int)FB_GET(&b, n_fetch));
+    cr_assert_eq(g.err[0], variant == 0 ? KW_ERR_UNSUPPORTED_VERSION : KW_ERR_TRUNCATED, "variant %d: %s", variant,
+                 kw_errname(g.err[0]));
+    cr_assert_eq(g.offset[0], 0);
+    kw_message m;
+    for (int i = 0; i < 5; i++) cr_assert_eq(kw_consumer_poll(cl, &m, 50), 0);
+    cr_assert_eq(FB_GET(&b, n_fetch), 1, "a stopped partition was fetched %d times", (int)FB_GET(&b, n_fetch));
+    kw_client_destroy(cl);
+    fb_stop(&b);
+    kw_buf_free(&bad_log);
+  }
 }
 
 /* ---- read_committed: any number of producers aborting at once ---- */
