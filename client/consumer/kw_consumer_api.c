@@ -172,9 +172,11 @@ int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms) {
    * non-blocking poll every 64 records. It runs before a record is taken, so a rebalance
    * it learns of revokes partitions before anything more of them is handed out, and no
    * message handed out earlier is freed under the caller. */
+  bool served = false;
   if (++cl->polls_since_step >= 64) {
     cl->polls_since_step = 0;
     kw_client_poll(cl, 0);
+    served = true;
   }
   for (;;) {
     if ((!cl->group || kw_group_may_deliver(cl->group, kw_now_ms())) && kw_fetcher_next(cl->cons, msg)) {
@@ -184,12 +186,22 @@ int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms) {
       return 1;
     }
     int64_t now = kw_now_ms(), left = end - now;
+    if (left <= 0 && !served) {
+      /* Nothing buffered, and a poll with no time to wait (an application's own loop
+       * calling with 0): serve the sockets once now, not every 64th call, or nothing
+       * is fetched until the 64th. */
+      cl->polls_since_step = 0;
+      kw_client_poll(cl, 0);
+      served = true;
+      continue;
+    }
     if (left <= 0) return 0;
     /* Waiting inside poll is polling: max.poll.interval.ms measures the application's
      * absence, not a long poll timeout. */
     if (cl->group) kw_group_polled(cl->group, now);
     cl->polls_since_step = 0;
     kw_client_poll(cl, (int)(left < 100 ? left : 100));
+    served = true;
   }
 }
 

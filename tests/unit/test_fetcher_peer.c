@@ -283,3 +283,45 @@ Test(fetcher_peer, read_committed_skips_every_aborting_producer) {
   fb_stop(&b);
   kw_buf_free(&txn_log);
 }
+
+/* ---- kw_consumer_poll(…, 0) in an application's own loop ---- */
+
+static kw_buf one_record;
+
+static void serve_one(fb *b, int32_t partition, int64_t fetch_offset, kw_fetch_resp_partition_data *pd, kw_arena *a) {
+  (void)b, (void)partition, (void)a;
+  if (fetch_offset == 0) pd->records = (kw_slice){one_record.data, (int32_t)one_record.len};
+}
+
+/* An application waits on kwire's sockets and timeout itself (kw_client_fds,
+ * kw_client_next_timeout) and calls kw_consumer_poll with 0 whenever they say there is
+ * something to do. Each such call must do that work: connecting, ApiVersions,
+ * Metadata and the Fetch take a handful of them, not 64 each. */
+Test(fetcher_peer, poll_with_zero_timeout_serves_the_sockets_every_call) {
+  kw_buf_init_grow(&one_record, NULL);
+  put_batch(&one_record, 0, 0, -1, S("k"), S("hello"));
+  fb b = {.topic = "t", .n_partitions = 1, .end_offset = 1, .on_fetch = serve_one};
+  fb_start(&b);
+  kw_client *cl = consumer_for(&b, "read_uncommitted", "100");
+  cr_assert_eq(kw_consumer_assign(cl, "t", 0, 0), 0);
+  int calls = 0, got = 0;
+  kw_message m;
+  while (!got && calls < 1000) {
+    kw_pollfd fds[16];
+    struct pollfd pfds[16];
+    int n = kw_client_fds(cl, fds, 16);
+    if (n > 16) n = 16;
+    for (int i = 0; i < n; i++) pfds[i] = (struct pollfd){fds[i].fd, fds[i].events, 0};
+    int t = kw_client_next_timeout(cl);
+    poll(pfds, (nfds_t)n, t < 0 || t > 100 ? 100 : t);
+    calls++;
+    got = kw_consumer_poll(cl, &m, 0) == 1;
+  }
+  cr_assert(got, "no record after %d calls", calls);
+  cr_assert(m.value_len == 5 && memcmp(m.value, "hello", 5) == 0);
+  cr_log_info("the record came on call %d", calls);
+  cr_assert_lt(calls, 64, "the record came on call %d", calls);
+  kw_client_destroy(cl);
+  fb_stop(&b);
+  kw_buf_free(&one_record);
+}
