@@ -2,6 +2,7 @@
 #include <string.h>
 #include "core/kw_clock.h"
 #include "client/admin/kw_admin_int.h"
+#include "client/kw_call.h"
 #include "client/kw_client_int.h"
 #include "client/kw_config.h"
 #include "client/group/kw_assignor.h"
@@ -114,7 +115,10 @@ int kw_consumer_committed(kw_client *cl, const char *topic, int32_t partition, i
   if (!topic || !offset) return KW_ERR_INVALID_ARG;
   kw_call c;
   kw_call_begin(&c, cl, timeout_ms, NULL, 0);
-  return kw_call_end(&c, adm_committed(&c, kw_config_values(cl->conf)->group_id, topic, partition, offset));
+  kw_fetcher_hold_fetches(cl->cons, true); /* nothing new queued ahead of our requests */
+  int rc = adm_committed(&c, kw_config_values(cl->conf)->group_id, topic, partition, offset);
+  kw_fetcher_hold_fetches(cl->cons, false);
+  return kw_call_end(&c, rc);
 }
 
 int kw_consumer_close(kw_client *cl, int timeout_ms) {
@@ -252,6 +256,9 @@ int kw_consumer_watermarks(kw_client *cl, const char *topic, int32_t partition, 
   if (!topic || !low || !high) return KW_ERR_INVALID_ARG;
   kw_call c;
   kw_call_begin(&c, cl, timeout_ms, NULL, 0);
+  /* Four requests (metadata and ListOffsets, twice) to the leader, where a fetch may be
+   * held: each new fetch sent in between would hold the next request up again. */
+  if (cl->cons) kw_fetcher_hold_fetches(cl->cons, true);
   adm_tp tp = {topic, partition, -1, -1, false, false};
   int rc = adm_list_offsets(&c, &tp, 1, KW_ADMIN_OFFSET_EARLIEST, ADM_MISSING_WAITS);
   int64_t earliest = tp.offset;
@@ -261,5 +268,6 @@ int kw_consumer_watermarks(kw_client *cl, const char *topic, int32_t partition, 
     *low = earliest;
     *high = tp.offset;
   }
+  if (cl->cons) kw_fetcher_hold_fetches(cl->cons, false);
   return kw_call_end(&c, rc);
 }

@@ -94,6 +94,7 @@ struct kw_fetcher {
   kw_metrics *metrics;
   int32_t *fetching_nodes; /* leaders with a Fetch in flight */
   int n_fetching;
+  bool fetches_held;       /* kw_fetcher_hold_fetches */
 };
 
 /* ---- partitions ---- */
@@ -606,6 +607,8 @@ out:
   kw_free(c->mem, fparts);
 }
 
+void kw_fetcher_hold_fetches(kw_fetcher *c, bool hold) { c->fetches_held = hold; }
+
 void kw_fetcher_run(kw_fetcher *c, int64_t now) {
   for (int i = 0; i < c->n_parts; i++) {
     kw_ctp *p = c->parts[i];
@@ -621,6 +624,7 @@ void kw_fetcher_run(kw_fetcher *c, int64_t now) {
     if (conn) send_lookup(c, p, conn, now);
   }
   if (c->buffered >= c->set.queued_max_bytes) return; /* bounded prefetch: the application catches up first */
+  if (c->fetches_held) return;
   for (int i = 0; i < c->cl->n_brokers; i++) {
     kw_broker *br = c->cl->brokers[i];
     if (br->node_id < 0 || node_busy(c, br->node_id)) continue;

@@ -52,6 +52,8 @@ struct fb {
   /* seen (read under mu) */
   pthread_mutex_t mu;
   int n_fetch, n_list_offsets, n_conns_accepted, n_unknown;
+  int n_held_released;      /* held Fetch answers sent */
+  int lo_after_released;    /* n_held_released when the last ListOffsets was read */
   int32_t lo_replica_id;
   int8_t lo_isolation;
   int64_t last_fetch_offset;
@@ -126,6 +128,7 @@ static void fb_metadata(fb *b, int16_t ver, int32_t corr, kw_buf *out, kw_arena 
 static void fb_list_offsets(fb *b, int16_t ver, int32_t corr, const kw_list_offsets_req *q, kw_buf *out,
                             kw_arena *a) {
   b->n_list_offsets++;
+  b->lo_after_released = b->n_held_released;
   b->lo_replica_id = q->replica_id;
   b->lo_isolation = q->isolation_level;
   kw_list_offsets_resp_list_offsets_topic_response *ts = kw_arena_alloc(a, sizeof *ts * (size_t)(q->n_topics + 1));
@@ -291,6 +294,9 @@ static void *fb_run(void *arg) {
         fb_write_all(c->fd, &c->held);
         kw_buf_reset(&c->held);
         c->held_until = 0;
+        pthread_mutex_lock(&b->mu);
+        b->n_held_released++;
+        pthread_mutex_unlock(&b->mu);
         fb_serve(b, c); /* what queued up behind it */
       }
       if (!(pf[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) continue;

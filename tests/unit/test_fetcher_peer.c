@@ -325,3 +325,29 @@ Test(fetcher_peer, poll_with_zero_timeout_serves_the_sockets_every_call) {
   fb_stop(&b);
   kw_buf_free(&one_record);
 }
+
+/* ---- kw_consumer_watermarks while a fetch is held ---- */
+
+/* A Fetch with nothing to return is held by the broker up to fetch.wait.max.ms, and
+ * Kafka reads a connection's next request only once it answered the one before. The
+ * watermarks' ListOffsets must go to the partition's leader, the broker the held fetch
+ * is on: it waits for that one fetch (as the Java consumer's endOffsets does on its
+ * single connection per broker), and for no more than that one. */
+Test(fetcher_peer, watermarks_wait_for_at_most_the_held_fetch) {
+  fb b = {.topic = "t", .n_partitions = 1, .end_offset = 3};
+  fb_start(&b);
+  kw_client *cl = consumer_for(&b, "read_uncommitted", "1500");
+  cr_assert_eq(kw_consumer_assign(cl, "t", 0, 3), 0);
+  kw_message m;
+  for (int i = 0; i < 100 && FB_GET(&b, n_fetch) == 0; i++) kw_consumer_poll(cl, &m, 20);
+  cr_assert_eq(FB_GET(&b, n_fetch), 1);
+  int released = (int)FB_GET(&b, n_held_released);
+  int64_t low = -1, high = -1;
+  cr_assert_eq(kw_consumer_watermarks(cl, "t", 0, &low, &high, 30000), 0);
+  cr_assert(low == 0 && high == 3);
+  int behind = (int)FB_GET(&b, lo_after_released) - released;
+  cr_log_info("the ListOffsets was read after %d held fetch answer(s)", behind);
+  cr_assert_leq(behind, 1);
+  kw_client_destroy(cl);
+  fb_stop(&b);
+}
