@@ -21,6 +21,7 @@ static kw_client *consumer_for(fb *b, const char *isolation, const char *wait_ms
   cr_assert_eq(kw_config_set(conf, "isolation.level", isolation, err, sizeof err), 0, "%s", err);
   cr_assert_eq(kw_config_set(conf, "fetch.wait.max.ms", wait_ms, err, sizeof err), 0, "%s", err);
   kw_client *cl = kw_consumer_new(conf, err, sizeof err);
+  kw_config_free(conf);
   cr_assert_not_null(cl, "%s", err);
   return cl;
 }
