@@ -104,7 +104,8 @@ int kw_consumer_commit(kw_client *cl, int timeout_ms) {
     err = kw_group_commit(cl->group, &cl->wait_done, &cl->wait_result, kw_now_ms());
   }
   if (err || !wait) return err;
-  while (!cl->wait_done && kw_now_ms() < end) kw_client_poll(cl, 10);
+  /* Returns when the answer came, not at the end of a poll slice. */
+  kw_call_run_until(cl, end, &cl->wait_done);
   return cl->wait_done ? cl->wait_result : KW_ERR_TIMED_OUT;
 }
 
@@ -128,8 +129,7 @@ int kw_consumer_close(kw_client *cl, int timeout_ms) {
   if (v->enable_auto_commit && kw_group_is_stable(cl->group)) kw_consumer_commit(cl, timeout_ms);
   cl->wait_done = false;
   kw_group_leave(cl->group, &cl->wait_done, kw_now_ms());
-  int64_t end = kw_now_ms() + timeout_ms;
-  while (!cl->wait_done && kw_now_ms() < end) kw_client_poll(cl, 10);
+  kw_call_run_until(cl, kw_now_ms() + timeout_ms, &cl->wait_done); /* until the answer, not a 10 ms slice */
   return KW_OK;
 }
 
