@@ -94,6 +94,10 @@ static void drive(kw_client *cl, int64_t until, const bool *done) {
   }
 }
 
+void kw_call_run_until(kw_client *cl, int64_t until, const bool *done) {
+  if (!done || !*done) drive(cl, until, done);
+}
+
 int kw_call_backoff(kw_call *c) {
   int64_t now = kw_now_ms();
   if (now >= c->deadline) return KW_ERR_TIMED_OUT;

@@ -35,6 +35,10 @@ int kw_call_kerr(kw_call *c, int16_t code, kw_slice msg);
 /* Waits the next backoff (retry.backoff.ms doubling up to retry.backoff.max.ms, with
  * jitter) while running the client; KW_ERR_TIMED_OUT past the deadline. */
 int kw_call_backoff(kw_call *c);
+/* Runs the client until *done turns true (checked after every step) or the monotonic
+ * time `until`, waiting in poll(2) for its sockets and timers in between: for a caller
+ * whose request already went out and whose callback sets *done. */
+void kw_call_run_until(kw_client *cl, int64_t until, const bool *done);
 /* Remembers a retriable transport error for the timeout message. */
 void kw_call_note_err(kw_call *c, int err);
 /* Transport errors after which a read-only request may simply be sent again. */

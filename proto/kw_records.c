@@ -16,6 +16,9 @@ enum {
   OFF_LAST_OFFSET_DELTA = 23,
 };
 
+/* The smallest legacy message (v0): crc, magic, attributes, key and value lengths. */
+enum { LEGACY_MIN_SIZE = 14 };
+
 static void put_be(uint8_t *p, uint64_t v, int n) {
   for (int i = n - 1; i >= 0; i--) {
     p[i] = (uint8_t)v;
@@ -154,13 +157,19 @@ static uint64_t get_be(const uint8_t *p, int n) {
 int64_t kw_records_next_offset(const uint8_t *records, size_t len, int64_t current) {
   int64_t next = current;
   size_t at = 0;
-  while (len - at >= KW_BATCH_HEADER_SIZE) {
+  while (len - at > OFF_MAGIC) { /* the magic byte is at the same place in both layouts */
     const uint8_t *h = records + at;
-    int64_t base_offset = (int64_t)get_be(h, 8);
+    int64_t offset = (int64_t)get_be(h, 8);
     int32_t length = (int32_t)get_be(h + OFF_LENGTH, 4);
-    if (length < KW_BATCH_HEADER_SIZE - LOG_OVERHEAD || (size_t)length > len - at - LOG_OVERHEAD) break;
-    int32_t last_offset_delta = (int32_t)get_be(h + OFF_LAST_OFFSET_DELTA, 4);
-    if (h[OFF_MAGIC] == 2 && base_offset + last_offset_delta + 1 > next) next = base_offset + last_offset_delta + 1;
+    int8_t magic = (int8_t)h[OFF_MAGIC];
+    /* v0/v1: crc, magic, attributes and two lengths at least; v2: the batch header */
+    int32_t least = magic == 2 ? KW_BATCH_HEADER_SIZE - LOG_OVERHEAD : LEGACY_MIN_SIZE;
+    if (magic < 0 || magic > 2 || length < least || (size_t)length > len - at - LOG_OVERHEAD) break;
+    /* A legacy message's offset is its own, or a compressed wrapper's last inner one. */
+    int64_t last = offset;
+    if (magic == 2) /* wraps rather than overflows on hostile input */
+      last = (int64_t)((uint64_t)offset + (uint64_t)(int64_t)(int32_t)get_be(h + OFF_LAST_OFFSET_DELTA, 4));
+    if (last < INT64_MAX && last + 1 > next) next = last + 1;
     at += LOG_OVERHEAD + (size_t)length;
   }
   return next;
@@ -261,7 +270,7 @@ int kw_legacy_next(kw_rd *r, kw_legacy_msg *m) {
   kw_rd h = *r;
   m->offset = kw_rd_i64(&h);
   int32_t size = kw_rd_i32(&h);
-  if (size < 14) return KW_ERR_MALFORMED; /* crc + magic + attributes + two lengths */
+  if (size < LEGACY_MIN_SIZE) return KW_ERR_MALFORMED;
   if ((size_t)size > kw_rd_left(&h)) return KW_ERR_TRUNCATED;
   kw_rd msg;
   kw_rd_init(&msg, h.p, (size_t)size);

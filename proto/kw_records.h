@@ -7,10 +7,11 @@
 #include <stdint.h>
 #include "kwire/codec.h"
 
-/* The offset after the last complete v2 batch of a fetched records blob, read from the
- * batch headers alone (no CRC check, no decompression): where the next Fetch may start.
- * `current` when no complete v2 batch is there or none reaches past it. The walk stops
- * at a partial batch (brokers cut the answer at max bytes) or a too-short length. */
+/* The offset after the last complete entry of a fetched records blob (a v2 batch, or a
+ * v0/v1 message or compressed wrapper), read from the headers alone (no CRC check, no
+ * decompression): where the next Fetch may start. `current` when no complete entry is
+ * there or none reaches past it. The walk stops at a partial entry (brokers cut the
+ * answer at max bytes), a too-short length or an unknown magic. */
 int64_t kw_records_next_offset(const uint8_t *records, size_t len, int64_t current);
 
 #endif

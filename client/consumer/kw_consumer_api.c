@@ -2,6 +2,7 @@
 #include <string.h>
 #include "core/kw_clock.h"
 #include "client/admin/kw_admin_int.h"
+#include "client/kw_call.h"
 #include "client/kw_client_int.h"
 #include "client/kw_config.h"
 #include "client/group/kw_assignor.h"
@@ -103,7 +104,8 @@ int kw_consumer_commit(kw_client *cl, int timeout_ms) {
     err = kw_group_commit(cl->group, &cl->wait_done, &cl->wait_result, kw_now_ms());
   }
   if (err || !wait) return err;
-  while (!cl->wait_done && kw_now_ms() < end) kw_client_poll(cl, 10);
+  /* Returns when the answer came, not at the end of a poll slice. */
+  kw_call_run_until(cl, end, &cl->wait_done);
   return cl->wait_done ? cl->wait_result : KW_ERR_TIMED_OUT;
 }
 
@@ -114,7 +116,10 @@ int kw_consumer_committed(kw_client *cl, const char *topic, int32_t partition, i
   if (!topic || !offset) return KW_ERR_INVALID_ARG;
   kw_call c;
   kw_call_begin(&c, cl, timeout_ms, NULL, 0);
-  return kw_call_end(&c, adm_committed(&c, kw_config_values(cl->conf)->group_id, topic, partition, offset));
+  kw_fetcher_hold_fetches(cl->cons, true); /* nothing new queued ahead of our requests */
+  int rc = adm_committed(&c, kw_config_values(cl->conf)->group_id, topic, partition, offset);
+  kw_fetcher_hold_fetches(cl->cons, false);
+  return kw_call_end(&c, rc);
 }
 
 int kw_consumer_close(kw_client *cl, int timeout_ms) {
@@ -124,8 +129,7 @@ int kw_consumer_close(kw_client *cl, int timeout_ms) {
   if (v->enable_auto_commit && kw_group_is_stable(cl->group)) kw_consumer_commit(cl, timeout_ms);
   cl->wait_done = false;
   kw_group_leave(cl->group, &cl->wait_done, kw_now_ms());
-  int64_t end = kw_now_ms() + timeout_ms;
-  while (!cl->wait_done && kw_now_ms() < end) kw_client_poll(cl, 10);
+  kw_call_run_until(cl, kw_now_ms() + timeout_ms, &cl->wait_done); /* until the answer, not a 10 ms slice */
   return KW_OK;
 }
 
@@ -172,9 +176,11 @@ int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms) {
    * non-blocking poll every 64 records. It runs before a record is taken, so a rebalance
    * it learns of revokes partitions before anything more of them is handed out, and no
    * message handed out earlier is freed under the caller. */
+  bool served = false;
   if (++cl->polls_since_step >= 64) {
     cl->polls_since_step = 0;
     kw_client_poll(cl, 0);
+    served = true;
   }
   for (;;) {
     if ((!cl->group || kw_group_may_deliver(cl->group, kw_now_ms())) && kw_fetcher_next(cl->cons, msg)) {
@@ -184,12 +190,22 @@ int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms) {
       return 1;
     }
     int64_t now = kw_now_ms(), left = end - now;
+    if (left <= 0 && !served) {
+      /* Nothing buffered, and a poll with no time to wait (an application's own loop
+       * calling with 0): serve the sockets once now, not every 64th call, or nothing
+       * is fetched until the 64th. */
+      cl->polls_since_step = 0;
+      kw_client_poll(cl, 0);
+      served = true;
+      continue;
+    }
     if (left <= 0) return 0;
     /* Waiting inside poll is polling: max.poll.interval.ms measures the application's
      * absence, not a long poll timeout. */
     if (cl->group) kw_group_polled(cl->group, now);
     cl->polls_since_step = 0;
     kw_client_poll(cl, (int)(left < 100 ? left : 100));
+    served = true;
   }
 }
 
@@ -240,6 +256,9 @@ int kw_consumer_watermarks(kw_client *cl, const char *topic, int32_t partition, 
   if (!topic || !low || !high) return KW_ERR_INVALID_ARG;
   kw_call c;
   kw_call_begin(&c, cl, timeout_ms, NULL, 0);
+  /* Four requests (metadata and ListOffsets, twice) to the leader, where a fetch may be
+   * held: each new fetch sent in between would hold the next request up again. */
+  if (cl->cons) kw_fetcher_hold_fetches(cl->cons, true);
   adm_tp tp = {topic, partition, -1, -1, false, false};
   int rc = adm_list_offsets(&c, &tp, 1, KW_ADMIN_OFFSET_EARLIEST, ADM_MISSING_WAITS);
   int64_t earliest = tp.offset;
@@ -249,5 +268,6 @@ int kw_consumer_watermarks(kw_client *cl, const char *topic, int32_t partition, 
     *low = earliest;
     *high = tp.offset;
   }
+  if (cl->cons) kw_fetcher_hold_fetches(cl->cons, false);
   return kw_call_end(&c, rc);
 }

@@ -30,10 +30,16 @@ typedef struct kw_chunk {
   kw_batch batch;        /* the open batch */
   kw_rd recs;            /* its records */
   int32_t recs_left;
+  /* The open entry is a legacy (magic 0/1) message: recs holds v0/v1 messages (itself,
+   * or a compressed wrapper's inner ones), at legacy_base + their offset; legacy_ts is
+   * the wrapper's log-append time (-1: each message's own timestamp). */
+  bool legacy;
+  int64_t legacy_base, legacy_ts;
   aborted_txn *aborted;  /* read_committed: from the Fetch answer, by first offset */
   int32_t n_aborted, next_aborted;
-  int64_t open_aborts[16]; /* producer ids inside an aborted transaction right now */
-  int n_open_aborts;
+  int64_t *open_aborts;  /* producer ids inside an aborted transaction right now: at most
+                          * n_aborted, the array's size (in the same allocation) */
+  int32_t n_open_aborts;
 } kw_chunk;
 
 typedef struct kw_ctp {
@@ -88,6 +94,7 @@ struct kw_fetcher {
   kw_metrics *metrics;
   int32_t *fetching_nodes; /* leaders with a Fetch in flight */
   int n_fetching;
+  bool fetches_held;       /* kw_fetcher_hold_fetches */
 };
 
 /* ---- partitions ---- */
@@ -262,6 +269,9 @@ static void send_lookup(kw_fetcher *c, kw_ctp *p, kw_conn *conn, int64_t now) {
   lt.n_partitions = 1;
   kw_list_offsets_req req;
   kw_msg_init(KW_SCHEMA_LIST_OFFSETS_REQ, &req);
+  /* -1: a consumer. Kafka applies the isolation level only then; any other id is a
+   * follower and is told the log end offset, past the records of open transactions. */
+  req.replica_id = -1;
   req.isolation_level = c->set.isolation_level;
   req.topics = &lt;
   req.n_topics = 1;
@@ -322,42 +332,68 @@ static bool node_busy(const kw_fetcher *c, int32_t node) {
   return false;
 }
 
+/* A Fetch answer with records, none of them past the fetch offset: an entry no reader
+ * knows (an unknown magic, a length too short) or only the first part of one (a broker
+ * since Fetch v3 sends the first batch whole, however large). Asking again would bring
+ * the same bytes at once, forever: the partition stops with an error event naming why
+ * (as Java's consumer fails with "Failed to make progress reading messages"). */
+static void stuck(kw_fetcher *c, kw_ctp *p, kw_slice records) {
+  kw_rd r;
+  kw_rd_init(&r, records.ptr, (size_t)records.len);
+  int magic = kw_records_magic(&r), err;
+  kw_batch b;
+  kw_legacy_msg m;
+  if (magic == 0 || magic == 1) err = kw_legacy_next(&r, &m);
+  else if (magic == 2 || magic == -1) err = kw_batch_next_unchecked(&r, &b); /* -1: shorter than a header */
+  else err = KW_ERR_UNSUPPORTED_VERSION;
+  if (!err) err = KW_ERR_MALFORMED; /* readable, yet it ends before the offset asked for */
+  kw_log(c->log, KW_LOG_ERR, "FETCH", "%s [%d]: cannot read past offset %lld (%d bytes, magic %d): %s", p->t->name,
+         p->partition, (long long)p->fetch_offset, (int)records.len, magic, kw_strerror(err));
+  stop_with(p, err, 0, p->fetch_offset);
+}
+
 /* Queues a partition's fetched records (a copy, with its aborted transactions sorted)
  * for the reader, and moves the fetch position past its last complete batch. */
-static void take_records(kw_fetcher *c, kw_ctp *p, const kw_fetch_resp_partition_data *pd) {
-  if (!pd->records.ptr || pd->records.len <= 0) return;
+static int take_records(kw_fetcher *c, kw_ctp *p, const kw_fetch_resp_partition_data *pd) {
+  if (!pd->records.ptr || pd->records.len <= 0) return KW_OK;
   int64_t next = kw_records_next_offset(pd->records.ptr, (size_t)pd->records.len, p->fetch_offset);
-  if (next == p->fetch_offset) return; /* nothing complete (a partial batch only) */
+  if (next == p->fetch_offset) { /* fetching the same offset again would bring the same bytes */
+    stuck(c, p, pd->records);
+    return KW_OK;
+  }
   kw_chunk *k = kw_alloc(c->mem, sizeof *k);
-  if (!k) return;
+  if (!k) return KW_ERR_NOMEM;
   memset(k, 0, sizeof *k);
   kw_buf_init_grow(&k->data, c->mem);
   kw_buf_raw(&k->data, pd->records.ptr, (size_t)pd->records.len);
-  if (k->data.err) {
+  int32_t n = c->set.isolation_level && pd->n_aborted_transactions > 0 ? pd->n_aborted_transactions : 0;
+  /* Without its aborted list a chunk would hand out aborted records: none or all. */
+  if (n > 0) k->aborted = kw_alloc(c->mem, (sizeof *k->aborted + sizeof *k->open_aborts) * (size_t)n);
+  if (k->data.err || (n > 0 && !k->aborted)) {
+    c->buffered += (int64_t)k->data.cap; /* free_chunk takes it off again */
     free_chunk(c, k);
-    return;
+    return KW_ERR_NOMEM;
   }
   kw_rd_init(&k->batches, k->data.data, k->data.len);
-  if (c->set.isolation_level && pd->n_aborted_transactions > 0) {
-    k->aborted = kw_alloc(c->mem, sizeof *k->aborted * (size_t)pd->n_aborted_transactions);
-    if (k->aborted) {
-      k->n_aborted = pd->n_aborted_transactions;
-      for (int32_t i = 0; i < k->n_aborted; i++)
-        k->aborted[i] = (aborted_txn){pd->aborted_transactions[i].producer_id, pd->aborted_transactions[i].first_offset};
-      /* Kafka lists them by first offset already; keep it so rather than trust it. */
-      for (int32_t i = 1; i < k->n_aborted; i++)
-        for (int32_t j = i; j > 0 && k->aborted[j].first_offset < k->aborted[j - 1].first_offset; j--) {
-          aborted_txn tmp = k->aborted[j];
-          k->aborted[j] = k->aborted[j - 1];
-          k->aborted[j - 1] = tmp;
-        }
-    }
+  if (n > 0) {
+    k->open_aborts = (int64_t *)(k->aborted + n);
+    k->n_aborted = n;
+    for (int32_t i = 0; i < n; i++)
+      k->aborted[i] = (aborted_txn){pd->aborted_transactions[i].producer_id, pd->aborted_transactions[i].first_offset};
+    /* Kafka lists them by first offset already; keep it so rather than trust it. */
+    for (int32_t i = 1; i < n; i++)
+      for (int32_t j = i; j > 0 && k->aborted[j].first_offset < k->aborted[j - 1].first_offset; j--) {
+        aborted_txn tmp = k->aborted[j];
+        k->aborted[j] = k->aborted[j - 1];
+        k->aborted[j - 1] = tmp;
+      }
   }
   c->buffered += (int64_t)k->data.cap;
   if (p->tail) p->tail->next = k;
   else p->head = k;
   p->tail = k;
   p->fetch_offset = next;
+  return KW_OK;
 }
 
 static void on_fetch(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
@@ -405,7 +441,7 @@ static void on_fetch(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
       p->retry_at = now + c->set.retry_backoff_ms;
     } else if (kerr == 0) {
       p->high_watermark = pd->high_watermark;
-      take_records(c, p, pd);
+      if (take_records(c, p, pd) != KW_OK) p->retry_at = now + c->set.retry_backoff_ms; /* fetched again */
     } else if (kerr == KW_KERR_OFFSET_OUT_OF_RANGE) {
       KW_DBG(c->log, FETCH, "%s [%d]: offset %lld out of range", p->t->name, p->partition, (long long)p->fetch_offset);
       if (c->set.auto_offset_reset == KW_RESET_ERROR) stop_with(p, KW_ERR_BROKER, kerr, p->fetch_offset);
@@ -571,6 +607,8 @@ out:
   kw_free(c->mem, fparts);
 }
 
+void kw_fetcher_hold_fetches(kw_fetcher *c, bool hold) { c->fetches_held = hold; }
+
 void kw_fetcher_run(kw_fetcher *c, int64_t now) {
   for (int i = 0; i < c->n_parts; i++) {
     kw_ctp *p = c->parts[i];
@@ -586,6 +624,7 @@ void kw_fetcher_run(kw_fetcher *c, int64_t now) {
     if (conn) send_lookup(c, p, conn, now);
   }
   if (c->buffered >= c->set.queued_max_bytes) return; /* bounded prefetch: the application catches up first */
+  if (c->fetches_held) return;
   for (int i = 0; i < c->cl->n_brokers; i++) {
     kw_broker *br = c->cl->brokers[i];
     if (br->node_id < 0 || node_busy(c, br->node_id)) continue;
@@ -623,7 +662,9 @@ static bool pid_aborting(const kw_chunk *k, int64_t pid) {
 static bool skip_for_abort(kw_chunk *k, const kw_batch *b, kw_rd recs) {
   int64_t last = b->base_offset + b->last_offset_delta;
   while (k->next_aborted < k->n_aborted && k->aborted[k->next_aborted].first_offset <= last) {
-    if (k->n_open_aborts < 16) k->open_aborts[k->n_open_aborts++] = k->aborted[k->next_aborted].producer_id;
+    /* A set, as Java's abortedProducerIds; each comes from one entry, so n_aborted fit. */
+    if (!pid_aborting(k, k->aborted[k->next_aborted].producer_id))
+      k->open_aborts[k->n_open_aborts++] = k->aborted[k->next_aborted].producer_id;
     k->next_aborted++;
   }
   if (b->attributes & KW_BATCH_CONTROL) {
@@ -649,16 +690,90 @@ static void error_event(kw_ctp *p, kw_message *m) {
   p->err = 0; /* once */
 }
 
+/* The next record of the open entry: a v2 record, or a legacy message. */
+static int entry_record(kw_chunk *k, kw_record *rec) {
+  if (!k->legacy) return kw_record_next(&k->recs, &k->batch, rec);
+  kw_legacy_msg lm;
+  int err = kw_legacy_next(&k->recs, &lm);
+  if (err) return err;
+  memset(rec, 0, sizeof *rec);
+  rec->offset = (int64_t)((uint64_t)k->legacy_base + (uint64_t)lm.offset); /* wraps on hostile input */
+  rec->timestamp = k->legacy_ts >= 0 ? k->legacy_ts : lm.timestamp;
+  rec->key = lm.key;
+  rec->value = lm.value;
+  kw_rd_init(&rec->headers, NULL, 0);
+  return 0;
+}
+
+/* Whether the entry at r is cut off by the end of the answer (brokers cut at max bytes:
+ * the next fetch brings it whole), read from the offset and length both layouts start with. */
+static bool partial_at_end(const kw_rd *r) {
+  size_t left = kw_rd_left(r);
+  if (left < 12) return true;
+  int32_t len = (int32_t)((uint32_t)r->p[8] << 24 | (uint32_t)r->p[9] << 16 | (uint32_t)r->p[10] << 8 | r->p[11]);
+  return len >= 0 && (size_t)len > left - 12;
+}
+
+/* Opens the legacy (magic 0/1) message at k->batches: an uncompressed one is its own
+ * record, a compressed wrapper's records are its inner messages (into p->scratch). */
+static int open_legacy(kw_fetcher *c, kw_ctp *p, kw_chunk *k, int64_t *at) {
+  const uint8_t *start = k->batches.p;
+  kw_legacy_msg w;
+  w.offset = p->position;
+  int err = kw_legacy_next(&k->batches, &w);
+  *at = w.offset;
+  if (err) return err;
+  k->legacy = true;
+  if (w.offset < p->position) return 0; /* a wrapper's offset is its last inner one's: all before */
+  k->legacy_ts = w.magic == 1 && (w.attributes & KW_BATCH_LOG_APPEND_TIME) ? w.timestamp : -1;
+  if ((w.attributes & KW_BATCH_CODEC_MASK) == KW_CODEC_NONE) {
+    kw_rd_init(&k->recs, start, (size_t)(k->batches.p - start));
+    k->legacy_base = 0;
+    k->recs_left = 1;
+    return 0;
+  }
+  return kw_legacy_inner(&w, &p->scratch, (size_t)c->set.max_decompressed, &k->recs, &k->legacy_base, &k->recs_left);
+}
+
+/* Opens the next entry of chunk k (a v2 batch or a legacy message): its records are
+ * then in k->recs (none when it holds nothing to hand out: before the position, a
+ * control batch, an aborted transaction). An error says where (*at). */
+static int open_entry(kw_fetcher *c, kw_ctp *p, kw_chunk *k, int64_t *at) {
+  k->recs_left = 0;
+  if (partial_at_end(&k->batches)) {
+    k->batches.p = k->batches.end;
+    return 0;
+  }
+  int magic = kw_records_magic(&k->batches);
+  if (magic == 0 || magic == 1) return open_legacy(c, p, k, at);
+  k->legacy = false;
+  int err = c->set.check_crcs ? kw_batch_next(&k->batches, &k->batch) : kw_batch_next_unchecked(&k->batches, &k->batch);
+  *at = magic == 2 ? k->batch.base_offset : p->position;
+  if (err) return err;
+  int64_t last = k->batch.base_offset + k->batch.last_offset_delta;
+  if (last < p->position) return 0;
+  kw_rd recs;
+  err = kw_batch_records(&k->batch, &p->scratch, (size_t)c->set.max_decompressed, &recs);
+  if (err) return err;
+  if ((c->set.isolation_level && skip_for_abort(k, &k->batch, recs)) || (k->batch.attributes & KW_BATCH_CONTROL)) {
+    p->position = last + 1; /* past it, so a fetch from the position does not bring it again */
+    return 0;
+  }
+  k->recs = recs;
+  k->recs_left = k->batch.record_count;
+  return 0;
+}
+
 /* 1 with a record or error event from this partition, 0 when it has nothing. */
 static int next_from(kw_fetcher *c, kw_ctp *p, kw_message *m) {
   while (p->head) {
     kw_chunk *k = p->head;
     if (k->recs_left > 0) {
       kw_record rec;
-      int err = kw_record_next(&k->recs, &k->batch, &rec);
+      int err = entry_record(k, &rec);
       k->recs_left--;
       if (err) {
-        stop_with(p, err, 0, k->batch.base_offset);
+        stop_with(p, err, 0, k->legacy ? p->position : k->batch.base_offset);
         drop_chunks(c, p);
         break;
       }
@@ -686,34 +801,15 @@ static int next_from(kw_fetcher *c, kw_ctp *p, kw_message *m) {
       p->spent = k;
       continue;
     }
-    int err = c->set.check_crcs ? kw_batch_next(&k->batches, &k->batch) : kw_batch_next_unchecked(&k->batches, &k->batch);
-    if (err == KW_ERR_TRUNCATED) { /* a partial batch at the end: the next fetch brings it whole */
-      k->batches.p = k->batches.end;
-      continue;
-    }
-    if (err) { /* CRC mismatch or a batch we cannot read: say where, never skip silently */
-      int64_t at = k->batch.magic == 2 ? k->batch.base_offset : p->position;
+    int64_t at = p->position;
+    int err = open_entry(c, p, k, &at);
+    if (err) { /* CRC mismatch or an entry we cannot read: say where, never skip silently */
       kw_log(c->log, KW_LOG_ERR, "FETCH", "%s [%d]: bad batch at offset %lld: %s", p->t->name, p->partition,
              (long long)at, kw_strerror(err));
       stop_with(p, err, 0, at);
       drop_chunks(c, p);
       break;
     }
-    if (k->batch.base_offset + k->batch.last_offset_delta < p->position) continue;
-    kw_rd recs;
-    err = kw_batch_records(&k->batch, &p->scratch, (size_t)c->set.max_decompressed, &recs);
-    if (err) {
-      stop_with(p, err, 0, k->batch.base_offset);
-      drop_chunks(c, p);
-      break;
-    }
-    if ((c->set.isolation_level && skip_for_abort(k, &k->batch, recs)) || (k->batch.attributes & KW_BATCH_CONTROL)) {
-      if (k->batch.base_offset + k->batch.last_offset_delta + 1 > p->position)
-        p->position = k->batch.base_offset + k->batch.last_offset_delta + 1;
-      continue;
-    }
-    k->recs = recs;
-    k->recs_left = k->batch.record_count;
   }
   if (p->state == CTP_STOPPED && p->err) {
     error_event(p, m);

@@ -31,6 +31,11 @@ int kw_fetcher_remove(kw_fetcher *c, const char *topic, int32_t partition);
 int kw_fetcher_set_paused(kw_fetcher *c, const char *topic, int32_t partition, bool paused);
 int64_t kw_fetcher_get_position(kw_fetcher *c, const char *topic, int32_t partition);
 
+/* While held, no new Fetch is sent (lookups still are). A blocking call to a leader
+ * holds them: the broker answers a connection's requests in order and keeps an empty
+ * Fetch up to fetch.wait.max.ms, so every fetch sent between the call's requests would
+ * delay the next one by as much. The Java consumer fetches only inside poll() too. */
+void kw_fetcher_hold_fetches(kw_fetcher *c, bool hold);
 /* Sends offset lookups and fetches that are due. */
 void kw_fetcher_run(kw_fetcher *c, int64_t now);
 int64_t kw_fetcher_deadline(const kw_fetcher *c);

@@ -30,9 +30,10 @@ typedef struct kw_message {
   const void *value; /* NULL = null value (a tombstone) */
   size_t value_len;
   /* KW_OK for a record. Otherwise an error event about topic/partition at offset
-   * (KW_ERR_CRC: a corrupt batch; KW_ERR_BROKER with kafka_error: e.g.
-   * OFFSET_OUT_OF_RANGE under auto.offset.reset=error). That partition then stops
-   * until kw_consumer_seek. */
+   * (KW_ERR_CRC: a corrupt batch; KW_ERR_UNSUPPORTED_VERSION: a batch of an unknown
+   * magic; KW_ERR_TRUNCATED / KW_ERR_MALFORMED: records the consumer cannot read past;
+   * KW_ERR_BROKER with kafka_error: e.g. OFFSET_OUT_OF_RANGE under
+   * auto.offset.reset=error). That partition then stops until kw_consumer_seek. */
   int err;
   int16_t kafka_error;
   int32_t n_headers;
@@ -105,7 +106,10 @@ KW_API int kw_consumer_close(kw_client *cl, int timeout_ms);
 KW_API const char *kw_consumer_member_id(kw_client *cl);
 KW_API int32_t kw_consumer_generation(kw_client *cl);
 
-/* Low and high watermarks (log start, end) of a partition, asked from its leader. */
+/* Low and high watermarks of a partition, asked from its leader: the log start offset
+ * and the high watermark, whatever isolation.level says (a read_committed consumer
+ * stops earlier while a transaction is open: at the last stable offset). Waits for at
+ * most the one fetch the broker may be holding on that connection. */
 KW_API int kw_consumer_watermarks(kw_client *cl, const char *topic, int32_t partition, int64_t *low, int64_t *high,
                            int timeout_ms);
 

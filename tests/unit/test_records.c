@@ -221,6 +221,11 @@ Test(records, legacy_v0_and_v1_with_compressed_wrapper) {
   cr_assert_eq(base + im.offset, 41);
   cr_assert(im.value.len == 6 && memcmp(im.value.ptr, "second", 6) == 0);
 
+  /* The next fetch starts after the wrapper, whose offset is its last inner message's;
+   * the first message alone (34 bytes) is shorter than a v2 batch header. */
+  cr_assert_eq(kw_records_next_offset(set.data, set.len, 0), 42);
+  cr_assert_eq(kw_records_next_offset(set.data, 34, 0), 8);
+
   set.data[30] ^= 1; /* inside the first message: its CRC no longer holds */
   kw_rd_init(&r, set.data, set.len);
   cr_assert_eq(kw_legacy_next(&r, &m), KW_ERR_CRC);
@@ -230,7 +235,7 @@ Test(records, legacy_v0_and_v1_with_compressed_wrapper) {
   kw_buf_free(&z);
 }
 
-/* Where the consumer's next Fetch starts: after the last complete v2 batch, from the
+/* Where the consumer's next Fetch starts: after the last complete entry, from the
  * headers alone. Two batches, offsets 0-2 and 3-6. */
 Test(records, next_offset_from_batch_headers) {
   kw_buf b;
@@ -243,7 +248,9 @@ Test(records, next_offset_from_batch_headers) {
   cr_assert_eq(kw_records_next_offset(b.data, b.len, 100), 100, "never backwards");
   cr_assert_eq(kw_records_next_offset(b.data, b.len - 1, 0), 3, "a partial last batch ends the walk");
   cr_assert_eq(kw_records_next_offset(b.data, KW_BATCH_HEADER_SIZE - 1, 5), 5, "shorter than a header");
-  b.data[second + 16] = 1; /* magic 1: skipped, not counted */
+  b.data[second + 16] = 1; /* magic 1: a legacy message, whose offset (3) is its last */
+  cr_assert_eq(kw_records_next_offset(b.data, b.len, 0), 4);
+  b.data[second + 16] = 3; /* no such magic: the walk ends before it */
   cr_assert_eq(kw_records_next_offset(b.data, b.len, 0), 3);
   kw_buf_free(&b);
 }

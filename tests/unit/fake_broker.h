@@ -1,0 +1,351 @@
+/* A scripted Kafka broker for unit tests, run in a thread of the test (the library
+ * never starts one): node 1 at 127.0.0.1:<port>, leading every partition of one topic.
+ * It answers ApiVersions, Metadata, ListOffsets and Fetch with kwire's own generated
+ * codec; the records of each Fetch answer come from a callback the test provides, so a
+ * test can serve what a real Kafka 4 broker no longer writes (v0/v1 message sets) or
+ * exactly the aborted-transaction list it needs.
+ *
+ * As a real broker does, it reads a connection's next request only after answering the
+ * one before (Kafka mutes a connection while a request is in progress), and holds a
+ * Fetch that has no records for its max_wait_ms. It counts what it was asked, so tests
+ * count requests instead of measuring time. Include it in one test file only. */
+#ifndef KW_TEST_FAKE_BROKER_H
+#define KW_TEST_FAKE_BROKER_H
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "core/kw_clock.h"
+#include "core/kw_mem.h"
+#include "proto/kw_frame.h"
+#include "proto/kw_msg.h"
+
+#define FB_MAX_CONNS 16
+
+typedef struct fb fb;
+/* Fills one partition's Fetch answer for fetch_offset (records, aborted transactions,
+ * high watermark; allocate from `a`). Runs on the broker's thread, under fb->mu. */
+typedef void (*fb_fetch_fn)(fb *b, int32_t partition, int64_t fetch_offset, kw_fetch_resp_partition_data *pd,
+                            kw_arena *a);
+
+typedef struct fb_conn {
+  int fd;
+  kw_buf in;          /* bytes read, not yet a whole request */
+  kw_buf held;        /* an answer held back (an empty Fetch waits max_wait_ms) */
+  int64_t held_until; /* 0: nothing held */
+} fb_conn;
+
+struct fb {
+  /* set before fb_start */
+  const char *topic;
+  int32_t n_partitions;
+  int16_t fetch_max_version; /* advertised; <= 12 keeps topic names in Fetch */
+  fb_fetch_fn on_fetch;
+  void *ud;
+  int64_t end_offset; /* what ListOffsets says for "latest" (and the high watermark) */
+  /* seen (read under mu) */
+  pthread_mutex_t mu;
+  int n_fetch, n_list_offsets, n_conns_accepted, n_unknown;
+  int n_held_released;      /* held Fetch answers sent */
+  int lo_after_released;    /* n_held_released when the last ListOffsets was read */
+  int32_t lo_replica_id;
+  int8_t lo_isolation;
+  int64_t last_fetch_offset;
+  /* internal */
+  int lfd, port;
+  atomic_bool stop;
+  pthread_t th;
+  fb_conn conns[FB_MAX_CONNS];
+};
+
+static void fb_put_answer(kw_buf *out, int16_t api, int16_t ver, int32_t corr, const void *resp) {
+  size_t at = out->len;
+  kw_buf_i32(out, 0);
+  kw_resp_header_encode(out, corr, kw_resp_header_version(api, ver));
+  kw_response_encode(api, ver, resp, out);
+  kw_buf_put_i32_at(out, at, (int32_t)(out->len - at - 4));
+}
+
+static void fb_api_versions(fb *b, int16_t ver, int32_t corr, kw_buf *out) {
+  static const int16_t keys[] = {KW_API_FETCH, KW_API_LIST_OFFSETS, KW_API_METADATA, KW_API_API_VERSIONS};
+  kw_api_versions_resp_api_version av[4];
+  for (int i = 0; i < 4; i++) {
+    kw_msg_init(KW_SCHEMA_API_VERSIONS_RESP_API_VERSION, &av[i]);
+    av[i].api_key = keys[i];
+    kw_api_versions(keys[i], &av[i].min_version, &av[i].max_version);
+    if (keys[i] == KW_API_FETCH && av[i].max_version > b->fetch_max_version) av[i].max_version = b->fetch_max_version;
+  }
+  kw_api_versions_resp r;
+  kw_msg_init(KW_SCHEMA_API_VERSIONS_RESP, &r);
+  r.api_keys = av;
+  r.n_api_keys = 4;
+  fb_put_answer(out, KW_API_API_VERSIONS, ver, corr, &r);
+}
+
+static kw_slice fb_str(const char *s) { return (kw_slice){(const uint8_t *)s, (int32_t)strlen(s)}; }
+
+static void fb_metadata(fb *b, int16_t ver, int32_t corr, kw_buf *out, kw_arena *a) {
+  static int32_t one = 1;
+  kw_metadata_resp_broker br;
+  kw_msg_init(KW_SCHEMA_METADATA_RESP_BROKER, &br);
+  br.node_id = 1;
+  br.host = fb_str("127.0.0.1");
+  br.port = b->port;
+  kw_metadata_resp_partition *ps = kw_arena_alloc(a, sizeof *ps * (size_t)b->n_partitions);
+  for (int32_t i = 0; i < b->n_partitions; i++) {
+    kw_msg_init(KW_SCHEMA_METADATA_RESP_PARTITION, &ps[i]);
+    ps[i].partition_index = i;
+    ps[i].leader_id = 1;
+    ps[i].leader_epoch = 0;
+    ps[i].replica_nodes = ps[i].isr_nodes = &one;
+    ps[i].n_replica_nodes = 1;
+    ps[i].n_isr_nodes = 1;
+    ps[i].n_offline_replicas = 0;
+  }
+  kw_metadata_resp_topic t;
+  kw_msg_init(KW_SCHEMA_METADATA_RESP_TOPIC, &t);
+  t.name = fb_str(b->topic);
+  memset(t.topic_id.b, 0x5a, sizeof t.topic_id.b);
+  t.partitions = ps;
+  t.n_partitions = b->n_partitions;
+  kw_metadata_resp r;
+  kw_msg_init(KW_SCHEMA_METADATA_RESP, &r);
+  r.brokers = &br;
+  r.n_brokers = 1;
+  r.cluster_id = fb_str("fake");
+  r.controller_id = 1;
+  r.topics = &t;
+  r.n_topics = 1;
+  fb_put_answer(out, KW_API_METADATA, ver, corr, &r);
+}
+
+static void fb_list_offsets(fb *b, int16_t ver, int32_t corr, const kw_list_offsets_req *q, kw_buf *out,
+                            kw_arena *a) {
+  b->n_list_offsets++;
+  b->lo_after_released = b->n_held_released;
+  b->lo_replica_id = q->replica_id;
+  b->lo_isolation = q->isolation_level;
+  kw_list_offsets_resp_list_offsets_topic_response *ts = kw_arena_alloc(a, sizeof *ts * (size_t)(q->n_topics + 1));
+  for (int32_t i = 0; i < q->n_topics; i++) {
+    const kw_list_offsets_req_list_offsets_topic *qt = &q->topics[i];
+    kw_msg_init(KW_SCHEMA_LIST_OFFSETS_RESP_LIST_OFFSETS_TOPIC_RESPONSE, &ts[i]);
+    ts[i].name = qt->name;
+    ts[i].partitions = kw_arena_alloc(a, sizeof *ts[i].partitions * (size_t)(qt->n_partitions + 1));
+    ts[i].n_partitions = qt->n_partitions;
+    for (int32_t k = 0; k < qt->n_partitions; k++) {
+      kw_list_offsets_resp_list_offsets_partition_response *p = &ts[i].partitions[k];
+      kw_msg_init(KW_SCHEMA_LIST_OFFSETS_RESP_LIST_OFFSETS_PARTITION_RESPONSE, p);
+      p->partition_index = qt->partitions[k].partition_index;
+      p->timestamp = -1;
+      p->offset = qt->partitions[k].timestamp == -2 ? 0 : b->end_offset;
+      p->leader_epoch = 0;
+    }
+  }
+  kw_list_offsets_resp r;
+  kw_msg_init(KW_SCHEMA_LIST_OFFSETS_RESP, &r);
+  r.topics = ts;
+  r.n_topics = q->n_topics;
+  fb_put_answer(out, KW_API_LIST_OFFSETS, ver, corr, &r);
+}
+
+/* Returns how long to hold the answer (ms): max_wait_ms when no partition has records. */
+static int32_t fb_fetch(fb *b, int16_t ver, int32_t corr, const kw_fetch_req *q, kw_buf *out, kw_arena *a) {
+  b->n_fetch++;
+  kw_fetch_resp_fetchable_topic_response *ts = kw_arena_alloc(a, sizeof *ts * (size_t)(q->n_topics + 1));
+  bool any = false;
+  for (int32_t i = 0; i < q->n_topics; i++) {
+    const kw_fetch_req_fetch_topic *qt = &q->topics[i];
+    kw_msg_init(KW_SCHEMA_FETCH_RESP_FETCHABLE_TOPIC_RESPONSE, &ts[i]);
+    ts[i].topic = qt->topic;
+    ts[i].topic_id = qt->topic_id;
+    ts[i].partitions = kw_arena_alloc(a, sizeof *ts[i].partitions * (size_t)(qt->n_partitions + 1));
+    ts[i].n_partitions = qt->n_partitions;
+    for (int32_t k = 0; k < qt->n_partitions; k++) {
+      kw_fetch_resp_partition_data *pd = &ts[i].partitions[k];
+      kw_msg_init(KW_SCHEMA_FETCH_RESP_PARTITION_DATA, pd);
+      pd->partition_index = qt->partitions[k].partition;
+      pd->high_watermark = pd->last_stable_offset = b->end_offset;
+      pd->log_start_offset = 0;
+      pd->preferred_read_replica = -1;
+      pd->records = (kw_slice){(const uint8_t *)"", 0};
+      b->last_fetch_offset = qt->partitions[k].fetch_offset;
+      if (b->on_fetch) b->on_fetch(b, pd->partition_index, qt->partitions[k].fetch_offset, pd, a);
+      any |= pd->records.len > 0;
+    }
+  }
+  kw_fetch_resp r;
+  kw_msg_init(KW_SCHEMA_FETCH_RESP, &r);
+  r.responses = ts;
+  r.n_responses = q->n_topics;
+  r.session_id = 0; /* no incremental session: every fetch is a full one */
+  fb_put_answer(out, KW_API_FETCH, ver, corr, &r);
+  return any ? 0 : q->max_wait_ms;
+}
+
+/* Answers one whole request frame (without its size); returns the ms to hold it. */
+static int32_t fb_handle(fb *b, const uint8_t *frame, size_t len, kw_buf *out) {
+  kw_rd r;
+  kw_rd_init(&r, frame, len);
+  if (len < 4) return 0;
+  int16_t api = (int16_t)(frame[0] << 8 | frame[1]), ver = (int16_t)(frame[2] << 8 | frame[3]);
+  kw_req_header h;
+  kw_req_header_decode(&r, &h, kw_req_header_version(api, ver));
+  kw_arena a;
+  kw_arena_init(&a, NULL, 0);
+  union {
+    kw_list_offsets_req lo;
+    kw_fetch_req fetch;
+    char any[512];
+  } q;
+  int32_t hold = 0;
+  pthread_mutex_lock(&b->mu);
+  if (api == KW_API_API_VERSIONS) {
+    fb_api_versions(b, ver, h.correlation_id, out);
+  } else if (api == KW_API_METADATA) {
+    fb_metadata(b, ver, h.correlation_id, out, &a);
+  } else if (api == KW_API_LIST_OFFSETS && kw_request_decode(api, ver, &r, &a, &q.lo) == 0) {
+    fb_list_offsets(b, ver, h.correlation_id, &q.lo, out, &a);
+  } else if (api == KW_API_FETCH && kw_request_decode(api, ver, &r, &a, &q.fetch) == 0) {
+    hold = fb_fetch(b, ver, h.correlation_id, &q.fetch, out, &a);
+  } else {
+    b->n_unknown++;
+    fprintf(stderr, "fake broker: no answer for api %d v%d\n", api, ver);
+  }
+  pthread_mutex_unlock(&b->mu);
+  kw_arena_reset(&a);
+  return hold;
+}
+
+static void fb_write_all(int fd, const kw_buf *out) {
+  size_t at = 0;
+  while (at < out->len) {
+    ssize_t n = write(fd, out->data + at, out->len - at);
+    if (n <= 0) return;
+    at += (size_t)n;
+  }
+}
+
+static void fb_close_conn(fb_conn *c) {
+  close(c->fd);
+  c->fd = -1;
+  kw_buf_free(&c->in);
+  kw_buf_free(&c->held);
+  c->held_until = 0;
+}
+
+/* Answers the whole requests in c->in, in order, stopping at one that is held. */
+static void fb_serve(fb *b, fb_conn *c) {
+  size_t used = 0, len;
+  while (!c->held_until && kw_frame_peek(c->in.data + used, c->in.len - used, 1 << 26, &len) == 0) {
+    kw_buf out;
+    kw_buf_init_grow(&out, NULL);
+    int32_t hold = fb_handle(b, c->in.data + used + 4, len, &out);
+    used += 4 + len;
+    if (hold > 0) {
+      c->held = out;
+      c->held_until = kw_now_ms() + hold;
+    } else {
+      fb_write_all(c->fd, &out);
+      kw_buf_free(&out);
+    }
+  }
+  memmove(c->in.data, c->in.data + used, c->in.len - used);
+  c->in.len -= used;
+}
+
+static void *fb_run(void *arg) {
+  fb *b = arg;
+  while (!atomic_load(&b->stop)) {
+    struct pollfd pf[FB_MAX_CONNS + 1];
+    int n = 0;
+    pf[n++] = (struct pollfd){b->lfd, POLLIN, 0};
+    int64_t now = kw_now_ms(), wake = now + 20;
+    for (int i = 0; i < FB_MAX_CONNS; i++) {
+      fb_conn *c = &b->conns[i];
+      if (c->held_until && c->held_until < wake) wake = c->held_until;
+      /* like Kafka: no further request is read from a connection with one in progress */
+      pf[n++] = (struct pollfd){c->fd, (short)(c->fd >= 0 && !c->held_until ? POLLIN : 0), 0};
+    }
+    poll(pf, (nfds_t)n, (int)(wake > now ? wake - now : 0));
+    if (pf[0].revents & POLLIN) {
+      int fd = accept(b->lfd, NULL, NULL);
+      for (int i = 0; fd >= 0 && i < FB_MAX_CONNS; i++)
+        if (b->conns[i].fd < 0) {
+          b->conns[i].fd = fd;
+          kw_buf_init_grow(&b->conns[i].in, NULL);
+          kw_buf_init_grow(&b->conns[i].held, NULL);
+          pthread_mutex_lock(&b->mu);
+          b->n_conns_accepted++;
+          pthread_mutex_unlock(&b->mu);
+          fd = -1;
+        }
+      if (fd >= 0) close(fd);
+    }
+    for (int i = 0; i < FB_MAX_CONNS; i++) {
+      fb_conn *c = &b->conns[i];
+      if (c->fd < 0) continue;
+      if (c->held_until && kw_now_ms() >= c->held_until) {
+        fb_write_all(c->fd, &c->held);
+        kw_buf_reset(&c->held);
+        c->held_until = 0;
+        pthread_mutex_lock(&b->mu);
+        b->n_held_released++;
+        pthread_mutex_unlock(&b->mu);
+        fb_serve(b, c); /* what queued up behind it */
+      }
+      if (!(pf[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      uint8_t buf[65536];
+      ssize_t got = read(c->fd, buf, sizeof buf);
+      if (got <= 0) {
+        fb_close_conn(c);
+        continue;
+      }
+      kw_buf_raw(&c->in, buf, (size_t)got);
+      fb_serve(b, c);
+    }
+  }
+  return NULL;
+}
+
+/* Listens on an ephemeral loopback port and starts answering. */
+static void fb_start(fb *b) {
+  pthread_mutex_init(&b->mu, NULL);
+  for (int i = 0; i < FB_MAX_CONNS; i++) b->conns[i].fd = -1;
+  if (!b->fetch_max_version) b->fetch_max_version = 12;
+  b->lo_replica_id = 12345; /* "never asked" */
+  b->lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  bind(b->lfd, (struct sockaddr *)&sa, sizeof sa);
+  listen(b->lfd, 8);
+  socklen_t sl = sizeof sa;
+  getsockname(b->lfd, (struct sockaddr *)&sa, &sl);
+  b->port = ntohs(sa.sin_port);
+  atomic_store(&b->stop, false);
+  pthread_create(&b->th, NULL, fb_run, b);
+}
+
+static void fb_stop(fb *b) {
+  atomic_store(&b->stop, true);
+  pthread_join(b->th, NULL);
+  for (int i = 0; i < FB_MAX_CONNS; i++)
+    if (b->conns[i].fd >= 0) fb_close_conn(&b->conns[i]);
+  close(b->lfd);
+  pthread_mutex_destroy(&b->mu);
+}
+
+/* A counter (or other int field) read under the lock. */
+static int64_t fb_get(fb *b, const void *field, size_t size) {
+  pthread_mutex_lock(&b->mu);
+  int64_t v = size == 8 ? *(const int64_t *)field : size == 4 ? *(const int32_t *)field : *(const int8_t *)field;
+  pthread_mutex_unlock(&b->mu);
+  return v;
+}
+#define FB_GET(b, field) fb_get((b), &(b)->field, sizeof (b)->field)
+
+#endif
