@@ -88,7 +88,7 @@ typedef enum adm_missing {
 /* Offsets of partitions at their leaders (ListOffsets, replica -1, read_uncommitted),
  * spec as in kw_admin_list_offsets. Fills offset/timestamp of every entry; retries
  * leader changes and retriable partition errors with fresh metadata. */
-int adm_list_offsets(kw_call *a, adm_tp *tps, int n, int64_t spec, adm_missing missing);
+int adm_list_offsets(kw_call *a, adm_tp *tps, int n, int64_t spec, int8_t isolation, adm_missing missing);
 /* Partition rows for every partition of a topic; offsets -1 until filled. */
 int adm_topic_rows(kw_admin_result *res, const kw_metadata_resp_topic *t);
 /* Offsets (spec) for every row, into dst[row] (NULL: the rows' offset and timestamp);

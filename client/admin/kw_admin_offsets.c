@@ -23,7 +23,8 @@ static int build_lo(kw_call *a, void *r, int16_t v) {
 
 /* One ListOffsets to `node` for every pending entry it leads (leader[] == node; marked
  * -2 once asked). Entries answered without error are done. */
-static int ask_leader(kw_call *a, adm_tp *tps, int32_t *leader, int n, int32_t node, int64_t spec, kw_arena *ar) {
+static int ask_leader(kw_call *a, adm_tp *tps, int32_t *leader, int n, int32_t node, int64_t spec, int8_t isolation,
+                      kw_arena *ar) {
   int cnt = 0;
   for (int j = 0; j < n; j++) cnt += leader[j] == node;
   kw_list_offsets_req_list_offsets_topic *ts = kw_arena_alloc(ar, sizeof *ts * (size_t)cnt);
@@ -51,7 +52,7 @@ static int ask_leader(kw_call *a, adm_tp *tps, int32_t *leader, int n, int32_t n
   lo_req l;
   kw_msg_init(KW_SCHEMA_LIST_OFFSETS_REQ, &l.req);
   l.req.replica_id = -1;     /* a client, not a follower */
-  l.req.isolation_level = 0; /* read_uncommitted: the high watermark */
+  l.req.isolation_level = isolation; /* 0: up to the high watermark; 1: the last stable offset */
   l.req.topics = ts;
   l.req.n_topics = nt;
   l.spec = spec;
@@ -123,7 +124,7 @@ static int map_leaders(kw_call *a, adm_tp *tps, int n, const kw_metadata_resp *m
   return 0;
 }
 
-int adm_list_offsets(kw_call *a, adm_tp *tps, int n, int64_t spec, adm_missing missing) {
+int adm_list_offsets(kw_call *a, adm_tp *tps, int n, int64_t spec, int8_t isolation, adm_missing missing) {
   kw_arena ar;
   kw_arena_init(&ar, a->cl->mem, 0);
   const char *waiting = a->waiting;
@@ -150,7 +151,7 @@ int adm_list_offsets(kw_call *a, adm_tp *tps, int n, int64_t spec, adm_missing m
     a->waiting = "offsets from the partitions' leaders";
     rc = map_leaders(a, tps, n, &md, missing, leader);
     for (int i = 0; i < n && !rc; i++)
-      if (!tps[i].done && leader[i] >= 0) rc = ask_leader(a, tps, leader, n, leader[i], spec, &ar);
+      if (!tps[i].done && leader[i] >= 0) rc = ask_leader(a, tps, leader, n, leader[i], spec, isolation, &ar);
     if (rc < 0) break;
     pending = 0;
     for (int i = 0; i < n; i++) pending += !tps[i].done;
@@ -183,7 +184,7 @@ int adm_rows_offsets(kw_call *a, kw_admin_result *res, int64_t spec, bool only_u
     tps[n] = (adm_tp){res->parts[i].topic, res->parts[i].partition, -1, -1, false, false};
     row[n++] = i;
   }
-  int rc = adm_list_offsets(a, tps, n, spec, dst ? ADM_MISSING_GONE : ADM_MISSING_FAILS);
+  int rc = adm_list_offsets(a, tps, n, spec, 0, dst ? ADM_MISSING_GONE : ADM_MISSING_FAILS);
   for (int k = 0; rc == 0 && k < n; k++) {
     if (tps[k].gone) continue;
     if (dst) {

@@ -260,10 +260,12 @@ int kw_consumer_watermarks(kw_client *cl, const char *topic, int32_t partition, 
    * held: each new fetch sent in between would hold the next request up again. */
   if (cl->cons) kw_fetcher_hold_fetches(cl->cons, true);
   adm_tp tp = {topic, partition, -1, -1, false, false};
-  int rc = adm_list_offsets(&c, &tp, 1, KW_ADMIN_OFFSET_EARLIEST, ADM_MISSING_WAITS);
+  /* As Java's endOffsets: a read_committed consumer's end is the last stable offset. */
+  int8_t isolation = kw_config_values(cl->conf)->isolation_level == KW_ISOLATION_READ_COMMITTED;
+  int rc = adm_list_offsets(&c, &tp, 1, KW_ADMIN_OFFSET_EARLIEST, isolation, ADM_MISSING_WAITS);
   int64_t earliest = tp.offset;
   tp.done = false;
-  if (!rc) rc = adm_list_offsets(&c, &tp, 1, KW_ADMIN_OFFSET_LATEST, ADM_MISSING_WAITS);
+  if (!rc) rc = adm_list_offsets(&c, &tp, 1, KW_ADMIN_OFFSET_LATEST, isolation, ADM_MISSING_WAITS);
   if (!rc) {
     *low = earliest;
     *high = tp.offset;

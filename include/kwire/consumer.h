@@ -106,10 +106,10 @@ KW_API int kw_consumer_close(kw_client *cl, int timeout_ms);
 KW_API const char *kw_consumer_member_id(kw_client *cl);
 KW_API int32_t kw_consumer_generation(kw_client *cl);
 
-/* Low and high watermarks of a partition, asked from its leader: the log start offset
- * and the high watermark, whatever isolation.level says (a read_committed consumer
- * stops earlier while a transaction is open: at the last stable offset). Waits for at
- * most the one fetch the broker may be holding on that connection. */
+/* Low and high watermarks of a partition, asked from its leader: the log start offset,
+ * and the end as this consumer reads: the high watermark under read_uncommitted, the
+ * last stable offset under read_committed (Java's endOffsets does the same). Waits for
+ * at most the one fetch the broker may be holding on that connection. */
 KW_API int kw_consumer_watermarks(kw_client *cl, const char *topic, int32_t partition, int64_t *low, int64_t *high,
                            int timeout_ms);
 
