@@ -106,6 +106,20 @@ void kw_grp_drop_assignment(kw_group *g, int kind) {
   g->n_assigned = 0;
 }
 
+static int cmp_gtp_ptr(const void *a, const void *b) {
+  const gtp *x = *(const gtp *const *)a, *y = *(const gtp *const *)b;
+  int r = strcmp(x->t->name, y->t->name);
+  return r ? r : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+const gtp **kw_grp_sorted_assignment(kw_group *g) {
+  const gtp **v = kw_alloc(g->mem, sizeof *v * (size_t)(g->n_assigned > 0 ? g->n_assigned : 1));
+  if (!v) return NULL;
+  for (int i = 0; i < g->n_assigned; i++) v[i] = &g->assigned[i];
+  qsort(v, (size_t)g->n_assigned, sizeof *v, cmp_gtp_ptr);
+  return v;
+}
+
 gtp *kw_grp_find_gtp(kw_group *g, const char *topic, int32_t partition) {
   for (int i = 0; i < g->n_assigned; i++)
     if (g->assigned[i].partition == partition && strcmp(g->assigned[i].t->name, topic) == 0) return &g->assigned[i];

@@ -116,37 +116,36 @@ static void on_sync(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   kw_arena_reset(&a);
 }
 
-/* Encodes a member's assignment as ConsumerProtocolAssignment v0 (2-byte version first). */
-static int encode_assignment(const kw_asg_result *r, kw_buf *out) {
-  kw_consumer_protocol_assignment_topic_partition tps[64];
-  int32_t parts[1024];
-  int nt = 0, np = 0;
-  for (int i = 0; i < r->n && np < 1024; i++) {
-    kw_consumer_protocol_assignment_topic_partition *t = NULL;
-    for (int k = 0; k < nt && !t; k++)
-      if (slice_is(tps[k].topic, r->tps[i].topic)) t = &tps[k];
-    if (!t && nt < 64) {
-      t = &tps[nt++];
-      kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_ASSIGNMENT_TOPIC_PARTITION, t);
-      t->topic = SL(r->tps[i].topic);
-      t->n_partitions = 0;
+/* Encodes a member's assignment as ConsumerProtocolAssignment v0 (2-byte version
+ * first), every partition of it: the list is sized to the assignment. kw_assign gives
+ * it sorted by topic, so each run of one topic becomes one topic entry. */
+static int encode_assignment(const kw_asg_result *r, const kw_mem *mem, kw_buf *out) {
+  size_t cap = r->n > 0 ? (size_t)r->n : 1;
+  kw_consumer_protocol_assignment_topic_partition *tps = kw_alloc(mem, sizeof *tps * cap);
+  int32_t *parts = kw_alloc(mem, sizeof *parts * cap);
+  int err = KW_ERR_NOMEM;
+  if (!tps || !parts) goto out;
+  int nt = 0;
+  for (int i = 0; i < r->n; i++) {
+    if (nt == 0 || !slice_is(tps[nt - 1].topic, r->tps[i].topic)) {
+      kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_ASSIGNMENT_TOPIC_PARTITION, &tps[nt]);
+      tps[nt].topic = SL(r->tps[i].topic);
+      tps[nt].partitions = &parts[i];
+      tps[nt++].n_partitions = 0;
     }
-    (void)t;
-  }
-  for (int k = 0; k < nt; k++) {
-    tps[k].partitions = &parts[np];
-    for (int i = 0; i < r->n && np < 1024; i++)
-      if (slice_is(tps[k].topic, r->tps[i].topic)) {
-        parts[np++] = r->tps[i].partition;
-        tps[k].n_partitions++;
-      }
+    parts[i] = r->tps[i].partition;
+    tps[nt - 1].n_partitions++;
   }
   kw_consumer_protocol_assignment asg;
   kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_ASSIGNMENT, &asg);
   asg.assigned_partitions = tps;
   asg.n_assigned_partitions = nt;
   kw_buf_i16(out, 0);
-  return kw_msg_encode(KW_SCHEMA_CONSUMER_PROTOCOL_ASSIGNMENT, 0, false, &asg, out);
+  err = kw_msg_encode(KW_SCHEMA_CONSUMER_PROTOCOL_ASSIGNMENT, 0, false, &asg, out);
+out:
+  kw_free(mem, tps);
+  kw_free(mem, parts);
+  return err;
 }
 
 void kw_grp_send_sync(kw_group *g, int64_t now) {
@@ -172,8 +171,12 @@ void kw_grp_send_sync(kw_group *g, int64_t now) {
     if (!ms || !ts || !res || !as || !bufs) {
       kw_free(g->mem, ms);
       kw_free(g->mem, ts);
+      kw_free(g->mem, res);
+      res = NULL;
+      kw_grp_retry_later(g, G_SYNC, now);
       goto out;
     }
+    for (int i = 0; i < g->n_members; i++) kw_buf_init_grow(&bufs[i], g->mem);
     for (int i = 0; i < g->n_members; i++)
       ms[i] = (kw_asg_member){g->members[i].id, g->members[i].instance, (const char *const *)g->members[i].topics,
                               g->members[i].n_topics, g->members[i].owned, g->members[i].n_owned,
@@ -185,13 +188,21 @@ void kw_grp_send_sync(kw_group *g, int64_t now) {
     kw_free(g->mem, ms);
     kw_free(g->mem, ts);
     if (err) {
+      kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: assignor %s failed: %s", g->set.group_id, g->protocol,
+             kw_strerror(err));
       kw_free(g->mem, res);
       res = NULL;
+      kw_grp_retry_later(g, G_SYNC, now);
       goto out;
     }
     for (int i = 0; i < g->n_members; i++) {
-      kw_buf_init_grow(&bufs[i], g->mem);
-      encode_assignment(&res[i], &bufs[i]);
+      if ((err = encode_assignment(&res[i], g->mem, &bufs[i]))) {
+        /* Never send a cut or empty assignment: the partitions would be nobody's. */
+        kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: cannot encode the assignment of %s: %s", g->set.group_id,
+               g->members[i].id, kw_strerror(err));
+        kw_grp_retry_later(g, G_SYNC, now);
+        goto out;
+      }
       kw_msg_init(KW_SCHEMA_SYNC_GROUP_REQ_ASSIGNMENT, &as[i]);
       as[i].member_id = SL(g->members[i].id);
       as[i].assignment = (kw_slice){bufs[i].data, (int32_t)bufs[i].len};
@@ -326,33 +337,27 @@ static void on_join(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
 }
 
 /* This member's subscription, as ConsumerProtocolSubscription v1 (owned partitions
- * for the cooperative protocol). */
+ * for the cooperative protocol): every topic and every owned partition, however many —
+ * an owned partition left out would be handed to another member while we keep it. */
 static int encode_subscription(kw_group *g, kw_buf *out) {
-  kw_slice stack[32], *names = g->n_topics <= 32 ? stack : kw_alloc(g->mem, sizeof *names * (size_t)g->n_topics);
-  kw_consumer_protocol_subscription_topic_partition owned[32];
-  int32_t parts[512];
-  if (!names) return KW_ERR_NOMEM;
+  size_t cap = g->n_assigned > 0 ? (size_t)g->n_assigned : 1;
+  kw_slice *names = kw_alloc(g->mem, sizeof *names * (size_t)(g->n_topics > 0 ? g->n_topics : 1));
+  kw_consumer_protocol_subscription_topic_partition *owned = kw_alloc(g->mem, sizeof *owned * cap);
+  int32_t *parts = kw_alloc(g->mem, sizeof *parts * cap);
+  const gtp **sorted = kw_grp_sorted_assignment(g);
+  int err = KW_ERR_NOMEM;
+  if (!names || !owned || !parts || !sorted) goto out;
   for (int i = 0; i < g->n_topics; i++) names[i] = SL(g->topics[i]);
-  int no = 0, np = 0;
-  for (int i = 0; i < g->n_assigned && np < 512; i++) {
-    kw_consumer_protocol_subscription_topic_partition *o = NULL;
-    for (int k = 0; k < no && !o; k++)
-      if (owned[k].topic.ptr == (const uint8_t *)g->assigned[i].t->name) o = &owned[k];
-    if (!o && no < 32) {
-      o = &owned[no++];
-      kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION_TOPIC_PARTITION, o);
-      o->topic = SL(g->assigned[i].t->name);
-      o->n_partitions = 0;
+  int no = 0;
+  for (int i = 0; i < g->n_assigned; i++) {
+    if (no == 0 || sorted[i - 1]->t != sorted[i]->t) {
+      kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION_TOPIC_PARTITION, &owned[no]);
+      owned[no].topic = SL(sorted[i]->t->name);
+      owned[no].partitions = &parts[i];
+      owned[no++].n_partitions = 0;
     }
-    (void)o;
-  }
-  for (int k = 0; k < no; k++) {
-    owned[k].partitions = &parts[np];
-    for (int i = 0; i < g->n_assigned && np < 512; i++)
-      if ((const uint8_t *)g->assigned[i].t->name == owned[k].topic.ptr) {
-        parts[np++] = g->assigned[i].partition;
-        owned[k].n_partitions++;
-      }
+    parts[i] = sorted[i]->partition;
+    owned[no - 1].n_partitions++;
   }
   kw_consumer_protocol_subscription sub;
   kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION, &sub);
@@ -361,8 +366,12 @@ static int encode_subscription(kw_group *g, kw_buf *out) {
   sub.owned_partitions = owned;
   sub.n_owned_partitions = no;
   kw_buf_i16(out, 1);
-  int err = kw_msg_encode(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION, 1, false, &sub, out);
-  if (names != stack) kw_free(g->mem, names);
+  err = kw_msg_encode(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION, 1, false, &sub, out);
+out:
+  kw_free(g->mem, names);
+  kw_free(g->mem, owned);
+  kw_free(g->mem, parts);
+  kw_free(g->mem, (void *)sorted);
   return err;
 }
 
@@ -381,8 +390,12 @@ void kw_grp_send_join(kw_group *g, int64_t now) {
   }
   kw_buf meta;
   kw_buf_init_grow(&meta, g->mem);
-  if (encode_subscription(g, &meta)) {
+  int err = encode_subscription(g, &meta);
+  if (err) {
+    kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: cannot encode the subscription: %s", g->set.group_id,
+           kw_strerror(err));
     kw_buf_free(&meta);
+    kw_grp_retry_later(g, G_JOIN, now);
     return;
   }
   kw_join_group_req_protocol protos[3];

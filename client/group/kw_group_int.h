@@ -78,6 +78,10 @@ bool kw_grp_transport_error(kw_group *g, int err, int64_t now);
 void kw_grp_notify(kw_group *g, int kind, const gtp *tps, int n);
 void kw_grp_drop_assignment(kw_group *g, int kind);
 gtp *kw_grp_find_gtp(kw_group *g, const char *topic, int32_t partition);
+/* The assignment ordered by topic, then partition, so that encoders lay it out topic by
+ * topic in one pass, whatever its size (no fixed-size tables: a cut list is lost
+ * partitions). Free with kw_free(g->mem, ...); NULL when out of memory. */
+const gtp **kw_grp_sorted_assignment(kw_group *g);
 /* Starts fetching the new partitions: committed offsets first (OffsetFetch). */
 void kw_grp_send_offset_fetch(kw_group *g, int64_t now);
 

@@ -161,27 +161,27 @@ static int send_heartbeat848(kw_group *g, int32_t epoch, int64_t now) {
     return v;
   }
   if (v >= 1 && (!g->member_id || !g->member_id[0])) make_member_id(g);
-  kw_slice names[32];
-  int nn = 0;
-  for (int i = 0; i < g->n_topics && nn < 32; i++) names[nn++] = SL(g->topics[i]);
-  /* What we own, by topic id, laid out topic by topic. */
-  kw_consumer_group_heartbeat_req_topic_partitions owned[32];
-  int32_t parts[512];
-  int no = 0, np = 0;
-  for (int i = 0; i < g->n_assigned && no < 32; i++) {
-    bool listed = false;
-    for (int k = 0; k < no && !listed; k++) listed = memcmp(&owned[k].topic_id, &g->assigned[i].t->id, sizeof(kw_uuid)) == 0;
-    if (listed) continue;
-    kw_msg_init(KW_SCHEMA_CONSUMER_GROUP_HEARTBEAT_REQ_TOPIC_PARTITIONS, &owned[no]);
-    owned[no].topic_id = g->assigned[i].t->id;
-    owned[no].partitions = &parts[np];
-    owned[no].n_partitions = 0;
-    for (int j = 0; j < g->n_assigned && np < 512; j++)
-      if (g->assigned[j].t == g->assigned[i].t) {
-        parts[np++] = g->assigned[j].partition;
-        owned[no].n_partitions++;
-      }
-    no++;
+  /* Every subscribed topic and every owned partition (by topic id, topic by topic):
+   * a topic left out is one the broker never assigns, an owned partition left out one
+   * it hands to another member while we still fetch it. */
+  size_t cap = g->n_assigned > 0 ? (size_t)g->n_assigned : 1;
+  kw_slice *names = kw_alloc(g->mem, sizeof *names * (size_t)(g->n_topics > 0 ? g->n_topics : 1));
+  kw_consumer_group_heartbeat_req_topic_partitions *owned = kw_alloc(g->mem, sizeof *owned * cap);
+  int32_t *parts = kw_alloc(g->mem, sizeof *parts * cap);
+  const gtp **sorted = kw_grp_sorted_assignment(g);
+  int err = KW_ERR_NOMEM;
+  if (!names || !owned || !parts || !sorted) goto out;
+  for (int i = 0; i < g->n_topics; i++) names[i] = SL(g->topics[i]);
+  int no = 0;
+  for (int i = 0; i < g->n_assigned; i++) {
+    if (no == 0 || sorted[i - 1]->t != sorted[i]->t) {
+      kw_msg_init(KW_SCHEMA_CONSUMER_GROUP_HEARTBEAT_REQ_TOPIC_PARTITIONS, &owned[no]);
+      owned[no].topic_id = sorted[i]->t->id;
+      owned[no].partitions = &parts[i];
+      owned[no++].n_partitions = 0;
+    }
+    parts[i] = sorted[i]->partition;
+    owned[no - 1].n_partitions++;
   }
   kw_consumer_group_heartbeat_req req;
   kw_msg_init(KW_SCHEMA_CONSUMER_GROUP_HEARTBEAT_REQ, &req);
@@ -191,20 +191,24 @@ static int send_heartbeat848(kw_group *g, int32_t epoch, int64_t now) {
   req.instance_id = g->set.instance_id ? SL(g->set.instance_id) : (kw_slice){NULL, 0};
   req.rebalance_timeout_ms = (int32_t)g->set.max_poll_interval_ms;
   req.subscribed_topic_names = names;
-  req.n_subscribed_topic_names = nn;
+  req.n_subscribed_topic_names = g->n_topics;
   req.topic_partitions = owned;
   req.n_topic_partitions = no;
   gctx *c = kw_grp_new_ctx(g);
-  if (!c) return KW_ERR_NOMEM;
-  int err = kw_conn_request(conn, KW_API_CONSUMER_GROUP_HEARTBEAT, v, &req, on_heartbeat848, c, now);
+  err = c ? kw_conn_request(conn, KW_API_CONSUMER_GROUP_HEARTBEAT, v, &req, on_heartbeat848, c, now) : KW_ERR_NOMEM;
   if (err) {
     kw_free(g->mem, c);
-    return err;
+    goto out;
   }
   g->hb_in_flight = true;
   g->next_heartbeat = now + g->set.heartbeat_interval_ms;
   kw_conn_flush(conn);
-  return KW_OK;
+out:
+  kw_free(g->mem, names);
+  kw_free(g->mem, owned);
+  kw_free(g->mem, parts);
+  kw_free(g->mem, (void *)sorted);
+  return err;
 }
 
 void kw_grp848_run(kw_group *g, int64_t now) {
