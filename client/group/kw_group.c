@@ -120,6 +120,23 @@ const gtp **kw_grp_sorted_assignment(kw_group *g) {
   return v;
 }
 
+void kw_grp_fail(kw_group *g, int err, int16_t kerr, const char *what) {
+  if (!err) err = kerr == KW_KERR_UNSUPPORTED_VERSION ? KW_ERR_UNSUPPORTED_VERSION : KW_ERR_BROKER;
+  kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: %s (%s%s%s): the consumer stops", g->set.group_id, what,
+         kw_errname(err), kerr ? ", " : "", kerr ? kw_kerr_name(kerr) : "");
+  if (g->n_assigned > 0) kw_grp_drop_assignment(g, KW_REBALANCE_LOST);
+  g->state = G_DEAD;
+  g->hb_in_flight = false;
+  g->fatal = err;
+  g->fatal_kerr = kerr;
+}
+
+int kw_group_error(const kw_group *g, int16_t *kafka_error) {
+  bool dead = g->state == G_DEAD && g->fatal;
+  if (kafka_error) *kafka_error = dead ? g->fatal_kerr : 0;
+  return dead ? g->fatal : KW_OK;
+}
+
 gtp *kw_grp_find_gtp(kw_group *g, const char *topic, int32_t partition) {
   for (int i = 0; i < g->n_assigned; i++)
     if (g->assigned[i].partition == partition && strcmp(g->assigned[i].t->name, topic) == 0) return &g->assigned[i];
@@ -235,14 +252,14 @@ static void on_heartbeat(void *ud, int err, int16_t key, int16_t ver, kw_rd *bod
   } else if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION ||
              kerr == KW_KERR_FENCED_INSTANCE_ID) {
     /* We are no longer a member: what we had is gone without a commit. */
-    kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: %s, partitions lost%s", g->set.group_id, kw_kerr_name(kerr),
-           kerr == KW_KERR_FENCED_INSTANCE_ID ? " (another member has our group.instance.id: stopping)" : ", rejoining");
-    kw_grp_drop_assignment(g, KW_REBALANCE_LOST);
     g->generation = -1;
     if (kerr == KW_KERR_FENCED_INSTANCE_ID) {
-      g->state = G_DEAD;
+      kw_grp_fail(g, 0, kerr, "another member has our group.instance.id");
       return;
     }
+    kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: %s, partitions lost, rejoining", g->set.group_id,
+           kw_kerr_name(kerr));
+    kw_grp_drop_assignment(g, KW_REBALANCE_LOST);
     kw_grp_set_member_id(g, (kw_slice){NULL, 0});
     g->state = G_JOIN;
     g->retry_at = 0;

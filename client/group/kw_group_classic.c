@@ -105,9 +105,7 @@ static void on_sync(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   } else if (!kw_grp_coordinator_error(g, kerr, now)) {
     if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION) kw_grp_set_member_id(g, (kw_slice){NULL, 0});
     if (kerr == KW_KERR_FENCED_INSTANCE_ID) {
-      g->state = G_DEAD;
-      kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: another member took group.instance.id %s", g->set.group_id,
-             g->set.instance_id ? g->set.instance_id : "");
+      kw_grp_fail(g, 0, kerr, "SyncGroup: another member took our group.instance.id");
     } else {
       kw_grp_retry_later(g, G_JOIN, now); /* REBALANCE_IN_PROGRESS and the like: join again */
       if (kerr == KW_KERR_REBALANCE_IN_PROGRESS) g->retry_at = now;
@@ -326,8 +324,7 @@ static void on_join(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
     if (kerr == KW_KERR_UNKNOWN_MEMBER_ID) kw_grp_set_member_id(g, (kw_slice){NULL, 0});
     if (kerr == KW_KERR_FENCED_INSTANCE_ID || kerr == KW_KERR_GROUP_AUTHORIZATION_FAILED ||
         kerr == KW_KERR_INVALID_SESSION_TIMEOUT || kerr == KW_KERR_INCONSISTENT_GROUP_PROTOCOL) {
-      g->state = G_DEAD;
-      kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: cannot join: %s", g->set.group_id, kw_kerr_name(kerr));
+      kw_grp_fail(g, 0, kerr, "JoinGroup refused");
     } else {
       kw_grp_retry_later(g, G_JOIN, now); /* COORDINATOR_LOAD_IN_PROGRESS, REBALANCE_IN_PROGRESS, ... */
       if (kerr == KW_KERR_UNKNOWN_MEMBER_ID) g->retry_at = now;

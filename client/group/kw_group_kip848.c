@@ -142,10 +142,13 @@ static void on_heartbeat848(void *ud, int err, int16_t key, int16_t ver, kw_rd *
   } else if (kerr == KW_KERR_COORDINATOR_LOAD_IN_PROGRESS) {
     g->next_heartbeat = now + g->set.retry_backoff_ms;
   } else {
-    g->state = G_DEAD; /* UNSUPPORTED_VERSION (no KIP-848 on this broker), UNRELEASED_INSTANCE_ID, ... */
-    kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: ConsumerGroupHeartbeat failed: %s%s%.*s", g->set.group_id,
-           kw_kerr_name(kerr), resp.error_message.ptr ? ": " : "", resp.error_message.ptr ? (int)resp.error_message.len : 0,
-           resp.error_message.ptr ? (const char *)resp.error_message.ptr : "");
+    /* UNSUPPORTED_VERSION (a broker with KIP-848 turned off), UNRELEASED_INSTANCE_ID,
+     * GROUP_AUTHORIZATION_FAILED, ...: Java's consumer throws them from poll. */
+    char what[256];
+    snprintf(what, sizeof what, "ConsumerGroupHeartbeat refused%s%.*s", resp.error_message.ptr ? ": " : "",
+             resp.error_message.ptr ? (int)resp.error_message.len : 0,
+             resp.error_message.ptr ? (const char *)resp.error_message.ptr : "");
+    kw_grp_fail(g, 0, kerr, what);
   }
   kw_arena_reset(&a);
 }
@@ -154,11 +157,11 @@ static int send_heartbeat848(kw_group *g, int32_t epoch, int64_t now) {
   kw_conn *conn = kw_grp_coordinator_conn(g, now);
   if (!conn) return KW_ERR_STATE;
   int v = kw_conn_version(conn, KW_API_CONSUMER_GROUP_HEARTBEAT);
-  if (v < 0) {
-    g->state = G_DEAD;
-    kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: the broker does not offer ConsumerGroupHeartbeat (KIP-848)",
-           g->set.group_id);
-    return v;
+  if (v < 0) { /* Kafka < 3.7, or KIP-848 not enabled: Java's UnsupportedVersionException */
+    kw_grp_fail(g, KW_ERR_UNSUPPORTED_VERSION, 0,
+                "the broker does not offer ConsumerGroupHeartbeat: group.protocol=consumer (KIP-848) needs Kafka 4.0+ "
+                "or 3.7+ with the consumer rebalance protocol enabled");
+    return KW_ERR_UNSUPPORTED_VERSION;
   }
   if (v >= 1 && (!g->member_id || !g->member_id[0])) make_member_id(g);
   /* Every subscribed topic and every owned partition (by topic id, topic by topic):
