@@ -99,8 +99,17 @@ void kw_grp_notify(kw_group *g, int kind, const gtp *tps, int n) {
 
 /* Gives up every partition: revoked (clean) or lost (fenced). */
 void kw_grp_drop_assignment(kw_group *g, int kind) {
-  kw_grp_notify(g, kind, g->assigned, g->n_assigned);
-  for (int i = 0; i < g->n_assigned; i++) kw_fetcher_remove(g->cons, g->assigned[i].t->name, g->assigned[i].partition);
+  /* Fresh partitions (fetching their committed offsets) were never announced as
+   * assigned, nor fetched: they are not taken back either. Announced ones go first. */
+  int n = 0;
+  for (int i = 0; i < g->n_assigned; i++)
+    if (!g->assigned[i].fresh) {
+      gtp x = g->assigned[n];
+      g->assigned[n++] = g->assigned[i];
+      g->assigned[i] = x;
+    }
+  kw_grp_notify(g, kind, g->assigned, n);
+  for (int i = 0; i < n; i++) kw_fetcher_remove(g->cons, g->assigned[i].t->name, g->assigned[i].partition);
   kw_free(g->mem, g->assigned);
   g->assigned = NULL;
   g->n_assigned = 0;
@@ -229,7 +238,7 @@ static void on_heartbeat(void *ud, int err, int16_t key, int16_t ver, kw_rd *bod
   kw_free(g->mem, c);
   if (!ok) return;
   g->hb_in_flight = false;
-  if (g->state != G_STABLE) return;
+  if (g->state != G_STABLE && g->state != G_OFFSETS) return;
   int64_t now = kw_now_ms();
   kw_heartbeat_resp resp;
   kw_arena a;
@@ -388,7 +397,12 @@ void kw_group_run(kw_group *g, int64_t now) {
     if (g->state != G_SYNC) break;
     /* fall through */
   case G_SYNC: kw_grp_send_sync(g, now); break;
-  case G_OFFSETS: kw_grp_send_offset_fetch(g, now); break;
+  case G_OFFSETS:
+    /* Committed offsets can take a while (a pending transactional commit is waited
+     * out): the membership is kept alive meanwhile. */
+    if (now >= g->next_heartbeat) send_heartbeat(g, now);
+    if (g->state == G_OFFSETS) kw_grp_send_offset_fetch(g, now);
+    break;
   case G_STABLE:
     if (now >= g->next_heartbeat) send_heartbeat(g, now);
     if (g->set.auto_commit && now >= g->next_autocommit) {
@@ -410,9 +424,12 @@ int64_t kw_group_deadline(const kw_group *g) {
   case G_JOIN:
     if (g->set.consumer_protocol) return g->hb_in_flight ? INT64_MAX : g->next_heartbeat;
     return g->retry_at;
+  case G_OFFSETS: {
+    int64_t hb = g->hb_in_flight ? INT64_MAX : g->next_heartbeat;
+    return hb < g->retry_at ? hb : g->retry_at;
+  }
   case G_FIND:
-  case G_SYNC:
-  case G_OFFSETS: return g->retry_at;
+  case G_SYNC: return g->retry_at;
   case G_AWAIT_META: return kw_now_ms() + 50;
   default: return INT64_MAX;
   }

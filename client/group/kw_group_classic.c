@@ -56,8 +56,8 @@ static int apply_assignment(kw_group *g, kw_slice bytes) {
     kw_topic *topic = kw_cluster_topic(g->cl, name, true);
     for (int32_t p = 0; topic && p < asg.assigned_partitions[t].n_partitions; p++) {
       gtp *old = kw_grp_find_gtp(g, name, asg.assigned_partitions[t].partitions[p]);
+      /* one we had keeps its state (and stays fresh if it was never announced) */
       next[k] = old ? *old : (gtp){topic, asg.assigned_partitions[t].partitions[p], -1, -1, -1, true};
-      if (old) next[k].fresh = false;
       k++;
     }
   }
@@ -69,7 +69,7 @@ static int apply_assignment(kw_group *g, kw_slice bytes) {
     bool kept = false;
     for (int j = 0; j < k && !kept; j++)
       kept = next[j].t == g->assigned[i].t && next[j].partition == g->assigned[i].partition;
-    if (!kept) gone[n_gone++] = g->assigned[i];
+    if (!kept && !g->assigned[i].fresh) gone[n_gone++] = g->assigned[i]; /* fresh: never announced */
   }
   if (n_gone) {
     kw_grp_notify(g, KW_REBALANCE_REVOKED, gone, n_gone);

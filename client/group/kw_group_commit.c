@@ -157,6 +157,27 @@ static void on_offsets(void *ud, int err, int16_t key, int16_t ver, kw_rd *body)
     kw_arena_reset(&a);
     return;
   }
+  /* A partition the broker could not answer for has no known committed offset, which
+   * is not the same as none: starting it at auto.offset.reset would skip or repeat
+   * records. UNSTABLE_OFFSET_COMMIT (a transactional commit not yet completed: we ask
+   * RequireStable) and any other partition error: ask again after retry.backoff.ms, as
+   * the Java consumer does until the transaction ends. */
+  int16_t perr = 0;
+  int n_perr = 0;
+  for (int32_t t = 0; t < resp.n_topics; t++)
+    for (int32_t k = 0; k < resp.topics[t].n_partitions; k++)
+      if (resp.topics[t].partitions[k].error_code) {
+        if (!n_perr++ || resp.topics[t].partitions[k].error_code != KW_KERR_UNSTABLE_OFFSET_COMMIT)
+          perr = resp.topics[t].partitions[k].error_code;
+      }
+  if (n_perr) {
+    kw_log(g->log, perr == KW_KERR_UNSTABLE_OFFSET_COMMIT ? KW_LOG_INFO : KW_LOG_WARNING, "CGRP",
+           "group %s: committed offsets of %d partition(s) not available yet (%s): asking again in %lld ms",
+           g->set.group_id, n_perr, kw_kerr_name(perr), (long long)g->set.retry_backoff_ms);
+    kw_grp_retry_later(g, G_OFFSETS, now);
+    kw_arena_reset(&a);
+    return;
+  }
   for (int i = 0; i < g->n_assigned; i++) g->assigned[i].committed = -1;
   for (int32_t t = 0; t < resp.n_topics; t++)
     for (int32_t k = 0; k < resp.topics[t].n_partitions; k++) {
@@ -164,7 +185,7 @@ static void on_offsets(void *ud, int err, int16_t key, int16_t ver, kw_rd *body)
       char name[256];
       snprintf(name, sizeof name, "%.*s", (int)resp.topics[t].name.len, (const char *)resp.topics[t].name.ptr);
       gtp *x = kw_grp_find_gtp(g, name, pr->partition_index);
-      if (x && !pr->error_code) x->committed = pr->committed_offset;
+      if (x) x->committed = pr->committed_offset;
     }
   kw_arena_reset(&a);
   /* Start where the group left off, or where auto.offset.reset says. */

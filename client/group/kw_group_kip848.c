@@ -65,26 +65,24 @@ static bool reconcile(kw_group *g, const kw_consumer_group_heartbeat_resp_assign
     kw_free(g->mem, gone);
     return false;
   }
-  int k = 0;
+  int k = 0, n_added = 0;
   for (int32_t t = 0; t < target->n_topic_partitions; t++) {
     kw_topic *topic = topic_by_id(g, &target->topic_partitions[t].topic_id);
     for (int32_t p = 0; p < target->topic_partitions[t].n_partitions; p++) {
       int32_t part = target->topic_partitions[t].partitions[p];
       gtp *old = kw_grp_find_gtp(g, topic->name, part);
-      next[k] = old ? *old : (gtp){topic, part, -1, -1, -1, true};
-      if (old) next[k].fresh = false;
-      k++;
+      /* one we had keeps its state (and stays fresh if it was never announced) */
+      next[k++] = old ? *old : (gtp){topic, part, -1, -1, -1, true};
+      n_added += !old;
     }
   }
   int n_gone = 0;
   for (int i = 0; i < g->n_assigned; i++) {
     bool kept = false;
     for (int j = 0; j < k && !kept; j++) kept = next[j].t == g->assigned[i].t && next[j].partition == g->assigned[i].partition;
-    if (!kept) gone[n_gone++] = g->assigned[i];
+    if (!kept && !g->assigned[i].fresh) gone[n_gone++] = g->assigned[i]; /* fresh: never announced */
   }
-  int n_new = 0;
-  for (int j = 0; j < k; j++) n_new += next[j].fresh;
-  if (n_gone == 0 && n_new == 0) { /* the target we already hold: nothing to reconcile */
+  if (n_added == 0 && k == g->n_assigned) { /* the target we already hold: nothing to reconcile */
     kw_free(g->mem, next);
     kw_free(g->mem, gone);
     return true;
@@ -224,7 +222,10 @@ void kw_grp848_run(kw_group *g, int64_t now) {
       send_heartbeat848(g, g->generation, now);
     }
     break;
-  case G_OFFSETS: kw_grp_send_offset_fetch(g, now); break;
+  case G_OFFSETS: /* heartbeats go on while committed offsets are fetched (see kw_group_run) */
+    if (!g->hb_in_flight && now >= g->next_heartbeat) send_heartbeat848(g, g->generation, now);
+    if (g->state == G_OFFSETS) kw_grp_send_offset_fetch(g, now);
+    break;
   case G_STABLE:
     if (g->rejoin_soon) { /* a new assignment was taken: acknowledge now */
       g->rejoin_soon = false;
