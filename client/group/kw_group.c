@@ -32,7 +32,7 @@ void kw_grp_set_member_id(kw_group *g, kw_slice id) {
 
 gctx *kw_grp_new_ctx(kw_group *g) {
   gctx *c = kw_alloc(g->mem, sizeof *c);
-  if (c) *c = (gctx){g, g->epoch, kw_now_ms(), NULL, NULL};
+  if (c) *c = (gctx){g, g->epoch, kw_now_ms(), NULL, NULL, false};
   return c;
 }
 

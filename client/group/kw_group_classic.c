@@ -84,7 +84,8 @@ static int apply_assignment(kw_group *g, kw_slice bytes) {
       kept = next[j].t == g->assigned[i].t && next[j].partition == g->assigned[i].partition;
     if (!kept && !g->assigned[i].fresh) gone[n_gone++] = g->assigned[i]; /* fresh: never announced */
   }
-  if (n_gone) {
+  if (n_gone) { /* commit what was processed of them first (Java commits before any rebalance) */
+    kw_grp_commit_revoked(g, gone, n_gone, kw_now_ms());
     kw_grp_notify(g, KW_REBALANCE_REVOKED, gone, n_gone);
     for (int i = 0; i < n_gone; i++) kw_fetcher_remove(g->cons, gone[i].t->name, gone[i].partition);
     g->rejoin_soon = true;
@@ -395,7 +396,7 @@ void kw_grp_send_join(kw_group *g, int64_t now) {
   /* Eager protocol: commit, then give everything up before joining. Both go on the
    * coordinator's connection, which Kafka serves in order: the commit lands first. */
   if (!cooperative(g) && g->n_assigned > 0) {
-    if (g->set.auto_commit) kw_group_commit(g, NULL, NULL, now);
+    kw_grp_commit_revoked(g, g->assigned, g->n_assigned, now); /* even while an auto commit is in flight */
     kw_grp_drop_assignment(g, KW_REBALANCE_REVOKED);
   }
   kw_buf meta;

@@ -68,6 +68,7 @@ typedef struct gctx {
   int64_t sent_at;
   bool *done; /* commit/leave: completion flag and result for a waiting caller */
   int *result;
+  bool revoking; /* commit: of partitions being given up (kw_grp_commit_revoked) */
 } gctx;
 
 void kw_grp_set_member_id(kw_group *g, kw_slice id);
@@ -89,6 +90,10 @@ gtp *kw_grp_find_gtp(kw_group *g, const char *topic, int32_t partition);
  * topic in one pass, whatever its size (no fixed-size tables: a cut list is lost
  * partitions). Free with kw_free(g->mem, ...); NULL when out of memory. */
 const gtp **kw_grp_sorted_assignment(kw_group *g);
+/* With enable.auto.commit: commits the stored offsets of partitions about to be given
+ * up (revoked), now, even while another commit is in flight — their offsets leave with
+ * them, and the next owner starts where this commit says. */
+void kw_grp_commit_revoked(kw_group *g, gtp *tps, int n, int64_t now);
 /* Starts fetching the new partitions: committed offsets first (OffsetFetch). */
 void kw_grp_send_offset_fetch(kw_group *g, int64_t now);
 

@@ -88,7 +88,7 @@ static bool reconcile(kw_group *g, const kw_consumer_group_heartbeat_resp_assign
     return true;
   }
   if (n_gone) { /* commit what was processed before giving it up */
-    if (g->set.auto_commit) kw_group_commit(g, NULL, NULL, now);
+    kw_grp_commit_revoked(g, gone, n_gone, now);
     kw_grp_notify(g, KW_REBALANCE_REVOKED, gone, n_gone);
     for (int i = 0; i < n_gone; i++) kw_fetcher_remove(g->cons, gone[i].t->name, gone[i].partition);
   }
