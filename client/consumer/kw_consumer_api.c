@@ -136,6 +136,11 @@ int kw_consumer_close(kw_client *cl, int timeout_ms) {
 const char *kw_consumer_member_id(kw_client *cl) { return cl->group ? kw_group_member_id(cl->group) : ""; }
 int32_t kw_consumer_generation(kw_client *cl) { return cl->group ? kw_group_generation(cl->group) : -1; }
 
+int kw_consumer_group_error(kw_client *cl, int16_t *kafka_error) {
+  if (kafka_error) *kafka_error = 0;
+  return cl && cl->group ? kw_group_error(cl->group, kafka_error) : KW_OK;
+}
+
 int kw_consumer_assign(kw_client *cl, const char *topic, int32_t partition, int64_t offset) {
   return cl->cons ? kw_fetcher_add(cl->cons, topic, partition, offset, false) : KW_ERR_STATE;
 }
@@ -183,6 +188,8 @@ int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms) {
     served = true;
   }
   for (;;) {
+    int gerr = cl->group ? kw_group_error(cl->group, NULL) : KW_OK;
+    if (gerr) return gerr;
     if ((!cl->group || kw_group_may_deliver(cl->group, kw_now_ms())) && kw_fetcher_next(cl->cons, msg)) {
       /* at-least-once: what the application received is what the next commit stores */
       if (cl->group && !msg->err) kw_group_auto_store(cl->group, msg->topic, msg->partition, msg->offset + 1);
@@ -215,6 +222,8 @@ int kw_consumer_poll_batch(kw_client *cl, kw_message *msgs, int max, int timeout
   if (cl->group) kw_group_polled(cl->group, kw_now_ms());
   kw_client_poll(cl, 0); /* serve the sockets once per batch, before taking records */
   for (;;) {
+    int gerr = cl->group ? kw_group_error(cl->group, NULL) : KW_OK;
+    if (gerr) return gerr;
     int n = cl->group && !kw_group_may_deliver(cl->group, kw_now_ms()) ? 0 : kw_fetcher_next_batch(cl->cons, msgs, max);
     if (n > 0) {
       for (int i = 0; i < n; i++) {

@@ -93,13 +93,28 @@ static void sticky(ctx *c, const kw_asg_member *mb) {
   }
   /* Single moves to a member with >= 2 fewer until none is possible (Java's isBalanced);
    * each strictly lowers the sum of squared counts, so this ends. Backwards keeps the
-   * lowest partitions where they are, like Java. */
-  for (int moved = 1; moved;) {
-    moved = 0;
+   * lowest partitions where they are, like Java. Only a member with the most
+   * partitions gives one up: a sweep that let any member give moved partitions out of
+   * a member that later needed others back (A 0-5, B 6-11, C new: B gave 3 and took 1
+   * from A, five moves where four do). Only when no such move exists (unequal
+   * subscriptions) may a less loaded member give. */
+  for (int any = 0;;) {
+    int moved = 0, hi = 0;
+    for (int m = 0; m < c->M; m++)
+      if (cnt[m] > hi) hi = cnt[m];
     for (int p = c->P - 1; p >= 0; p--) {
-      int x = owner[p], y = least(c, c->pt[p]);
-      if (cnt[x] > cnt[y] + 1) owner[p] = y, cnt[x]--, cnt[y]++, moved = 1;
+      int x = owner[p];
+      if (!any && cnt[x] < hi) continue;
+      int y = least(c, c->pt[p]);
+      if (cnt[x] <= cnt[y] + 1) continue;
+      owner[p] = y, cnt[x]--, cnt[y]++, moved = 1;
+      if (cnt[x] + 1 == hi) /* the highest count may have dropped: the others still at hi go on */
+        for (int m = hi = 0; m < c->M; m++)
+          if (cnt[m] > hi) hi = cnt[m];
     }
+    if (moved) any = 0;
+    else if (!any) any = 1;
+    else break;
   }
   /* KIP-429: a claimed partition goes to nobody else until its owner has revoked it. */
   for (int p = 0; p < c->P; p++)

@@ -32,7 +32,7 @@ void kw_grp_set_member_id(kw_group *g, kw_slice id) {
 
 gctx *kw_grp_new_ctx(kw_group *g) {
   gctx *c = kw_alloc(g->mem, sizeof *c);
-  if (c) *c = (gctx){g, g->epoch, kw_now_ms(), NULL, NULL};
+  if (c) *c = (gctx){g, g->epoch, kw_now_ms(), NULL, NULL, false};
   return c;
 }
 
@@ -99,11 +99,51 @@ void kw_grp_notify(kw_group *g, int kind, const gtp *tps, int n) {
 
 /* Gives up every partition: revoked (clean) or lost (fenced). */
 void kw_grp_drop_assignment(kw_group *g, int kind) {
-  kw_grp_notify(g, kind, g->assigned, g->n_assigned);
-  for (int i = 0; i < g->n_assigned; i++) kw_fetcher_remove(g->cons, g->assigned[i].t->name, g->assigned[i].partition);
+  /* Fresh partitions (fetching their committed offsets) were never announced as
+   * assigned, nor fetched: they are not taken back either. Announced ones go first. */
+  int n = 0;
+  for (int i = 0; i < g->n_assigned; i++)
+    if (!g->assigned[i].fresh) {
+      gtp x = g->assigned[n];
+      g->assigned[n++] = g->assigned[i];
+      g->assigned[i] = x;
+    }
+  kw_grp_notify(g, kind, g->assigned, n);
+  for (int i = 0; i < n; i++) kw_fetcher_remove(g->cons, g->assigned[i].t->name, g->assigned[i].partition);
   kw_free(g->mem, g->assigned);
   g->assigned = NULL;
   g->n_assigned = 0;
+}
+
+static int cmp_gtp_ptr(const void *a, const void *b) {
+  const gtp *x = *(const gtp *const *)a, *y = *(const gtp *const *)b;
+  int r = strcmp(x->t->name, y->t->name);
+  return r ? r : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+const gtp **kw_grp_sorted_assignment(kw_group *g) {
+  const gtp **v = kw_alloc(g->mem, sizeof *v * (size_t)(g->n_assigned > 0 ? g->n_assigned : 1));
+  if (!v) return NULL;
+  for (int i = 0; i < g->n_assigned; i++) v[i] = &g->assigned[i];
+  qsort(v, (size_t)g->n_assigned, sizeof *v, cmp_gtp_ptr);
+  return v;
+}
+
+void kw_grp_fail(kw_group *g, int err, int16_t kerr, const char *what) {
+  if (!err) err = kerr == KW_KERR_UNSUPPORTED_VERSION ? KW_ERR_UNSUPPORTED_VERSION : KW_ERR_BROKER;
+  kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: %s (%s%s%s): the consumer stops", g->set.group_id, what,
+         kw_errname(err), kerr ? ", " : "", kerr ? kw_kerr_name(kerr) : "");
+  if (g->n_assigned > 0) kw_grp_drop_assignment(g, KW_REBALANCE_LOST);
+  g->state = G_DEAD;
+  g->hb_in_flight = false;
+  g->fatal = err;
+  g->fatal_kerr = kerr;
+}
+
+int kw_group_error(const kw_group *g, int16_t *kafka_error) {
+  bool dead = g->state == G_DEAD && g->fatal;
+  if (kafka_error) *kafka_error = dead ? g->fatal_kerr : 0;
+  return dead ? g->fatal : KW_OK;
 }
 
 gtp *kw_grp_find_gtp(kw_group *g, const char *topic, int32_t partition) {
@@ -198,7 +238,7 @@ static void on_heartbeat(void *ud, int err, int16_t key, int16_t ver, kw_rd *bod
   kw_free(g->mem, c);
   if (!ok) return;
   g->hb_in_flight = false;
-  if (g->state != G_STABLE) return;
+  if (g->state != G_STABLE && g->state != G_OFFSETS) return;
   int64_t now = kw_now_ms();
   kw_heartbeat_resp resp;
   kw_arena a;
@@ -221,14 +261,14 @@ static void on_heartbeat(void *ud, int err, int16_t key, int16_t ver, kw_rd *bod
   } else if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION ||
              kerr == KW_KERR_FENCED_INSTANCE_ID) {
     /* We are no longer a member: what we had is gone without a commit. */
-    kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: %s, partitions lost%s", g->set.group_id, kw_kerr_name(kerr),
-           kerr == KW_KERR_FENCED_INSTANCE_ID ? " (another member has our group.instance.id: stopping)" : ", rejoining");
-    kw_grp_drop_assignment(g, KW_REBALANCE_LOST);
     g->generation = -1;
     if (kerr == KW_KERR_FENCED_INSTANCE_ID) {
-      g->state = G_DEAD;
+      kw_grp_fail(g, 0, kerr, "another member has our group.instance.id");
       return;
     }
+    kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: %s, partitions lost, rejoining", g->set.group_id,
+           kw_kerr_name(kerr));
+    kw_grp_drop_assignment(g, KW_REBALANCE_LOST);
     kw_grp_set_member_id(g, (kw_slice){NULL, 0});
     g->state = G_JOIN;
     g->retry_at = 0;
@@ -357,7 +397,12 @@ void kw_group_run(kw_group *g, int64_t now) {
     if (g->state != G_SYNC) break;
     /* fall through */
   case G_SYNC: kw_grp_send_sync(g, now); break;
-  case G_OFFSETS: kw_grp_send_offset_fetch(g, now); break;
+  case G_OFFSETS:
+    /* Committed offsets can take a while (a pending transactional commit is waited
+     * out): the membership is kept alive meanwhile. */
+    if (now >= g->next_heartbeat) send_heartbeat(g, now);
+    if (g->state == G_OFFSETS) kw_grp_send_offset_fetch(g, now);
+    break;
   case G_STABLE:
     if (now >= g->next_heartbeat) send_heartbeat(g, now);
     if (g->set.auto_commit && now >= g->next_autocommit) {
@@ -379,9 +424,12 @@ int64_t kw_group_deadline(const kw_group *g) {
   case G_JOIN:
     if (g->set.consumer_protocol) return g->hb_in_flight ? INT64_MAX : g->next_heartbeat;
     return g->retry_at;
+  case G_OFFSETS: {
+    int64_t hb = g->hb_in_flight ? INT64_MAX : g->next_heartbeat;
+    return hb < g->retry_at ? hb : g->retry_at;
+  }
   case G_FIND:
-  case G_SYNC:
-  case G_OFFSETS: return g->retry_at;
+  case G_SYNC: return g->retry_at;
   case G_AWAIT_META: return kw_now_ms() + 50;
   default: return INT64_MAX;
   }

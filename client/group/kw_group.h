@@ -48,6 +48,9 @@ int kw_group_commit(kw_group *g, bool *done, int *result, int64_t now);
 int kw_group_leave(kw_group *g, bool *done, int64_t now);
 int64_t kw_group_committed(const kw_group *g, const char *topic, int32_t partition);
 bool kw_group_is_stable(const kw_group *g);
+/* KW_OK, or the fatal error that stopped the group (see kw_grp_fail); kafka_error gets
+ * the broker's error code behind it (0 if none). */
+int kw_group_error(const kw_group *g, int16_t *kafka_error);
 /* False while membership is unconfirmed for longer than the session timeout. */
 bool kw_group_may_deliver(kw_group *g, int64_t now);
 const char *kw_group_member_id(const kw_group *g);

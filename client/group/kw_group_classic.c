@@ -15,6 +15,19 @@
 #include "proto/kw_kerr.h"
 #include "proto/kw_msg.h"
 
+/* UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION: the group went on without us, and what we
+ * own may already be another member's. As Java (resetStateAndRejoin, then
+ * onPartitionsLost), the partitions are lost, not revoked: no commit, and nothing more
+ * of them is handed out. Then we join again as a new member. */
+static void fenced(kw_group *g, int16_t kerr) {
+  if (g->n_assigned > 0)
+    kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: %s while rebalancing: %d partition(s) lost, joining again",
+           g->set.group_id, kw_kerr_name(kerr), g->n_assigned);
+  kw_grp_drop_assignment(g, KW_REBALANCE_LOST);
+  kw_grp_set_member_id(g, (kw_slice){NULL, 0});
+  g->generation = -1;
+}
+
 /* ---- SyncGroup ---- */
 
 static bool slice_is(kw_slice s, const char *str) {
@@ -56,8 +69,8 @@ static int apply_assignment(kw_group *g, kw_slice bytes) {
     kw_topic *topic = kw_cluster_topic(g->cl, name, true);
     for (int32_t p = 0; topic && p < asg.assigned_partitions[t].n_partitions; p++) {
       gtp *old = kw_grp_find_gtp(g, name, asg.assigned_partitions[t].partitions[p]);
+      /* one we had keeps its state (and stays fresh if it was never announced) */
       next[k] = old ? *old : (gtp){topic, asg.assigned_partitions[t].partitions[p], -1, -1, -1, true};
-      if (old) next[k].fresh = false;
       k++;
     }
   }
@@ -69,9 +82,10 @@ static int apply_assignment(kw_group *g, kw_slice bytes) {
     bool kept = false;
     for (int j = 0; j < k && !kept; j++)
       kept = next[j].t == g->assigned[i].t && next[j].partition == g->assigned[i].partition;
-    if (!kept) gone[n_gone++] = g->assigned[i];
+    if (!kept && !g->assigned[i].fresh) gone[n_gone++] = g->assigned[i]; /* fresh: never announced */
   }
-  if (n_gone) {
+  if (n_gone) { /* commit what was processed of them first (Java commits before any rebalance) */
+    kw_grp_commit_revoked(g, gone, n_gone, kw_now_ms());
     kw_grp_notify(g, KW_REBALANCE_REVOKED, gone, n_gone);
     for (int i = 0; i < n_gone; i++) kw_fetcher_remove(g->cons, gone[i].t->name, gone[i].partition);
     g->rejoin_soon = true;
@@ -103,11 +117,9 @@ static void on_sync(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
     if (apply_assignment(g, resp.assignment) == KW_OK) g->state = G_OFFSETS;
     else kw_grp_retry_later(g, G_JOIN, now);
   } else if (!kw_grp_coordinator_error(g, kerr, now)) {
-    if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION) kw_grp_set_member_id(g, (kw_slice){NULL, 0});
+    if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION) fenced(g, kerr);
     if (kerr == KW_KERR_FENCED_INSTANCE_ID) {
-      g->state = G_DEAD;
-      kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: another member took group.instance.id %s", g->set.group_id,
-             g->set.instance_id ? g->set.instance_id : "");
+      kw_grp_fail(g, 0, kerr, "SyncGroup: another member took our group.instance.id");
     } else {
       kw_grp_retry_later(g, G_JOIN, now); /* REBALANCE_IN_PROGRESS and the like: join again */
       if (kerr == KW_KERR_REBALANCE_IN_PROGRESS) g->retry_at = now;
@@ -116,37 +128,36 @@ static void on_sync(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   kw_arena_reset(&a);
 }
 
-/* Encodes a member's assignment as ConsumerProtocolAssignment v0 (2-byte version first). */
-static int encode_assignment(const kw_asg_result *r, kw_buf *out) {
-  kw_consumer_protocol_assignment_topic_partition tps[64];
-  int32_t parts[1024];
-  int nt = 0, np = 0;
-  for (int i = 0; i < r->n && np < 1024; i++) {
-    kw_consumer_protocol_assignment_topic_partition *t = NULL;
-    for (int k = 0; k < nt && !t; k++)
-      if (slice_is(tps[k].topic, r->tps[i].topic)) t = &tps[k];
-    if (!t && nt < 64) {
-      t = &tps[nt++];
-      kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_ASSIGNMENT_TOPIC_PARTITION, t);
-      t->topic = SL(r->tps[i].topic);
-      t->n_partitions = 0;
+/* Encodes a member's assignment as ConsumerProtocolAssignment v0 (2-byte version
+ * first), every partition of it: the list is sized to the assignment. kw_assign gives
+ * it sorted by topic, so each run of one topic becomes one topic entry. */
+static int encode_assignment(const kw_asg_result *r, const kw_mem *mem, kw_buf *out) {
+  size_t cap = r->n > 0 ? (size_t)r->n : 1;
+  kw_consumer_protocol_assignment_topic_partition *tps = kw_alloc(mem, sizeof *tps * cap);
+  int32_t *parts = kw_alloc(mem, sizeof *parts * cap);
+  int err = KW_ERR_NOMEM;
+  if (!tps || !parts) goto out;
+  int nt = 0;
+  for (int i = 0; i < r->n; i++) {
+    if (nt == 0 || !slice_is(tps[nt - 1].topic, r->tps[i].topic)) {
+      kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_ASSIGNMENT_TOPIC_PARTITION, &tps[nt]);
+      tps[nt].topic = SL(r->tps[i].topic);
+      tps[nt].partitions = &parts[i];
+      tps[nt++].n_partitions = 0;
     }
-    (void)t;
-  }
-  for (int k = 0; k < nt; k++) {
-    tps[k].partitions = &parts[np];
-    for (int i = 0; i < r->n && np < 1024; i++)
-      if (slice_is(tps[k].topic, r->tps[i].topic)) {
-        parts[np++] = r->tps[i].partition;
-        tps[k].n_partitions++;
-      }
+    parts[i] = r->tps[i].partition;
+    tps[nt - 1].n_partitions++;
   }
   kw_consumer_protocol_assignment asg;
   kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_ASSIGNMENT, &asg);
   asg.assigned_partitions = tps;
   asg.n_assigned_partitions = nt;
   kw_buf_i16(out, 0);
-  return kw_msg_encode(KW_SCHEMA_CONSUMER_PROTOCOL_ASSIGNMENT, 0, false, &asg, out);
+  err = kw_msg_encode(KW_SCHEMA_CONSUMER_PROTOCOL_ASSIGNMENT, 0, false, &asg, out);
+out:
+  kw_free(mem, tps);
+  kw_free(mem, parts);
+  return err;
 }
 
 void kw_grp_send_sync(kw_group *g, int64_t now) {
@@ -172,8 +183,12 @@ void kw_grp_send_sync(kw_group *g, int64_t now) {
     if (!ms || !ts || !res || !as || !bufs) {
       kw_free(g->mem, ms);
       kw_free(g->mem, ts);
+      kw_free(g->mem, res);
+      res = NULL;
+      kw_grp_retry_later(g, G_SYNC, now);
       goto out;
     }
+    for (int i = 0; i < g->n_members; i++) kw_buf_init_grow(&bufs[i], g->mem);
     for (int i = 0; i < g->n_members; i++)
       ms[i] = (kw_asg_member){g->members[i].id, g->members[i].instance, (const char *const *)g->members[i].topics,
                               g->members[i].n_topics, g->members[i].owned, g->members[i].n_owned,
@@ -185,13 +200,21 @@ void kw_grp_send_sync(kw_group *g, int64_t now) {
     kw_free(g->mem, ms);
     kw_free(g->mem, ts);
     if (err) {
+      kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: assignor %s failed: %s", g->set.group_id, g->protocol,
+             kw_strerror(err));
       kw_free(g->mem, res);
       res = NULL;
+      kw_grp_retry_later(g, G_SYNC, now);
       goto out;
     }
     for (int i = 0; i < g->n_members; i++) {
-      kw_buf_init_grow(&bufs[i], g->mem);
-      encode_assignment(&res[i], &bufs[i]);
+      if ((err = encode_assignment(&res[i], g->mem, &bufs[i]))) {
+        /* Never send a cut or empty assignment: the partitions would be nobody's. */
+        kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: cannot encode the assignment of %s: %s", g->set.group_id,
+               g->members[i].id, kw_strerror(err));
+        kw_grp_retry_later(g, G_SYNC, now);
+        goto out;
+      }
       kw_msg_init(KW_SCHEMA_SYNC_GROUP_REQ_ASSIGNMENT, &as[i]);
       as[i].member_id = SL(g->members[i].id);
       as[i].assignment = (kw_slice){bufs[i].data, (int32_t)bufs[i].len};
@@ -312,11 +335,10 @@ static void on_join(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
     }
     g->retry_at = 0;
   } else if (!kw_grp_coordinator_error(g, kerr, now)) {
-    if (kerr == KW_KERR_UNKNOWN_MEMBER_ID) kw_grp_set_member_id(g, (kw_slice){NULL, 0});
+    if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION) fenced(g, kerr);
     if (kerr == KW_KERR_FENCED_INSTANCE_ID || kerr == KW_KERR_GROUP_AUTHORIZATION_FAILED ||
         kerr == KW_KERR_INVALID_SESSION_TIMEOUT || kerr == KW_KERR_INCONSISTENT_GROUP_PROTOCOL) {
-      g->state = G_DEAD;
-      kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: cannot join: %s", g->set.group_id, kw_kerr_name(kerr));
+      kw_grp_fail(g, 0, kerr, "JoinGroup refused");
     } else {
       kw_grp_retry_later(g, G_JOIN, now); /* COORDINATOR_LOAD_IN_PROGRESS, REBALANCE_IN_PROGRESS, ... */
       if (kerr == KW_KERR_UNKNOWN_MEMBER_ID) g->retry_at = now;
@@ -326,33 +348,27 @@ static void on_join(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
 }
 
 /* This member's subscription, as ConsumerProtocolSubscription v1 (owned partitions
- * for the cooperative protocol). */
+ * for the cooperative protocol): every topic and every owned partition, however many —
+ * an owned partition left out would be handed to another member while we keep it. */
 static int encode_subscription(kw_group *g, kw_buf *out) {
-  kw_slice stack[32], *names = g->n_topics <= 32 ? stack : kw_alloc(g->mem, sizeof *names * (size_t)g->n_topics);
-  kw_consumer_protocol_subscription_topic_partition owned[32];
-  int32_t parts[512];
-  if (!names) return KW_ERR_NOMEM;
+  size_t cap = g->n_assigned > 0 ? (size_t)g->n_assigned : 1;
+  kw_slice *names = kw_alloc(g->mem, sizeof *names * (size_t)(g->n_topics > 0 ? g->n_topics : 1));
+  kw_consumer_protocol_subscription_topic_partition *owned = kw_alloc(g->mem, sizeof *owned * cap);
+  int32_t *parts = kw_alloc(g->mem, sizeof *parts * cap);
+  const gtp **sorted = kw_grp_sorted_assignment(g);
+  int err = KW_ERR_NOMEM;
+  if (!names || !owned || !parts || !sorted) goto out;
   for (int i = 0; i < g->n_topics; i++) names[i] = SL(g->topics[i]);
-  int no = 0, np = 0;
-  for (int i = 0; i < g->n_assigned && np < 512; i++) {
-    kw_consumer_protocol_subscription_topic_partition *o = NULL;
-    for (int k = 0; k < no && !o; k++)
-      if (owned[k].topic.ptr == (const uint8_t *)g->assigned[i].t->name) o = &owned[k];
-    if (!o && no < 32) {
-      o = &owned[no++];
-      kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION_TOPIC_PARTITION, o);
-      o->topic = SL(g->assigned[i].t->name);
-      o->n_partitions = 0;
+  int no = 0;
+  for (int i = 0; i < g->n_assigned; i++) {
+    if (no == 0 || sorted[i - 1]->t != sorted[i]->t) {
+      kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION_TOPIC_PARTITION, &owned[no]);
+      owned[no].topic = SL(sorted[i]->t->name);
+      owned[no].partitions = &parts[i];
+      owned[no++].n_partitions = 0;
     }
-    (void)o;
-  }
-  for (int k = 0; k < no; k++) {
-    owned[k].partitions = &parts[np];
-    for (int i = 0; i < g->n_assigned && np < 512; i++)
-      if ((const uint8_t *)g->assigned[i].t->name == owned[k].topic.ptr) {
-        parts[np++] = g->assigned[i].partition;
-        owned[k].n_partitions++;
-      }
+    parts[i] = sorted[i]->partition;
+    owned[no - 1].n_partitions++;
   }
   kw_consumer_protocol_subscription sub;
   kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION, &sub);
@@ -361,8 +377,12 @@ static int encode_subscription(kw_group *g, kw_buf *out) {
   sub.owned_partitions = owned;
   sub.n_owned_partitions = no;
   kw_buf_i16(out, 1);
-  int err = kw_msg_encode(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION, 1, false, &sub, out);
-  if (names != stack) kw_free(g->mem, names);
+  err = kw_msg_encode(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION, 1, false, &sub, out);
+out:
+  kw_free(g->mem, names);
+  kw_free(g->mem, owned);
+  kw_free(g->mem, parts);
+  kw_free(g->mem, (void *)sorted);
   return err;
 }
 
@@ -376,13 +396,17 @@ void kw_grp_send_join(kw_group *g, int64_t now) {
   /* Eager protocol: commit, then give everything up before joining. Both go on the
    * coordinator's connection, which Kafka serves in order: the commit lands first. */
   if (!cooperative(g) && g->n_assigned > 0) {
-    if (g->set.auto_commit) kw_group_commit(g, NULL, NULL, now);
+    kw_grp_commit_revoked(g, g->assigned, g->n_assigned, now); /* even while an auto commit is in flight */
     kw_grp_drop_assignment(g, KW_REBALANCE_REVOKED);
   }
   kw_buf meta;
   kw_buf_init_grow(&meta, g->mem);
-  if (encode_subscription(g, &meta)) {
+  int err = encode_subscription(g, &meta);
+  if (err) {
+    kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: cannot encode the subscription: %s", g->set.group_id,
+           kw_strerror(err));
     kw_buf_free(&meta);
+    kw_grp_retry_later(g, G_JOIN, now);
     return;
   }
   kw_join_group_req_protocol protos[3];

@@ -38,8 +38,8 @@ static void on_commit(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) 
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)resp.topics[t].name.len, (const char *)resp.topics[t].name.ptr);
         gtp *x = kw_grp_find_gtp(g, name, pr->partition_index);
-        if (x && !pr->error_code && x->committing >= 0) x->committed = x->committing;
-        if (x) x->committing = -1;
+        if (x && !c->revoking && !pr->error_code && x->committing >= 0) x->committed = x->committing;
+        if (x && !c->revoking) x->committing = -1;
         if (pr->error_code) {
           result = KW_ERR_BROKER;
           if (!kw_grp_coordinator_error(g, pr->error_code, now))
@@ -56,7 +56,7 @@ static void on_commit(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) 
   /* Answered or not (connection lost, group moved on), this commit is no longer in
    * flight: the next one may go, and carries what this one did not commit. Cleared only
    * on success before, a lost connection left every later commit KW_ERR_WOULD_BLOCK. */
-  if (g)
+  if (g && !c->revoking)
     for (int i = 0; i < g->n_assigned; i++) g->assigned[i].committing = -1;
   if (g && g->metrics && !err) {
     if (result) g->metrics->commit_failures++;
@@ -68,12 +68,14 @@ static void on_commit(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) 
   kw_free(c->g ? c->g->mem : NULL, c);
 }
 
-int kw_group_commit(kw_group *g, bool *done, int *result, int64_t now) {
-  for (int i = 0; i < g->n_assigned; i++)
-    if (g->assigned[i].committing >= 0) return KW_ERR_WOULD_BLOCK; /* one commit at a time, in order */
+/* One OffsetCommit of the stored offsets of tps[0..n) not committed yet. `revoking`:
+ * those partitions are being given up, so the commit goes even while another is in
+ * flight (the coordinator's connection keeps the order) and its answer leaves the
+ * bookkeeping of the others alone. */
+static int send_commit(kw_group *g, gtp *tps, int n_tps, bool revoking, bool *done, int *result, int64_t now) {
   int n = 0;
-  for (int i = 0; i < g->n_assigned; i++)
-    if (g->assigned[i].stored >= 0 && g->assigned[i].stored != g->assigned[i].committed) n++;
+  for (int i = 0; i < n_tps; i++)
+    if (tps[i].stored >= 0 && tps[i].stored != tps[i].committed) n++;
   if (n == 0 || g->generation < 0) {
     if (done) *done = true;
     if (result) *result = KW_OK;
@@ -89,9 +91,10 @@ int kw_group_commit(kw_group *g, bool *done, int *result, int64_t now) {
   c->done = done;
   c->result = result;
   c->sent_at = now;
+  c->revoking = revoking;
   int nt = 0, np = 0;
-  for (int i = 0; i < g->n_assigned; i++) { /* one topic entry per run of the same topic */
-    gtp *a = &g->assigned[i];
+  for (int i = 0; i < n_tps; i++) { /* one topic entry per run of the same topic */
+    gtp *a = &tps[i];
     if (a->stored < 0 || a->stored == a->committed) continue;
     kw_offset_commit_req_topic *t = nt > 0 && ts[nt - 1].name.ptr == (const uint8_t *)a->t->name ? &ts[nt - 1] : NULL;
     if (!t) {
@@ -106,7 +109,7 @@ int kw_group_commit(kw_group *g, bool *done, int *result, int64_t now) {
     p->committed_offset = a->stored;
     p->committed_metadata = (kw_slice){(const uint8_t *)"", 0};
     t->n_partitions++;
-    a->committing = a->stored; /* becomes `committed` when the broker says so */
+    if (!revoking) a->committing = a->stored; /* becomes `committed` when the broker says so */
   }
   kw_offset_commit_req req;
   kw_msg_init(KW_SCHEMA_OFFSET_COMMIT_REQ, &req);
@@ -118,9 +121,10 @@ int kw_group_commit(kw_group *g, bool *done, int *result, int64_t now) {
   req.n_topics = nt;
   err = kw_conn_request(conn, KW_API_OFFSET_COMMIT, version_capped(conn, KW_API_OFFSET_COMMIT, 9), &req, on_commit, c,
                         now);
-  KW_DBG(g->log, CGRP, "group %s: committing %d partition(s): %s", g->set.group_id, np, kw_strerror(err));
-  if (err)
-    for (int i = 0; i < g->n_assigned; i++) g->assigned[i].committing = -1; /* not sent: the next commit tries */
+  KW_DBG(g->log, CGRP, "group %s: committing %d partition(s)%s: %s", g->set.group_id, np,
+         revoking ? " before giving them up" : "", kw_strerror(err));
+  if (err && !revoking)
+    for (int i = 0; i < n_tps; i++) tps[i].committing = -1; /* not sent: the next commit tries */
   if (!err) {
     kw_conn_flush(conn);
     c = NULL;
@@ -130,6 +134,20 @@ out:
   kw_free(g->mem, ts);
   kw_free(g->mem, ps);
   return err;
+}
+
+int kw_group_commit(kw_group *g, bool *done, int *result, int64_t now) {
+  for (int i = 0; i < g->n_assigned; i++)
+    if (g->assigned[i].committing >= 0) return KW_ERR_WOULD_BLOCK; /* one commit at a time, in order */
+  return send_commit(g, g->assigned, g->n_assigned, false, done, result, now);
+}
+
+void kw_grp_commit_revoked(kw_group *g, gtp *tps, int n, int64_t now) {
+  if (!g->set.auto_commit || n == 0) return;
+  int err = send_commit(g, tps, n, true, NULL, NULL, now);
+  if (err)
+    kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: could not commit %d partition(s) before giving them up: %s",
+           g->set.group_id, n, kw_strerror(err));
 }
 
 /* ---- committed offsets for a new assignment ---- */
@@ -157,6 +175,27 @@ static void on_offsets(void *ud, int err, int16_t key, int16_t ver, kw_rd *body)
     kw_arena_reset(&a);
     return;
   }
+  /* A partition the broker could not answer for has no known committed offset, which
+   * is not the same as none: starting it at auto.offset.reset would skip or repeat
+   * records. UNSTABLE_OFFSET_COMMIT (a transactional commit not yet completed: we ask
+   * RequireStable) and any other partition error: ask again after retry.backoff.ms, as
+   * the Java consumer does until the transaction ends. */
+  int16_t perr = 0;
+  int n_perr = 0;
+  for (int32_t t = 0; t < resp.n_topics; t++)
+    for (int32_t k = 0; k < resp.topics[t].n_partitions; k++)
+      if (resp.topics[t].partitions[k].error_code) {
+        if (!n_perr++ || resp.topics[t].partitions[k].error_code != KW_KERR_UNSTABLE_OFFSET_COMMIT)
+          perr = resp.topics[t].partitions[k].error_code;
+      }
+  if (n_perr) {
+    kw_log(g->log, perr == KW_KERR_UNSTABLE_OFFSET_COMMIT ? KW_LOG_INFO : KW_LOG_WARNING, "CGRP",
+           "group %s: committed offsets of %d partition(s) not available yet (%s): asking again in %lld ms",
+           g->set.group_id, n_perr, kw_kerr_name(perr), (long long)g->set.retry_backoff_ms);
+    kw_grp_retry_later(g, G_OFFSETS, now);
+    kw_arena_reset(&a);
+    return;
+  }
   for (int i = 0; i < g->n_assigned; i++) g->assigned[i].committed = -1;
   for (int32_t t = 0; t < resp.n_topics; t++)
     for (int32_t k = 0; k < resp.topics[t].n_partitions; k++) {
@@ -164,7 +203,7 @@ static void on_offsets(void *ud, int err, int16_t key, int16_t ver, kw_rd *body)
       char name[256];
       snprintf(name, sizeof name, "%.*s", (int)resp.topics[t].name.len, (const char *)resp.topics[t].name.ptr);
       gtp *x = kw_grp_find_gtp(g, name, pr->partition_index);
-      if (x && !pr->error_code) x->committed = pr->committed_offset;
+      if (x) x->committed = pr->committed_offset;
     }
   kw_arena_reset(&a);
   /* Start where the group left off, or where auto.offset.reset says. */

@@ -55,6 +55,8 @@ struct kw_group {
   int64_t last_confirmed; /* the coordinator last confirmed our membership (heartbeat, sync) */
   uint32_t epoch;
   uint32_t revocations; /* partitions given up (revoked or lost) so far: see kw_consumer_commit */
+  int fatal;            /* G_DEAD: the KW_ERR_* every kw_consumer_poll returns from now on */
+  int16_t fatal_kerr;   /* and the broker's error behind it, if any */
   struct kw_metrics *metrics; /* commit counts and latency (the client's) */
   kw_rebalance_cb rb_cb;
   void *rb_ud;
@@ -66,6 +68,7 @@ typedef struct gctx {
   int64_t sent_at;
   bool *done; /* commit/leave: completion flag and result for a waiting caller */
   int *result;
+  bool revoking; /* commit: of partitions being given up (kw_grp_commit_revoked) */
 } gctx;
 
 void kw_grp_set_member_id(kw_group *g, kw_slice id);
@@ -77,7 +80,20 @@ bool kw_grp_coordinator_error(kw_group *g, int16_t kerr, int64_t now);
 bool kw_grp_transport_error(kw_group *g, int err, int64_t now);
 void kw_grp_notify(kw_group *g, int kind, const gtp *tps, int n);
 void kw_grp_drop_assignment(kw_group *g, int kind);
+/* The group cannot go on (the Java consumer throws from poll and never recovers):
+ * logs `what`, gives every partition up as lost, and from now on the application's
+ * polls return err (0: derived from kerr, KW_ERR_UNSUPPORTED_VERSION for
+ * UNSUPPORTED_VERSION, KW_ERR_BROKER otherwise). */
+void kw_grp_fail(kw_group *g, int err, int16_t kerr, const char *what);
 gtp *kw_grp_find_gtp(kw_group *g, const char *topic, int32_t partition);
+/* The assignment ordered by topic, then partition, so that encoders lay it out topic by
+ * topic in one pass, whatever its size (no fixed-size tables: a cut list is lost
+ * partitions). Free with kw_free(g->mem, ...); NULL when out of memory. */
+const gtp **kw_grp_sorted_assignment(kw_group *g);
+/* With enable.auto.commit: commits the stored offsets of partitions about to be given
+ * up (revoked), now, even while another commit is in flight — their offsets leave with
+ * them, and the next owner starts where this commit says. */
+void kw_grp_commit_revoked(kw_group *g, gtp *tps, int n, int64_t now);
 /* Starts fetching the new partitions: committed offsets first (OffsetFetch). */
 void kw_grp_send_offset_fetch(kw_group *g, int64_t now);
 

@@ -65,32 +65,30 @@ static bool reconcile(kw_group *g, const kw_consumer_group_heartbeat_resp_assign
     kw_free(g->mem, gone);
     return false;
   }
-  int k = 0;
+  int k = 0, n_added = 0;
   for (int32_t t = 0; t < target->n_topic_partitions; t++) {
     kw_topic *topic = topic_by_id(g, &target->topic_partitions[t].topic_id);
     for (int32_t p = 0; p < target->topic_partitions[t].n_partitions; p++) {
       int32_t part = target->topic_partitions[t].partitions[p];
       gtp *old = kw_grp_find_gtp(g, topic->name, part);
-      next[k] = old ? *old : (gtp){topic, part, -1, -1, -1, true};
-      if (old) next[k].fresh = false;
-      k++;
+      /* one we had keeps its state (and stays fresh if it was never announced) */
+      next[k++] = old ? *old : (gtp){topic, part, -1, -1, -1, true};
+      n_added += !old;
     }
   }
   int n_gone = 0;
   for (int i = 0; i < g->n_assigned; i++) {
     bool kept = false;
     for (int j = 0; j < k && !kept; j++) kept = next[j].t == g->assigned[i].t && next[j].partition == g->assigned[i].partition;
-    if (!kept) gone[n_gone++] = g->assigned[i];
+    if (!kept && !g->assigned[i].fresh) gone[n_gone++] = g->assigned[i]; /* fresh: never announced */
   }
-  int n_new = 0;
-  for (int j = 0; j < k; j++) n_new += next[j].fresh;
-  if (n_gone == 0 && n_new == 0) { /* the target we already hold: nothing to reconcile */
+  if (n_added == 0 && k == g->n_assigned) { /* the target we already hold: nothing to reconcile */
     kw_free(g->mem, next);
     kw_free(g->mem, gone);
     return true;
   }
   if (n_gone) { /* commit what was processed before giving it up */
-    if (g->set.auto_commit) kw_group_commit(g, NULL, NULL, now);
+    kw_grp_commit_revoked(g, gone, n_gone, now);
     kw_grp_notify(g, KW_REBALANCE_REVOKED, gone, n_gone);
     for (int i = 0; i < n_gone; i++) kw_fetcher_remove(g->cons, gone[i].t->name, gone[i].partition);
   }
@@ -142,10 +140,13 @@ static void on_heartbeat848(void *ud, int err, int16_t key, int16_t ver, kw_rd *
   } else if (kerr == KW_KERR_COORDINATOR_LOAD_IN_PROGRESS) {
     g->next_heartbeat = now + g->set.retry_backoff_ms;
   } else {
-    g->state = G_DEAD; /* UNSUPPORTED_VERSION (no KIP-848 on this broker), UNRELEASED_INSTANCE_ID, ... */
-    kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: ConsumerGroupHeartbeat failed: %s%s%.*s", g->set.group_id,
-           kw_kerr_name(kerr), resp.error_message.ptr ? ": " : "", resp.error_message.ptr ? (int)resp.error_message.len : 0,
-           resp.error_message.ptr ? (const char *)resp.error_message.ptr : "");
+    /* UNSUPPORTED_VERSION (a broker with KIP-848 turned off), UNRELEASED_INSTANCE_ID,
+     * GROUP_AUTHORIZATION_FAILED, ...: Java's consumer throws them from poll. */
+    char what[256];
+    snprintf(what, sizeof what, "ConsumerGroupHeartbeat refused%s%.*s", resp.error_message.ptr ? ": " : "",
+             resp.error_message.ptr ? (int)resp.error_message.len : 0,
+             resp.error_message.ptr ? (const char *)resp.error_message.ptr : "");
+    kw_grp_fail(g, 0, kerr, what);
   }
   kw_arena_reset(&a);
 }
@@ -154,34 +155,34 @@ static int send_heartbeat848(kw_group *g, int32_t epoch, int64_t now) {
   kw_conn *conn = kw_grp_coordinator_conn(g, now);
   if (!conn) return KW_ERR_STATE;
   int v = kw_conn_version(conn, KW_API_CONSUMER_GROUP_HEARTBEAT);
-  if (v < 0) {
-    g->state = G_DEAD;
-    kw_log(g->log, KW_LOG_ERR, "CGRP", "group %s: the broker does not offer ConsumerGroupHeartbeat (KIP-848)",
-           g->set.group_id);
-    return v;
+  if (v < 0) { /* Kafka < 3.7, or KIP-848 not enabled: Java's UnsupportedVersionException */
+    kw_grp_fail(g, KW_ERR_UNSUPPORTED_VERSION, 0,
+                "the broker does not offer ConsumerGroupHeartbeat: group.protocol=consumer (KIP-848) needs Kafka 4.0+ "
+                "or 3.7+ with the consumer rebalance protocol enabled");
+    return KW_ERR_UNSUPPORTED_VERSION;
   }
   if (v >= 1 && (!g->member_id || !g->member_id[0])) make_member_id(g);
-  kw_slice names[32];
-  int nn = 0;
-  for (int i = 0; i < g->n_topics && nn < 32; i++) names[nn++] = SL(g->topics[i]);
-  /* What we own, by topic id, laid out topic by topic. */
-  kw_consumer_group_heartbeat_req_topic_partitions owned[32];
-  int32_t parts[512];
-  int no = 0, np = 0;
-  for (int i = 0; i < g->n_assigned && no < 32; i++) {
-    bool listed = false;
-    for (int k = 0; k < no && !listed; k++) listed = memcmp(&owned[k].topic_id, &g->assigned[i].t->id, sizeof(kw_uuid)) == 0;
-    if (listed) continue;
-    kw_msg_init(KW_SCHEMA_CONSUMER_GROUP_HEARTBEAT_REQ_TOPIC_PARTITIONS, &owned[no]);
-    owned[no].topic_id = g->assigned[i].t->id;
-    owned[no].partitions = &parts[np];
-    owned[no].n_partitions = 0;
-    for (int j = 0; j < g->n_assigned && np < 512; j++)
-      if (g->assigned[j].t == g->assigned[i].t) {
-        parts[np++] = g->assigned[j].partition;
-        owned[no].n_partitions++;
-      }
-    no++;
+  /* Every subscribed topic and every owned partition (by topic id, topic by topic):
+   * a topic left out is one the broker never assigns, an owned partition left out one
+   * it hands to another member while we still fetch it. */
+  size_t cap = g->n_assigned > 0 ? (size_t)g->n_assigned : 1;
+  kw_slice *names = kw_alloc(g->mem, sizeof *names * (size_t)(g->n_topics > 0 ? g->n_topics : 1));
+  kw_consumer_group_heartbeat_req_topic_partitions *owned = kw_alloc(g->mem, sizeof *owned * cap);
+  int32_t *parts = kw_alloc(g->mem, sizeof *parts * cap);
+  const gtp **sorted = kw_grp_sorted_assignment(g);
+  int err = KW_ERR_NOMEM;
+  if (!names || !owned || !parts || !sorted) goto out;
+  for (int i = 0; i < g->n_topics; i++) names[i] = SL(g->topics[i]);
+  int no = 0;
+  for (int i = 0; i < g->n_assigned; i++) {
+    if (no == 0 || sorted[i - 1]->t != sorted[i]->t) {
+      kw_msg_init(KW_SCHEMA_CONSUMER_GROUP_HEARTBEAT_REQ_TOPIC_PARTITIONS, &owned[no]);
+      owned[no].topic_id = sorted[i]->t->id;
+      owned[no].partitions = &parts[i];
+      owned[no++].n_partitions = 0;
+    }
+    parts[i] = sorted[i]->partition;
+    owned[no - 1].n_partitions++;
   }
   kw_consumer_group_heartbeat_req req;
   kw_msg_init(KW_SCHEMA_CONSUMER_GROUP_HEARTBEAT_REQ, &req);
@@ -191,20 +192,24 @@ static int send_heartbeat848(kw_group *g, int32_t epoch, int64_t now) {
   req.instance_id = g->set.instance_id ? SL(g->set.instance_id) : (kw_slice){NULL, 0};
   req.rebalance_timeout_ms = (int32_t)g->set.max_poll_interval_ms;
   req.subscribed_topic_names = names;
-  req.n_subscribed_topic_names = nn;
+  req.n_subscribed_topic_names = g->n_topics;
   req.topic_partitions = owned;
   req.n_topic_partitions = no;
   gctx *c = kw_grp_new_ctx(g);
-  if (!c) return KW_ERR_NOMEM;
-  int err = kw_conn_request(conn, KW_API_CONSUMER_GROUP_HEARTBEAT, v, &req, on_heartbeat848, c, now);
+  err = c ? kw_conn_request(conn, KW_API_CONSUMER_GROUP_HEARTBEAT, v, &req, on_heartbeat848, c, now) : KW_ERR_NOMEM;
   if (err) {
     kw_free(g->mem, c);
-    return err;
+    goto out;
   }
   g->hb_in_flight = true;
   g->next_heartbeat = now + g->set.heartbeat_interval_ms;
   kw_conn_flush(conn);
-  return KW_OK;
+out:
+  kw_free(g->mem, names);
+  kw_free(g->mem, owned);
+  kw_free(g->mem, parts);
+  kw_free(g->mem, (void *)sorted);
+  return err;
 }
 
 void kw_grp848_run(kw_group *g, int64_t now) {
@@ -217,7 +222,10 @@ void kw_grp848_run(kw_group *g, int64_t now) {
       send_heartbeat848(g, g->generation, now);
     }
     break;
-  case G_OFFSETS: kw_grp_send_offset_fetch(g, now); break;
+  case G_OFFSETS: /* heartbeats go on while committed offsets are fetched (see kw_group_run) */
+    if (!g->hb_in_flight && now >= g->next_heartbeat) send_heartbeat848(g, g->generation, now);
+    if (g->state == G_OFFSETS) kw_grp_send_offset_fetch(g, now);
+    break;
   case G_STABLE:
     if (g->rejoin_soon) { /* a new assignment was taken: acknowledge now */
       g->rejoin_soon = false;

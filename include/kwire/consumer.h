@@ -56,7 +56,9 @@ KW_API int kw_consumer_resume(kw_client *cl, const char *topic, int32_t partitio
 KW_API int64_t kw_consumer_position(kw_client *cl, const char *topic, int32_t partition);
 
 /* Waits up to timeout_ms for a record or an error event: 1 and *msg filled, 0 when
- * nothing came, or a negative error. */
+ * nothing came, or a negative error. A consumer group that cannot go on makes every
+ * later poll return its error (see kw_consumer_group_error), e.g.
+ * KW_ERR_UNSUPPORTED_VERSION for group.protocol=consumer on a broker without KIP-848. */
 KW_API int kw_consumer_poll(kw_client *cl, kw_message *msg, int timeout_ms);
 
 /* The batch form, for throughput: fills up to max messages, all from one fetched record
@@ -105,6 +107,11 @@ KW_API int kw_consumer_close(kw_client *cl, int timeout_ms);
 /* The group member id and generation, for logs and tests ("" / -1 before joining). */
 KW_API const char *kw_consumer_member_id(kw_client *cl);
 KW_API int32_t kw_consumer_generation(kw_client *cl);
+/* KW_OK, or the fatal error that stopped the consumer group (the client must be
+ * recreated): KW_ERR_UNSUPPORTED_VERSION (the broker lacks the group protocol asked
+ * for), KW_ERR_BROKER with *kafka_error (if given) set, e.g. FENCED_INSTANCE_ID or
+ * GROUP_AUTHORIZATION_FAILED. The same error every poll returns. */
+KW_API int kw_consumer_group_error(kw_client *cl, int16_t *kafka_error);
 
 /* Low and high watermarks of a partition, asked from its leader: the log start offset,
  * and the end as this consumer reads: the high watermark under read_uncommitted, the

@@ -302,6 +302,35 @@ Test(assignor, coop_join_revokes_then_assigns) {
   kw_assign_free(out, 3, NULL);
 }
 
+/* Issue 14, item 7: A owns t0p0-p5, B owns t0p6-p11 (contiguous ranges), C joins. The
+ * balanced result is 4/4/4: A and B each give up two, four moves in all. The sweep that
+ * took the highest partitions first moved three from B (down to 3, below the quota) and
+ * then one from A back to B: five moves, one of them a pointless revocation of B's. */
+Test(assignor, coop_join_contiguous_ranges_minimal_moves) {
+  kw_asg_tp a[6], b[6];
+  for (int i = 0; i < 6; i++) a[i] = (kw_asg_tp){"t0", i}, b[i] = (kw_asg_tp){"t0", 6 + i};
+  kw_asg_member mb[] = {{.member_id = "A", .topics = T01, .n_topics = 1, .owned = a, .n_owned = 6, .generation = 3},
+                        {.member_id = "B", .topics = T01, .n_topics = 1, .owned = b, .n_owned = 6, .generation = 3},
+                        {.member_id = "C", .topics = T01, .n_topics = 1, .generation = -1}};
+  kw_asg_topic tp[] = {{"t0", 12}};
+  kw_asg_result out[3];
+  coop(mb, 3, tp, 1, out);
+  int revoked = 12 - out[0].n - out[1].n; /* everything was owned, C gets nothing this round */
+  cr_assert_eq(out[2].n, 0, "C got %s before the owners revoked", fmt(&out[2]));
+  cr_assert_eq(revoked, 4, "moved %d partitions where 4 suffice: A keeps %s, B keeps %s", revoked, fmt(&out[0]),
+               fmt(&out[1]));
+  cr_assert_eq(out[0].n, 4, "A keeps %s", fmt(&out[0]));
+  cr_assert_eq(out[1].n, 4, "B keeps %s", fmt(&out[1]));
+  for (int i = 0; i < 3; i++) take(&mb[i], i, &out[i], 4);
+  kw_assign_free(out, 3, NULL);
+  /* Follow-up: the four go to C and nothing else moves. */
+  coop(mb, 3, tp, 1, out);
+  check_valid(mb, 3, tp, 1, out, 1);
+  cr_assert(same_tps(&out[0], &mb[0]) && same_tps(&out[1], &mb[1]), "A or B changed in the follow-up");
+  cr_assert_eq(out[2].n, 4, "C got %s", fmt(&out[2]));
+  kw_assign_free(out, 3, NULL);
+}
+
 Test(assignor, coop_leave_spreads_without_revoking) {
   kw_asg_tp a[] = {{"t0", 0}, {"t0", 3}}, b[] = {{"t0", 1}, {"t0", 4}};
   kw_asg_member mb[] = {{.member_id = "A", .topics = T01, .n_topics = 1, .owned = a, .n_owned = 2, .generation = 7},

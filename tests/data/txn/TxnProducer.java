@@ -17,14 +17,30 @@
 //   M[53] txn-2 commits, M[54] txn-1 aborts; high watermark 55, nothing left open.
 // Every record is printed as "VALUE OFFSET" on stdout (from the broker's acks), then
 // "END HIGH_WATERMARK", so the test checks offsets against what the broker assigned.
+//
+// A second mode leaves a transactional offset commit pending, for
+// tests/integration/it_group_unstable_offsets.c:
+//
+//   ... TxnProducer.java BOOTSTRAP TOPIC --pending-offsets GROUP PARTITION OFFSET SIGNAL_FILE
+//
+// begins a transaction, sends OFFSET for TOPIC/PARTITION of GROUP to it
+// (sendOffsetsToTransaction, which returns once the broker holds the commit), prints
+// "PENDING", waits until SIGNAL_FILE exists (at most 120 s, else it aborts and exits 1),
+// commits and prints "COMMITTED".
+import java.nio.file.Files;
+import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.Future;
+import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringSerializer;
 
 public class TxnProducer {
@@ -61,9 +77,36 @@ public class TxnProducer {
     }
   }
 
+  static void pendingOffsets(String bootstrap, String group, int partition, long offset, String signal)
+      throws Exception {
+    try (KafkaProducer<String, String> t = producer(bootstrap, "kwire-it-txn-offsets-" + group)) {
+      t.beginTransaction();
+      t.sendOffsetsToTransaction(Map.of(new TopicPartition(topic, partition), new OffsetAndMetadata(offset)),
+          new ConsumerGroupMetadata(group));
+      System.out.println("PENDING");
+      System.out.flush();
+      long end = System.currentTimeMillis() + 120_000;
+      while (!Files.exists(Paths.get(signal))) {
+        if (System.currentTimeMillis() > end) {
+          t.abortTransaction();
+          System.err.println("no signal file " + signal + " within 120 s: aborted");
+          System.exit(1);
+        }
+        Thread.sleep(50);
+      }
+      t.commitTransaction();
+      System.out.println("COMMITTED");
+    }
+  }
+
   public static void main(String[] args) throws Exception {
+    if (args.length == 7 && args[2].equals("--pending-offsets")) {
+      topic = args[1];
+      pendingOffsets(args[0], args[3], Integer.parseInt(args[4]), Long.parseLong(args[5]), args[6]);
+      return;
+    }
     if (args.length != 2) {
-      System.err.println("usage: TxnProducer BOOTSTRAP TOPIC");
+      System.err.println("usage: TxnProducer BOOTSTRAP TOPIC [--pending-offsets GROUP PARTITION OFFSET SIGNAL_FILE]");
       System.exit(2);
     }
     topic = args[1];
