@@ -53,6 +53,7 @@ int kw_cluster_init(kw_cluster *cl, const kw_cluster_settings *set, const char *
   memset(cl, 0, sizeof *cl);
   cl->set = *set;
   cl->rng = 0x2545F491u ^ (uint32_t)(uintptr_t)cl;
+  cl->conn_wanted_at = INT64_MAX;
   int32_t next_id = -1;
   const char *p = bootstrap ? bootstrap : "";
   while (*p) {
@@ -156,6 +157,10 @@ kw_conn *kw_cluster_conn(kw_cluster *cl, int32_t node_id, int64_t now) {
   if (!b) return NULL;
   if (b->conn && kw_conn_get_state(b->conn) == KW_CONN_READY) return b->conn;
   start_connect(cl, b, now);
+  /* Still down, in its reconnect backoff: wake up when the next attempt is allowed (a
+   * connection on its way wakes the client through its socket). */
+  if (b->conn && kw_conn_get_state(b->conn) == KW_CONN_DOWN && now < b->retry_at && b->retry_at < cl->conn_wanted_at)
+    cl->conn_wanted_at = b->retry_at;
   return NULL;
 }
 
@@ -326,6 +331,7 @@ int kw_cluster_fds(kw_cluster *cl, kw_pollfd *fds, int max) {
 
 int64_t kw_cluster_deadline(const kw_cluster *cl) {
   int64_t d = cl->md_in_flight ? INT64_MAX : cl->md_next;
+  if (cl->conn_wanted_at < d) d = cl->conn_wanted_at;
   for (int i = 0; i < cl->n_brokers; i++) {
     kw_conn *c = cl->brokers[i]->conn;
     if (!c) continue;
@@ -382,6 +388,7 @@ static void track_reachability(kw_cluster *cl, int64_t now) {
 }
 
 void kw_cluster_step(kw_cluster *cl, const kw_pollfd *fds, int n, int64_t now) {
+  cl->conn_wanted_at = INT64_MAX; /* asked for again by whoever still waits, this step */
   for (int i = 0; i < cl->n_brokers; i++) {
     kw_broker *b = cl->brokers[i];
     if (!b->conn || kw_conn_get_state(b->conn) == KW_CONN_DOWN) continue;
