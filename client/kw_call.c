@@ -71,25 +71,31 @@ int32_t kw_call_remaining_ms(const kw_call *c) {
   return left < 1 ? 1 : left > INT32_MAX ? INT32_MAX : (int32_t)left;
 }
 
+/* Waits in poll(2) for the client's next socket event or timer (at most until
+ * `until`), then steps once. */
+static void wait_once(kw_client *cl, int64_t until) {
+  kw_pollfd fds[CALL_MAX_FDS];
+  struct pollfd pfds[CALL_MAX_FDS];
+  int n = kw_client_fds(cl, fds, CALL_MAX_FDS);
+  if (n > CALL_MAX_FDS) n = CALL_MAX_FDS;
+  for (int i = 0; i < n; i++) pfds[i] = (struct pollfd){fds[i].fd, fds[i].events, 0};
+  int64_t wait = until - kw_now_ms();
+  if (wait < 0) wait = 0;
+  int t = kw_client_next_timeout(cl);
+  if (t >= 0 && t < wait) wait = t;
+  int r = poll(pfds, (nfds_t)n, (int)wait);
+  for (int i = 0; i < n; i++) fds[i].revents = r > 0 ? pfds[i].revents : 0;
+  kw_client_step(cl, fds, n);
+}
+
 /* Runs the client until *done, or `until` (monotonic ms). Not kw_client_poll(), which
  * keeps waiting after an answer when it served no delivery: a call returns at once. */
 static void drive(kw_client *cl, int64_t until, const bool *done) {
-  kw_pollfd fds[CALL_MAX_FDS];
-  struct pollfd pfds[CALL_MAX_FDS];
   for (;;) {
     kw_client_step(cl, NULL, 0);
     if (done && *done) return;
-    int64_t now = kw_now_ms();
-    if (now >= until) return;
-    int n = kw_client_fds(cl, fds, CALL_MAX_FDS);
-    if (n > CALL_MAX_FDS) n = CALL_MAX_FDS;
-    for (int i = 0; i < n; i++) pfds[i] = (struct pollfd){fds[i].fd, fds[i].events, 0};
-    int64_t wait = until - now;
-    int t = kw_client_next_timeout(cl);
-    if (t >= 0 && t < wait) wait = t;
-    int r = poll(pfds, (nfds_t)n, (int)wait);
-    for (int i = 0; i < n; i++) fds[i].revents = r > 0 ? pfds[i].revents : 0;
-    kw_client_step(cl, fds, n);
+    if (kw_now_ms() >= until) return;
+    wait_once(cl, until);
     if (done && *done) return;
   }
 }
@@ -202,7 +208,9 @@ int kw_call_once(kw_call *c, int32_t node, int16_t api, void *req, kw_call_build
         err = e;
       }
     }
-    if (version < 0 && !err) drive(cl, now + 10 < c->deadline ? now + 10 : c->deadline, NULL);
+    /* No connection takes it yet: look again when something happened (a connection came
+     * up, a backoff ended), not on a clock of our own. */
+    if (version < 0 && !err) wait_once(cl, c->deadline);
   }
   if (err) { /* never sent: nobody else holds st */
     kw_free(cl->mem, st);

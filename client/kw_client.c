@@ -136,6 +136,7 @@ int kw_client_next_timeout(kw_client *cl) {
 
 int kw_client_step(kw_client *cl, const kw_pollfd *fds, int n) {
   int64_t now = kw_now_ms();
+  cl->metrics.wakeups++;
   kw_cluster_step(&cl->cluster, fds, fds ? n : 0, now);
   if (cl->group) kw_group_run(cl->group, now);
   if (cl->cons) kw_fetcher_run(cl->cons, now);

@@ -53,6 +53,7 @@ int kw_cluster_init(kw_cluster *cl, const kw_cluster_settings *set, const char *
   memset(cl, 0, sizeof *cl);
   cl->set = *set;
   cl->rng = 0x2545F491u ^ (uint32_t)(uintptr_t)cl;
+  cl->conn_wanted_at = INT64_MAX;
   int32_t next_id = -1;
   const char *p = bootstrap ? bootstrap : "";
   while (*p) {
@@ -156,10 +157,44 @@ kw_conn *kw_cluster_conn(kw_cluster *cl, int32_t node_id, int64_t now) {
   if (!b) return NULL;
   if (b->conn && kw_conn_get_state(b->conn) == KW_CONN_READY) return b->conn;
   start_connect(cl, b, now);
+  /* Still down, in its reconnect backoff: wake up when the next attempt is allowed (a
+   * connection on its way wakes the client through its socket). */
+  if (b->conn && kw_conn_get_state(b->conn) == KW_CONN_DOWN && now < b->retry_at && b->retry_at < cl->conn_wanted_at)
+    cl->conn_wanted_at = b->retry_at;
   return NULL;
 }
 
 /* ---- metadata ---- */
+
+/* Takes a topic's partitions from an answer; false when one has no leader (or on no
+ * memory). A partition whose answer carries a leader epoch older than the one known
+ * keeps what is known: the answering broker has not caught up with the leader change
+ * (the Java client ignores such an entry too). A recreated topic (new id) starts over. */
+static bool apply_partitions(kw_cluster *cl, kw_topic *t, const kw_metadata_resp_topic *mt, bool same_topic) {
+  int32_t n = mt->n_partitions > 0 ? mt->n_partitions : 0;
+  kw_tp_meta *p = kw_alloc(cl->set.mem, (size_t)(n > 0 ? n : 1) * sizeof *p);
+  if (!p) return false;
+  for (int32_t k = 0; k < n; k++) p[k] = (kw_tp_meta){-1, -1, KW_KERR_LEADER_NOT_AVAILABLE};
+  bool all_led = true;
+  for (int32_t k = 0; k < n; k++) {
+    const kw_metadata_resp_partition *mp = &mt->partitions[k];
+    int32_t i = mp->partition_index;
+    if (i < 0 || i >= n) continue;
+    p[i] = (kw_tp_meta){mp->leader_id, mp->leader_epoch, mp->error_code};
+    if (same_topic && i < t->n_parts && mp->leader_epoch >= 0 && mp->leader_epoch < t->parts[i].leader_epoch) {
+      if (cl->set.log)
+        KW_DBG(cl->set.log, METADATA, "%s [%d]: leader epoch %d is older than the known %d: kept leader %d", t->name,
+               i, mp->leader_epoch, t->parts[i].leader_epoch, t->parts[i].leader);
+      p[i] = t->parts[i];
+    }
+  }
+  for (int32_t k = 0; k < n; k++)
+    if (p[k].leader < 0) all_led = false;
+  kw_free(cl->set.mem, t->parts);
+  t->parts = p;
+  t->n_parts = n;
+  return all_led;
+}
 
 static void apply_metadata(kw_cluster *cl, const kw_metadata_resp *md, int64_t now) {
   for (int32_t i = 0; i < md->n_brokers; i++) {
@@ -194,25 +229,11 @@ static void apply_metadata(kw_cluster *cl, const kw_metadata_resp *md, int64_t n
     snprintf(name, sizeof name, "%.*s", (int)mt->name.len, (const char *)mt->name.ptr);
     kw_topic *t = kw_cluster_topic(cl, name, false);
     if (!t) continue;
+    static const kw_uuid no_id;
+    bool same_topic = memcmp(&t->id, &no_id, sizeof no_id) == 0 || memcmp(&t->id, &mt->topic_id, sizeof no_id) == 0;
     t->error = mt->error_code;
     t->id = mt->topic_id;
-    if (mt->error_code) {
-      again = true;
-      continue;
-    }
-    if (mt->n_partitions != t->n_parts) {
-      kw_tp_meta *p = kw_realloc(cl->set.mem, t->parts, (size_t)(mt->n_partitions > 0 ? mt->n_partitions : 1) * sizeof *p);
-      if (!p) continue;
-      t->parts = p;
-      t->n_parts = mt->n_partitions;
-    }
-    for (int32_t k = 0; k < t->n_parts; k++) t->parts[k] = (kw_tp_meta){-1, -1, KW_KERR_LEADER_NOT_AVAILABLE};
-    for (int32_t k = 0; k < mt->n_partitions; k++) {
-      const kw_metadata_resp_partition *mp = &mt->partitions[k];
-      if (mp->partition_index < 0 || mp->partition_index >= t->n_parts) continue;
-      t->parts[mp->partition_index] = (kw_tp_meta){mp->leader_id, mp->leader_epoch, mp->error_code};
-      if (mp->leader_id < 0) again = true;
-    }
+    if (mt->error_code || !apply_partitions(cl, t, mt, same_topic)) again = true;
   }
   cl->md_last_answer = now;
   cl->md_next = now + (again ? cl->set.retry_backoff_ms : cl->set.metadata_refresh_ms);
@@ -235,8 +256,17 @@ static void on_metadata(void *ud, int err, int16_t key, int16_t ver, kw_rd *body
   kw_arena a;
   kw_arena_init(&a, cl->set.mem, 0);
   kw_metadata_resp md;
-  if (kw_response_decode(key, ver, body, &a, &md) == 0) apply_metadata(cl, &md, now);
-  else cl->md_next = now + cl->set.retry_backoff_ms;
+  if (kw_response_decode(key, ver, body, &a, &md) != 0) {
+    cl->md_next = now + cl->set.retry_backoff_ms;
+  } else if (md.error_code) {
+    /* v13+: the whole answer failed (REBOOTSTRAP_REQUIRED, KIP-1102): it lists nothing
+     * to go by, so what is known stays and the request goes out again after the backoff. */
+    kw_log(cl->set.log, KW_LOG_WARNING, "METADATA", "Metadata answered %s: asking again",
+           kw_kerr_name(md.error_code));
+    cl->md_next = now + cl->set.retry_backoff_ms;
+  } else {
+    apply_metadata(cl, &md, now);
+  }
   kw_arena_reset(&a);
 }
 
@@ -301,6 +331,7 @@ int kw_cluster_fds(kw_cluster *cl, kw_pollfd *fds, int max) {
 
 int64_t kw_cluster_deadline(const kw_cluster *cl) {
   int64_t d = cl->md_in_flight ? INT64_MAX : cl->md_next;
+  if (cl->conn_wanted_at < d) d = cl->conn_wanted_at;
   for (int i = 0; i < cl->n_brokers; i++) {
     kw_conn *c = cl->brokers[i]->conn;
     if (!c) continue;
@@ -357,6 +388,7 @@ static void track_reachability(kw_cluster *cl, int64_t now) {
 }
 
 void kw_cluster_step(kw_cluster *cl, const kw_pollfd *fds, int n, int64_t now) {
+  cl->conn_wanted_at = INT64_MAX; /* asked for again by whoever still waits, this step */
   for (int i = 0; i < cl->n_brokers; i++) {
     kw_broker *b = cl->brokers[i];
     if (!b->conn || kw_conn_get_state(b->conn) == KW_CONN_DOWN) continue;

@@ -63,6 +63,9 @@ typedef struct kw_cluster {
   int64_t down_since;      /* all brokers unreachable since (0 = not down) */
   bool down_reported;
   bool security_reported; /* an authentication / TLS failure was reported; until READY */
+  /* The earliest reconnect time (backoff) of a broker someone asked for during this step
+   * (kw_cluster_conn): a timer, so that waiting for a connection neither spins nor stalls. */
+  int64_t conn_wanted_at;
   uint32_t rng;
   /* Hooks for the producer / consumer. */
   void *ud;

@@ -5,6 +5,8 @@
 #include "client/kw_metrics.h"
 #include "core/kw_mem.h"
 
+#define KW_COUNTER_LAST KW_COUNTER_WAKEUPS
+
 void kw_hist_add(kw_hist *h, int64_t us) {
   if (us < 1) us = 1;
   int b = 0;
@@ -39,7 +41,8 @@ int64_t kw_hist_quantile(const kw_hist *h, double q) {
   X(commits, "offset commits acknowledged")                                           \
   X(commit_failures, "offset commits that failed")                                   \
   X(fetches, "Fetch requests sent")                                                   \
-  X(incremental_fetches, "Fetch requests inside an incremental fetch session (KIP-227)")
+  X(incremental_fetches, "Fetch requests inside an incremental fetch session (KIP-227)") \
+  X(wakeups, "times the client woke up to do its work (steps)")
 
 /* Each counter's name and help text, in the table's order. */
 static const struct {
@@ -56,7 +59,7 @@ static const uint16_t counter_field[] = {
     KW_METRIC_COUNTERS(KW_X_FIELD)
 #undef KW_X_FIELD
 };
-_Static_assert(sizeof counter_field / sizeof counter_field[0] == KW_COUNTER_INCREMENTAL_FETCHES + 1,
+_Static_assert(sizeof counter_field / sizeof counter_field[0] == KW_COUNTER_LAST + 1,
                "kw_counter lists every counter of KW_METRIC_COUNTERS, in its order");
 
 static uint64_t counter_value(const kw_metrics *m, int i) {
@@ -77,7 +80,7 @@ static int append(char *buf, size_t size, int n, const char *fmt, ...) {
 
 int kw_metrics_json(const kw_metrics *m, const char *client_id, char *buf, size_t size) {
   int n = append(buf, size, 0, "{\"client_id\":\"%s\"", client_id ? client_id : "");
-  for (int i = 0; i <= KW_COUNTER_INCREMENTAL_FETCHES; i++)
+  for (int i = 0; i <= KW_COUNTER_LAST; i++)
     n = append(buf, size, n, ",\"%s\":%llu", counter_text[i].name, (unsigned long long)counter_value(m, i));
   return append(buf, size, n,
                 ",\"consumer_lag\":%lld,\"commit_latency_ms\":{\"p50\":%.3f,\"p99\":%.3f},"
@@ -90,7 +93,7 @@ int kw_metrics_json(const kw_metrics *m, const char *client_id, char *buf, size_
 int kw_metrics_prometheus(const kw_metrics *m, const char *client_id, char *buf, size_t size) {
   int n = 0;
   const char *id = client_id ? client_id : "";
-  for (int i = 0; i <= KW_COUNTER_INCREMENTAL_FETCHES; i++) {
+  for (int i = 0; i <= KW_COUNTER_LAST; i++) {
     const char *name = counter_text[i].name;
     n = append(buf, size, n,
                "# HELP kwire_%s_total %s\n# TYPE kwire_%s_total counter\nkwire_%s_total{client_id=\"%s\"} %llu\n", name,
@@ -118,7 +121,7 @@ static void hist_add_all(kw_hist *to, const kw_hist *from) {
 }
 
 void kw_metrics_add(kw_metrics *to, const kw_metrics *from) {
-  for (int i = 0; i <= KW_COUNTER_INCREMENTAL_FETCHES; i++)
+  for (int i = 0; i <= KW_COUNTER_LAST; i++)
     *counter_at(to, i) += counter_value(from, i);
   to->consumer_lag += from->consumer_lag;
   hist_add_all(&to->commit_latency, &from->commit_latency);
@@ -142,11 +145,11 @@ void kw_stats_free(kw_stats *s) {
 void kw_stats_clear(kw_stats *s) { s->m = (kw_metrics){0}; }
 
 void kw_stats_count(kw_stats *s, kw_counter c, uint64_t n) {
-  if ((unsigned)c <= KW_COUNTER_INCREMENTAL_FETCHES) *counter_at(&s->m, c) += n;
+  if ((unsigned)c <= KW_COUNTER_LAST) *counter_at(&s->m, c) += n;
 }
 
 uint64_t kw_stats_counter(const kw_stats *s, kw_counter c) {
-  return (unsigned)c <= KW_COUNTER_INCREMENTAL_FETCHES ? counter_value(&s->m, c) : 0;
+  return (unsigned)c <= KW_COUNTER_LAST ? counter_value(&s->m, c) : 0;
 }
 
 void kw_stats_end_to_end(kw_stats *s, int64_t latency_us) { kw_hist_add(&s->m.end_to_end, latency_us); }

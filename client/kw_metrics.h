@@ -23,6 +23,7 @@ typedef struct kw_metrics {
   uint64_t consumed, handled, retried, dead_lettered, malformed, duplicates_skipped;
   uint64_t commits, commit_failures;
   uint64_t fetches, incremental_fetches; /* Fetch requests, and those in a KIP-227 session */
+  uint64_t wakeups; /* kw_client_step runs: how often the client woke up to work */
   int64_t consumer_lag; /* sum over assigned partitions of high watermark - position */
   kw_hist commit_latency;  /* OffsetCommit round trips */
   kw_hist end_to_end;      /* record timestamp -> handled */

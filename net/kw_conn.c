@@ -210,17 +210,45 @@ static int send_api_versions(kw_conn *c, int16_t ver, int64_t now) {
   return kw_conn_enqueue(c, KW_API_API_VERSIONS, ver, &req, NULL, NULL, now, true, c->cfg.request_timeout_ms);
 }
 
+/* Reads the answer at the version asked, else at v0: a broker that does not speak the
+ * version asked answers in v0 (UNSUPPORTED_VERSION with its own range), and some
+ * Kafka-compatible brokers and test doubles answer in v0 whatever was asked. The Java
+ * client (ApiVersionsResponse.parse) reads it the same way. Returns the version that
+ * read, or the first decoding error. */
+static int decode_api_versions(kw_conn *c, const kw_rd *body, kw_api_versions_resp *resp) {
+  int16_t asked = c->apiversions_version;
+  /* UNSUPPORTED_VERSION in the first two bytes: the v0 form is the likely one. */
+  kw_rd peek = *body;
+  bool v0_first = kw_rd_i16(&peek) == KW_UNSUPPORTED_VERSION_KERR;
+  int16_t order[2] = {v0_first ? 0 : asked, v0_first ? asked : 0};
+  int first_err = 0;
+  for (int i = 0; i < (asked > 0 ? 2 : 1); i++) {
+    kw_arena_reset(&c->arena);
+    kw_rd r = *body;
+    int err = kw_response_decode(KW_API_API_VERSIONS, order[i], &r, &c->arena, resp);
+    if (!err) return order[i];
+    if (!first_err) first_err = err;
+  }
+  return first_err;
+}
+
 /* Returns 0 when READY, 1 when it resent ApiVersions at a lower version, or an error. */
 static int on_api_versions(kw_conn *c, kw_rd *body, int64_t now) {
   kw_api_versions_resp resp;
-  kw_arena_reset(&c->arena);
-  /* A broker that does not speak our version answers in v0 with UNSUPPORTED_VERSION
-   * and its own range for ApiVersions: peek the error code to know how to read it. */
-  kw_rd peek = *body;
-  int16_t code = kw_rd_i16(&peek);
-  int16_t ver = code == KW_UNSUPPORTED_VERSION_KERR ? 0 : c->apiversions_version;
-  int err = kw_response_decode(KW_API_API_VERSIONS, ver, body, &c->arena, &resp);
-  if (err) return err;
+  int read_at = decode_api_versions(c, body, &resp);
+  if (read_at < 0) {
+    CONN_DBG(c, BROKER, "ApiVersions v%d answer reads neither at v%d nor at v0 (%s)", c->apiversions_version,
+             c->apiversions_version, kw_strerror(read_at));
+    if (c->apiversions_version > 0) { /* a last try in the oldest form before giving up */
+      int err = send_api_versions(c, 0, now);
+      return err ? err : 1;
+    }
+    snprintf(c->why, sizeof c->why, "the broker's answer to ApiVersions v0 is not an ApiVersions answer (%s)",
+             kw_strerror(read_at));
+    c->fatal = KW_ERR_MALFORMED;
+    return KW_ERR_MALFORMED;
+  }
+  int16_t code = resp.error_code;
   for (int k = 0; k < KW_MAX_API_KEY; k++) c->broker_min[k] = c->broker_max[k] = -1;
   for (int32_t i = 0; i < resp.n_api_keys; i++) {
     const kw_api_versions_resp_api_version *a = &resp.api_keys[i];
@@ -236,11 +264,12 @@ static int on_api_versions(kw_conn *c, kw_rd *body, int64_t now) {
                     : 0;
     if (retry < 0) retry = 0;
     if (retry >= c->apiversions_version) return KW_ERR_NO_VERSION; /* would loop */
-    err = send_api_versions(c, (int16_t)retry, now);
+    int err = send_api_versions(c, (int16_t)retry, now);
     return err ? err : 1;
   }
   if (code != 0) return KW_ERR_BROKER;
-  CONN_DBG(c, BROKER, "ApiVersions v%d: %d APIs offered", c->apiversions_version, resp.n_api_keys);
+  CONN_DBG(c, BROKER, "ApiVersions v%d (read as v%d): %d APIs offered", c->apiversions_version, read_at,
+           resp.n_api_keys);
   if (c->cfg.security && c->cfg.security->sasl_mechanism >= 0) {
     c->state = KW_CONN_AUTH;
     return kw_conn_auth_begin(c);
@@ -374,7 +403,7 @@ static int step(kw_conn *c, short revents, int64_t now) {
     if (err) return err;
     if (c->tctx) CONN_DBG(c, SECURITY, "%s handshake done", c->tp->name);
     c->state = KW_CONN_APIVERSIONS;
-    err = send_api_versions(c, 4, now);
+    err = send_api_versions(c, (int16_t)kw_api_find(KW_API_API_VERSIONS)->max, now); /* the newest: v5 */
     if (err) return err;
     revents |= POLLOUT;
   }

@@ -610,6 +610,10 @@ out:
 void kw_fetcher_hold_fetches(kw_fetcher *c, bool hold) { c->fetches_held = hold; }
 
 void kw_fetcher_run(kw_fetcher *c, int64_t now) {
+  /* A backoff that is over is no timer any more: a partition still waiting waits for its
+   * leader's connection, whose events wake the client (a deadline left in the past spins). */
+  for (int i = 0; i < c->n_parts; i++)
+    if (c->parts[i]->retry_at > 0 && c->parts[i]->retry_at <= now) c->parts[i]->retry_at = 0;
   for (int i = 0; i < c->n_parts; i++) {
     kw_ctp *p = c->parts[i];
     if (p->state != CTP_RESOLVE || p->in_flight || now < p->retry_at) continue;

@@ -46,6 +46,7 @@ kw_conn *kw_grp_coordinator_conn(kw_group *g, int64_t now) {
   /* Its last connection attempt failed: the coordinator may be gone for good. */
   if (b && b->failed && b->conn && kw_conn_get_state(b->conn) == KW_CONN_DOWN)
     kw_grp_transport_error(g, KW_ERR_CONNECT, now);
+  g->coord_wait_until = c ? 0 : now + g->set.retry_backoff_ms;
   return c;
 }
 
@@ -206,6 +207,7 @@ static void send_find(kw_group *g, int64_t now) {
   }
   if (!conn) {
     kw_cluster_refresh_soon(g->cl, now); /* brings a connection up */
+    g->retry_at = now + g->set.retry_backoff_ms; /* and look again then, not at once */
     return;
   }
   int v = kw_conn_version(conn, KW_API_FIND_COORDINATOR);
@@ -413,7 +415,7 @@ void kw_group_run(kw_group *g, int64_t now) {
   }
 }
 
-int64_t kw_group_deadline(const kw_group *g) {
+static int64_t state_deadline(const kw_group *g) {
   switch (g->state) {
   case G_STABLE: {
     int64_t d = g->hb_in_flight ? INT64_MAX : g->next_heartbeat;
@@ -433,6 +435,11 @@ int64_t kw_group_deadline(const kw_group *g) {
   case G_AWAIT_META: return kw_now_ms() + 50;
   default: return INT64_MAX;
   }
+}
+
+int64_t kw_group_deadline(const kw_group *g) {
+  int64_t d = state_deadline(g);
+  return g->coordinator >= 0 && d < g->coord_wait_until ? g->coord_wait_until : d;
 }
 
 void kw_group_polled(kw_group *g, int64_t now) {

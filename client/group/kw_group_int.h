@@ -41,6 +41,9 @@ struct kw_group {
   enum gstate state;
   int64_t retry_at;
   int32_t coordinator;
+  /* The coordinator's connection was not READY: the group's timers wait until then (its
+   * socket's events wake the client sooner), rather than firing again at once. */
+  int64_t coord_wait_until;
   char *member_id;
   int32_t generation;
   char protocol[32];

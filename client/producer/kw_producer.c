@@ -750,6 +750,9 @@ int kw_producer_run(kw_producer *p, int64_t now) {
       if (tp->open && (p->flushing || now - tp->open->created >= p->set.linger_ms)) seal(p, tp);
       expire(p, tp, now);
       if (p->set.idempotence) sync_partition(p, tp);
+      /* A backoff that is over is no timer any more: the batch waits for its leader's
+       * connection, whose events wake the client (a deadline left in the past spins). */
+      if (tp->head && tp->head->retry_at > 0 && tp->head->retry_at <= now) tp->head->retry_at = 0;
       if (tp->head && can_send && k < pt->t->n_parts && pt->t->parts[k].leader >= 0)
         (void)kw_cluster_conn(p->cl, pt->t->parts[k].leader, now); /* connect on demand */
     }

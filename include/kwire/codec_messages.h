@@ -29,7 +29,7 @@ enum kw_api_key {
   KW_API_DESCRIBE_GROUPS = 15, /* versions 0-6 */
   KW_API_LIST_GROUPS = 16, /* versions 0-5 */
   KW_API_SASL_HANDSHAKE = 17, /* versions 0-1 */
-  KW_API_API_VERSIONS = 18, /* versions 0-4 */
+  KW_API_API_VERSIONS = 18, /* versions 0-5 */
   KW_API_CREATE_TOPICS = 19, /* versions 2-7 */
   KW_API_DELETE_TOPICS = 20, /* versions 1-6 */
   KW_API_DELETE_RECORDS = 21, /* versions 0-2 */
@@ -785,6 +785,8 @@ typedef struct kw_sasl_handshake_resp {
 typedef struct kw_api_versions_req {
   kw_slice client_software_name;
   kw_slice client_software_version;
+  kw_slice cluster_id;
+  int32_t node_id;
 } kw_api_versions_req;
 
 typedef struct kw_api_versions_resp_api_version {

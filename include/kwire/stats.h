@@ -30,7 +30,9 @@ typedef enum kw_counter {
   KW_COUNTER_COMMITS,             /* offset commits acknowledged */
   KW_COUNTER_COMMIT_FAILURES,     /* offset commits that failed */
   KW_COUNTER_FETCHES,             /* Fetch requests sent */
-  KW_COUNTER_INCREMENTAL_FETCHES  /* Fetch requests inside an incremental fetch session */
+  KW_COUNTER_INCREMENTAL_FETCHES, /* Fetch requests inside an incremental fetch session */
+  KW_COUNTER_WAKEUPS              /* times the client did its work (kw_client_step, also inside every poll call):
+                                   * with every broker down it grows with the backoffs, not with the CPU */
 } kw_counter;
 
 /* An empty set, allocated through mem (NULL = libc); NULL when out of memory. */

@@ -447,32 +447,34 @@ static const kw_field f_74[] = { /* kw_sasl_handshake_resp */
   {"Mechanisms", offsetof(kw_sasl_handshake_resp, mechanisms), offsetof(kw_sasl_handshake_resp, n_mechanisms), KW_FT_STRING, KW_FF_ARRAY, 0, 1, 1, 0, 1, 0, 0, 0, 0},
 };
 static const kw_field f_75[] = { /* kw_api_versions_req */
-  {"ClientSoftwareName", offsetof(kw_api_versions_req, client_software_name), 0, KW_FT_STRING, KW_FF_IGNORABLE, 3, 4, 1, 0, 1, 0, 0, 0, 0},
-  {"ClientSoftwareVersion", offsetof(kw_api_versions_req, client_software_version), 0, KW_FT_STRING, KW_FF_IGNORABLE, 3, 4, 1, 0, 1, 0, 0, 0, 0},
+  {"ClientSoftwareName", offsetof(kw_api_versions_req, client_software_name), 0, KW_FT_STRING, KW_FF_IGNORABLE, 3, 5, 1, 0, 1, 0, 0, 0, 0},
+  {"ClientSoftwareVersion", offsetof(kw_api_versions_req, client_software_version), 0, KW_FT_STRING, KW_FF_IGNORABLE, 3, 5, 1, 0, 1, 0, 0, 0, 0},
+  {"ClusterId", offsetof(kw_api_versions_req, cluster_id), 0, KW_FT_STRING, KW_FF_IGNORABLE | KW_FF_NULL_DEFAULT, 5, 5, 5, 5, 1, 0, 0, 0, 0},
+  {"NodeId", offsetof(kw_api_versions_req, node_id), 0, KW_FT_INT32, KW_FF_IGNORABLE, 5, 5, 1, 0, 1, 0, 0, 0, -1},
 };
 static const kw_field f_76[] = { /* kw_api_versions_resp_api_version */
-  {"ApiKey", offsetof(kw_api_versions_resp_api_version, api_key), 0, KW_FT_INT16, 0, 0, 4, 1, 0, 1, 0, 0, 0, 0},
-  {"MinVersion", offsetof(kw_api_versions_resp_api_version, min_version), 0, KW_FT_INT16, 0, 0, 4, 1, 0, 1, 0, 0, 0, 0},
-  {"MaxVersion", offsetof(kw_api_versions_resp_api_version, max_version), 0, KW_FT_INT16, 0, 0, 4, 1, 0, 1, 0, 0, 0, 0},
+  {"ApiKey", offsetof(kw_api_versions_resp_api_version, api_key), 0, KW_FT_INT16, 0, 0, 5, 1, 0, 1, 0, 0, 0, 0},
+  {"MinVersion", offsetof(kw_api_versions_resp_api_version, min_version), 0, KW_FT_INT16, 0, 0, 5, 1, 0, 1, 0, 0, 0, 0},
+  {"MaxVersion", offsetof(kw_api_versions_resp_api_version, max_version), 0, KW_FT_INT16, 0, 0, 5, 1, 0, 1, 0, 0, 0, 0},
 };
 static const kw_field f_77[] = { /* kw_api_versions_resp_supported_feature_key */
-  {"Name", offsetof(kw_api_versions_resp_supported_feature_key, name), 0, KW_FT_STRING, 0, 3, 4, 1, 0, 1, 0, 0, 0, 0},
-  {"MinVersion", offsetof(kw_api_versions_resp_supported_feature_key, min_version), 0, KW_FT_INT16, 0, 3, 4, 1, 0, 1, 0, 0, 0, 0},
-  {"MaxVersion", offsetof(kw_api_versions_resp_supported_feature_key, max_version), 0, KW_FT_INT16, 0, 3, 4, 1, 0, 1, 0, 0, 0, 0},
+  {"Name", offsetof(kw_api_versions_resp_supported_feature_key, name), 0, KW_FT_STRING, 0, 3, 5, 1, 0, 1, 0, 0, 0, 0},
+  {"MinVersion", offsetof(kw_api_versions_resp_supported_feature_key, min_version), 0, KW_FT_INT16, 0, 3, 5, 1, 0, 1, 0, 0, 0, 0},
+  {"MaxVersion", offsetof(kw_api_versions_resp_supported_feature_key, max_version), 0, KW_FT_INT16, 0, 3, 5, 1, 0, 1, 0, 0, 0, 0},
 };
 static const kw_field f_78[] = { /* kw_api_versions_resp_finalized_feature_key */
-  {"Name", offsetof(kw_api_versions_resp_finalized_feature_key, name), 0, KW_FT_STRING, 0, 3, 4, 1, 0, 1, 0, 0, 0, 0},
-  {"MaxVersionLevel", offsetof(kw_api_versions_resp_finalized_feature_key, max_version_level), 0, KW_FT_INT16, 0, 3, 4, 1, 0, 1, 0, 0, 0, 0},
-  {"MinVersionLevel", offsetof(kw_api_versions_resp_finalized_feature_key, min_version_level), 0, KW_FT_INT16, 0, 3, 4, 1, 0, 1, 0, 0, 0, 0},
+  {"Name", offsetof(kw_api_versions_resp_finalized_feature_key, name), 0, KW_FT_STRING, 0, 3, 5, 1, 0, 1, 0, 0, 0, 0},
+  {"MaxVersionLevel", offsetof(kw_api_versions_resp_finalized_feature_key, max_version_level), 0, KW_FT_INT16, 0, 3, 5, 1, 0, 1, 0, 0, 0, 0},
+  {"MinVersionLevel", offsetof(kw_api_versions_resp_finalized_feature_key, min_version_level), 0, KW_FT_INT16, 0, 3, 5, 1, 0, 1, 0, 0, 0, 0},
 };
 static const kw_field f_79[] = { /* kw_api_versions_resp */
-  {"ErrorCode", offsetof(kw_api_versions_resp, error_code), 0, KW_FT_INT16, 0, 0, 4, 1, 0, 1, 0, 0, 0, 0},
-  {"ApiKeys", offsetof(kw_api_versions_resp, api_keys), offsetof(kw_api_versions_resp, n_api_keys), KW_FT_STRUCT, KW_FF_ARRAY, 0, 4, 1, 0, 1, 0, 0, 76, 0},
-  {"ThrottleTimeMs", offsetof(kw_api_versions_resp, throttle_time_ms), 0, KW_FT_INT32, KW_FF_IGNORABLE, 1, 4, 1, 0, 1, 0, 0, 0, 0},
-  {"SupportedFeatures", offsetof(kw_api_versions_resp, supported_features), offsetof(kw_api_versions_resp, n_supported_features), KW_FT_STRUCT, KW_FF_ARRAY | KW_FF_IGNORABLE, 3, 4, 1, 0, 3, 4, 0, 77, 0},
-  {"FinalizedFeaturesEpoch", offsetof(kw_api_versions_resp, finalized_features_epoch), 0, KW_FT_INT64, KW_FF_IGNORABLE, 3, 4, 1, 0, 3, 4, 1, 0, -1},
-  {"FinalizedFeatures", offsetof(kw_api_versions_resp, finalized_features), offsetof(kw_api_versions_resp, n_finalized_features), KW_FT_STRUCT, KW_FF_ARRAY | KW_FF_IGNORABLE, 3, 4, 1, 0, 3, 4, 2, 78, 0},
-  {"ZkMigrationReady", offsetof(kw_api_versions_resp, zk_migration_ready), 0, KW_FT_BOOL, KW_FF_IGNORABLE, 3, 4, 1, 0, 3, 4, 3, 0, 0},
+  {"ErrorCode", offsetof(kw_api_versions_resp, error_code), 0, KW_FT_INT16, 0, 0, 5, 1, 0, 1, 0, 0, 0, 0},
+  {"ApiKeys", offsetof(kw_api_versions_resp, api_keys), offsetof(kw_api_versions_resp, n_api_keys), KW_FT_STRUCT, KW_FF_ARRAY, 0, 5, 1, 0, 1, 0, 0, 76, 0},
+  {"ThrottleTimeMs", offsetof(kw_api_versions_resp, throttle_time_ms), 0, KW_FT_INT32, KW_FF_IGNORABLE, 1, 5, 1, 0, 1, 0, 0, 0, 0},
+  {"SupportedFeatures", offsetof(kw_api_versions_resp, supported_features), offsetof(kw_api_versions_resp, n_supported_features), KW_FT_STRUCT, KW_FF_ARRAY | KW_FF_IGNORABLE, 3, 5, 1, 0, 3, 5, 0, 77, 0},
+  {"FinalizedFeaturesEpoch", offsetof(kw_api_versions_resp, finalized_features_epoch), 0, KW_FT_INT64, KW_FF_IGNORABLE, 3, 5, 1, 0, 3, 5, 1, 0, -1},
+  {"FinalizedFeatures", offsetof(kw_api_versions_resp, finalized_features), offsetof(kw_api_versions_resp, n_finalized_features), KW_FT_STRUCT, KW_FF_ARRAY | KW_FF_IGNORABLE, 3, 5, 1, 0, 3, 5, 2, 78, 0},
+  {"ZkMigrationReady", offsetof(kw_api_versions_resp, zk_migration_ready), 0, KW_FT_BOOL, KW_FF_IGNORABLE, 3, 5, 1, 0, 3, 5, 3, 0, 0},
 };
 static const kw_field f_80[] = { /* kw_create_topics_req_creatable_replica_assignment */
   {"PartitionIndex", offsetof(kw_create_topics_req_creatable_replica_assignment, partition_index), 0, KW_FT_INT32, 0, 2, 7, 1, 0, 1, 0, 0, 0, 0},
@@ -906,7 +908,7 @@ const kw_struct_desc kw_structs[KW_N_STRUCTS] = {
   {"ListGroupsResponse", f_72, 3, sizeof(kw_list_groups_resp), 3},
   {"SaslHandshakeRequest", f_73, 1, sizeof(kw_sasl_handshake_req), 2},
   {"SaslHandshakeResponse", f_74, 2, sizeof(kw_sasl_handshake_resp), 3},
-  {"ApiVersionsRequest", f_75, 2, sizeof(kw_api_versions_req), 1},
+  {"ApiVersionsRequest", f_75, 4, sizeof(kw_api_versions_req), 1},
   {"ApiVersion", f_76, 3, sizeof(kw_api_versions_resp_api_version), 6},
   {"SupportedFeatureKey", f_77, 3, sizeof(kw_api_versions_resp_supported_feature_key), 1},
   {"FinalizedFeatureKey", f_78, 3, sizeof(kw_api_versions_resp_finalized_feature_key), 1},
@@ -993,7 +995,7 @@ const kw_api_desc kw_apis[KW_N_APIS] = {
   {"DescribeGroups", 15, 0, 6, 5, 66, 69},
   {"ListGroups", 16, 0, 5, 3, 70, 72},
   {"SaslHandshake", 17, 0, 1, 255, 73, 74},
-  {"ApiVersions", 18, 0, 4, 3, 75, 79},
+  {"ApiVersions", 18, 0, 5, 3, 75, 79},
   {"CreateTopics", 19, 2, 7, 5, 83, 86},
   {"DeleteTopics", 20, 1, 6, 4, 88, 90},
   {"DeleteRecords", 21, 0, 2, 2, 93, 96},

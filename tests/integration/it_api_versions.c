@@ -53,7 +53,7 @@ int main(void) {
   expect_api(c, KW_API_FETCH, "Fetch", 4);
   expect_api(c, KW_API_METADATA, "Metadata", 1);
   expect_api(c, KW_API_JOIN_GROUP, "JoinGroup", 0);
-  expect_api(c, KW_API_API_VERSIONS, "ApiVersions", 3);
+  expect_api(c, KW_API_API_VERSIONS, "ApiVersions", 5); /* Kafka 4.4 offers v5 (KIP-1242), the version the handshake used */
 
   kw_metadata_req req;
   kw_msg_init(KW_SCHEMA_METADATA_REQ, &req);

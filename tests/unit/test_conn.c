@@ -110,7 +110,7 @@ Test(conn, api_versions_falls_back_when_the_broker_answers_v0) {
   kw_req_header h;
   cr_assert(peer_read_request(&p, c, &h));
   cr_assert_eq(h.api_key, KW_API_API_VERSIONS);
-  cr_assert_eq(h.api_version, 4, "first try at our newest version");
+  cr_assert_eq(h.api_version, 5, "first try at our newest version");
   /* An old broker: UNSUPPORTED_VERSION, in v0 form, with its own range 0-2. */
   static const int16_t old[][3] = {{18, 0, 2}, {3, 0, 8}};
   uint8_t out[512];
@@ -122,6 +122,98 @@ Test(conn, api_versions_falls_back_when_the_broker_answers_v0) {
   cr_assert_eq(kw_conn_get_state(c), KW_CONN_READY);
   cr_assert_eq(kw_conn_version(c, KW_API_METADATA), 8);
   cr_assert_eq(kw_conn_version(c, KW_API_PRODUCE), KW_ERR_NO_VERSION, "not offered");
+  kw_conn_free(c);
+  peer_close(&p);
+}
+
+/* A whole frame: size, correlation id (ApiVersions answers have a v0 header), body. */
+static size_t answer_frame(uint8_t *out, int32_t corr, const uint8_t *body, size_t n) {
+  kw_buf b;
+  kw_buf_init_fixed(&b, out, 512);
+  kw_buf_i32(&b, (int32_t)(4 + n));
+  kw_buf_i32(&b, corr);
+  kw_buf_raw(&b, body, n);
+  return b.len;
+}
+
+Test(conn, api_versions_v5_is_asked_first_and_read) {
+  peer p = peer_listen();
+  kw_conn *c = connect_to(&p, 5000);
+  kw_req_header h;
+  cr_assert(peer_read_request(&p, c, &h));
+  cr_assert_eq(h.api_key, KW_API_API_VERSIONS);
+  cr_assert_eq(h.api_version, 5, "ApiVersions v5 (KIP-1242) first, as the Java client");
+  kw_api_versions_resp_api_version apis[2] = {{18, 0, 5}, {3, 0, 13}};
+  kw_api_versions_resp resp;
+  kw_msg_init(KW_SCHEMA_API_VERSIONS_RESP, &resp);
+  resp.api_keys = apis;
+  resp.n_api_keys = 2;
+  uint8_t body[256], out[512];
+  kw_buf b;
+  kw_buf_init_fixed(&b, body, sizeof body);
+  cr_assert_eq(kw_response_encode(KW_API_API_VERSIONS, 5, &resp, &b), 0);
+  peer_send(&p, out, answer_frame(out, h.correlation_id, body, b.len));
+  run(c, &p, 200);
+  cr_assert_eq(kw_conn_get_state(c), KW_CONN_READY);
+  cr_assert_eq(kw_conn_version(c, KW_API_METADATA), 13);
+  kw_conn_free(c);
+  peer_close(&p);
+}
+
+/* Some Kafka-compatible brokers and test doubles answer any ApiVersions request in the
+ * v0 form, without an error: read as v0, as the Java client does. */
+Test(conn, api_versions_answer_in_the_v0_form_is_read_as_v0) {
+  peer p = peer_listen();
+  kw_conn *c = connect_to(&p, 5000);
+  kw_req_header h;
+  cr_assert(peer_read_request(&p, c, &h));
+  static const int16_t apis[][3] = {{18, 0, 2}, {3, 0, 9}};
+  uint8_t out[512];
+  peer_send(&p, out, api_versions_classic(out, 0, h.correlation_id, 0, apis, 2));
+  run(c, &p, 200);
+  cr_assert_eq(kw_conn_get_state(c), KW_CONN_READY, "down with: %s", kw_strerror(kw_conn_last_error(c)));
+  cr_assert_eq(kw_conn_version(c, KW_API_METADATA), 9);
+  kw_conn_free(c);
+  peer_close(&p);
+}
+
+/* An answer that reads neither at the version asked nor at v0: asked again at v0
+ * before the broker is given up. */
+Test(conn, api_versions_unreadable_answer_is_asked_again_at_v0) {
+  peer p = peer_listen();
+  kw_conn *c = connect_to(&p, 5000);
+  kw_req_header h;
+  cr_assert(peer_read_request(&p, c, &h));
+  static const uint8_t junk[] = {0, 0, 0, 0, 0, 9}; /* no error, 9 entries announced, none there */
+  uint8_t out[512];
+  peer_send(&p, out, answer_frame(out, h.correlation_id, junk, sizeof junk));
+  cr_assert(peer_read_request(&p, c, &h), "asked again (connection %s)", kw_strerror(kw_conn_last_error(c)));
+  cr_assert_eq(h.api_key, KW_API_API_VERSIONS);
+  cr_assert_eq(h.api_version, 0);
+  static const int16_t apis[][3] = {{18, 0, 0}, {3, 0, 4}};
+  peer_send(&p, out, api_versions_classic(out, 0, h.correlation_id, 0, apis, 2));
+  run(c, &p, 200);
+  cr_assert_eq(kw_conn_get_state(c), KW_CONN_READY);
+  cr_assert_eq(kw_conn_version(c, KW_API_METADATA), 4);
+  kw_conn_free(c);
+  peer_close(&p);
+}
+
+Test(conn, api_versions_unreadable_at_v0_too_is_a_named_error) {
+  peer p = peer_listen();
+  kw_conn *c = connect_to(&p, 5000);
+  kw_req_header h;
+  static const uint8_t junk[] = {0, 0, 0, 0, 0, 9};
+  uint8_t out[512];
+  cr_assert(peer_read_request(&p, c, &h));
+  peer_send(&p, out, answer_frame(out, h.correlation_id, junk, sizeof junk));
+  cr_assert(peer_read_request(&p, c, &h));
+  cr_assert_eq(h.api_version, 0);
+  peer_send(&p, out, answer_frame(out, h.correlation_id, junk, sizeof junk));
+  run(c, &p, 200);
+  cr_assert_eq(kw_conn_get_state(c), KW_CONN_DOWN);
+  cr_assert_eq(kw_conn_last_error(c), KW_ERR_MALFORMED, "%s", kw_strerror(kw_conn_last_error(c)));
+  cr_assert(strstr(kw_conn_last_error_text(c), "ApiVersions v0"), "%s", kw_conn_last_error_text(c));
   kw_conn_free(c);
   peer_close(&p);
 }

@@ -33,7 +33,7 @@ APIS = [
     ("Metadata", 0, 13), ("OffsetCommit", 2, None), ("OffsetFetch", 1, None),
     ("FindCoordinator", 0, 6), ("JoinGroup", 0, 9), ("Heartbeat", 0, 4),
     ("LeaveGroup", 0, 5), ("SyncGroup", 0, 5), ("DescribeGroups", 0, None),
-    ("ListGroups", 0, None), ("SaslHandshake", 0, None), ("ApiVersions", 0, 4),
+    ("ListGroups", 0, None), ("SaslHandshake", 0, None), ("ApiVersions", 0, None),
     ("CreateTopics", 2, None), ("DeleteTopics", 1, None), ("DeleteRecords", 0, None),
     ("InitProducerId", 0, None), ("AddPartitionsToTxn", 0, 3), ("AddOffsetsToTxn", 0, None),
     ("EndTxn", 0, None), ("TxnOffsetCommit", 0, None), ("DescribeConfigs", 0, None),
