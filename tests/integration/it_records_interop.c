@@ -64,6 +64,11 @@ static kw_uuid await_leader(kw_conn *c, const char *topic) {
   return (kw_uuid){{0}};
 }
 
+/* Record timestamps start here: now, read once. A fixed date in the past would make
+ * the broker's retention check (7 days by default) delete the segment between the
+ * Produce and the Fetch below, which then answers OFFSET_OUT_OF_RANGE. */
+static int64_t ts_base;
+
 static void record_text(int codec, int i, char *key, size_t kn, char *val, size_t vn) {
   snprintf(key, kn, "order-%d", i);
   snprintf(val, vn, "{\"event_type\":\"OrderCreated\",\"codec\":\"%s\",\"n\":%d}", kw_codec_name(codec), i);
@@ -78,7 +83,7 @@ static int64_t produce(kw_conn *c, const char *topic, kw_uuid topic_id, int code
     char key[32], val[128];
     record_text(codec, i, key, sizeof key, val, sizeof val);
     kw_record_header h = {SL("codec"), SL(kw_codec_name(codec))};
-    IT_CHECK(kw_batch_append(&w, 1700000000000 + i, SL(key), SL(val), &h, 1) == 0, "append");
+    IT_CHECK(kw_batch_append(&w, ts_base + i, SL(key), SL(val), &h, 1) == 0, "append");
   }
   int err = kw_batch_seal(&w, NULL);
   IT_CHECK(err == 0, "seal (%s): %s", kw_codec_name(codec), kw_strerror(err));
@@ -190,7 +195,7 @@ static void check_with_fetch(kw_conn *c, const char *topic, kw_uuid topic_id, co
       IT_CHECK(rec.offset == next, "offset %lld want %lld", (long long)rec.offset, (long long)next);
       IT_CHECK(rec.key.len == (int32_t)strlen(key) && memcmp(rec.key.ptr, key, strlen(key)) == 0, "key %d", i);
       IT_CHECK(rec.value.len == (int32_t)strlen(val) && memcmp(rec.value.ptr, val, strlen(val)) == 0, "value %d", i);
-      IT_CHECK(rec.timestamp == 1700000000000 + i, "timestamp %lld", (long long)rec.timestamp);
+      IT_CHECK(rec.timestamp == ts_base + i, "timestamp %lld", (long long)rec.timestamp);
       next++;
     }
   }
@@ -201,6 +206,9 @@ static void check_with_fetch(kw_conn *c, const char *topic, kw_uuid topic_id, co
 }
 
 int main(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  ts_base = (int64_t)now.tv_sec * 1000;
   kw_conn *c = it_connect(30000);
   char topic[64];
   snprintf(topic, sizeof topic, "it-records-%d", (int)getpid());
