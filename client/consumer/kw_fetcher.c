@@ -63,6 +63,12 @@ typedef struct kw_ctp {
   int64_t err_offset;
 } kw_ctp;
 
+/* The leader epoch from metadata: a broker behind or ahead answers FENCED_LEADER_EPOCH /
+ * UNKNOWN_LEADER_EPOCH and the metadata is refreshed. */
+static int32_t leader_epoch_of(const kw_ctp *p) {
+  return p->partition < p->t->n_parts ? p->t->parts[p->partition].leader_epoch : -1;
+}
+
 /* An incremental fetch session with one broker (KIP-227): after a full fetch creates
  * it, a request lists only partitions that are new or whose offset moved, and names
  * those it no longer wants; the answer lists only partitions with something to say. */
@@ -70,6 +76,7 @@ typedef struct sess_entry {
   const kw_topic *t;
   int32_t partition;
   int64_t offset;
+  int32_t leader_epoch; /* the current leader epoch the broker's session holds for it */
 } sess_entry;
 
 typedef struct fsession {
@@ -448,6 +455,8 @@ static void on_fetch(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
       else start_at(c, p, c->set.auto_offset_reset == KW_RESET_EARLIEST ? KW_OFFSET_BEGINNING : KW_OFFSET_END, false);
     } else if (kw_kerr_retriable(kerr) || kw_kerr_refresh_metadata(kerr)) {
       /* NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, ...: leaders moved */
+      KW_DBG(c->log, FETCH, "%s [%d]: %s (metadata has leader epoch %d): refreshing metadata", p->t->name, p->partition,
+             kw_kerr_name(kerr), (int)leader_epoch_of(p));
       p->retry_at = now + c->set.retry_backoff_ms;
       kw_cluster_refresh_soon(c->cl, now);
     } else {
@@ -494,7 +503,8 @@ static void session_remember(fsession *s, const fetch_ctx *fc, const kw_mem *m) 
     session_reset(s, m);
     return;
   }
-  for (int i = 0; i < fc->n; i++) e[i] = (sess_entry){fc->e[i].p->t, fc->e[i].p->partition, fc->e[i].p->fetch_offset};
+  for (int i = 0; i < fc->n; i++)
+    e[i] = (sess_entry){fc->e[i].p->t, fc->e[i].p->partition, fc->e[i].p->fetch_offset, leader_epoch_of(fc->e[i].p)};
   kw_free(m, s->e);
   s->e = e;
   s->n = fc->n;
@@ -544,15 +554,17 @@ static void send_fetch(kw_fetcher *c, kw_broker *br, int64_t now) {
       kw_ctp *p = fc->e[i].p;
       if ((const uint8_t *)p->t->name != fts[k].topic.ptr) continue;
       const sess_entry *known = fc->incremental ? session_find(s, p->t, p->partition) : NULL;
-      if (known && known->offset == p->fetch_offset) continue;
+      /* As Java's FetchSessionHandler: a partition whose offset or leader epoch changed is
+       * sent again. The session keeps the epoch it was last given, so after a leader
+       * change (a restarted broker bumps it) the refreshed epoch must be sent, or every
+       * incremental answer repeats FENCED_LEADER_EPOCH and nothing is fetched again. */
+      if (known && known->offset == p->fetch_offset && known->leader_epoch == leader_epoch_of(p)) continue;
       kw_fetch_req_fetch_partition *fp = &fps[at++];
       kw_msg_init(KW_SCHEMA_FETCH_REQ_FETCH_PARTITION, fp);
       fp->partition = p->partition;
       fp->fetch_offset = p->fetch_offset;
       fp->partition_max_bytes = c->set.max_partition_fetch_bytes;
-      /* The leader epoch from metadata: a broker behind or ahead answers
-       * FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH and the metadata is refreshed. */
-      fp->current_leader_epoch = p->partition < p->t->n_parts ? p->t->parts[p->partition].leader_epoch : -1;
+      fp->current_leader_epoch = leader_epoch_of(p);
       fts[k].n_partitions++;
     }
     if (v >= 13) fts[k].topic = (kw_slice){NULL, 0}; /* v13+ names topics by id */

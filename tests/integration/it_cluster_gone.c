@@ -5,8 +5,10 @@
  * backoffs: the wake-ups it counts (KW_COUNTER_WAKEUPS) over a few seconds stay within
  * what the test's own calls and the configured backoffs explain. A client that spins
  * wakes thousands of times a second. Then the broker comes back: the producer delivers
- * what waited, the assign-mode consumer reads on and admin answers (waiting for a
- * connection must not turn into a stall either). */
+ * what waited, each consumer (assign-mode, classic and KIP-848 member) delivers a record
+ * produced after the return, and admin answers (waiting for a connection must not turn
+ * into a stall either). The restart moves the partition's leader epoch on: a consumer
+ * whose fetch session still holds the old epoch is answered FENCED_LEADER_EPOCH forever. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +51,7 @@ static kw_config *config(void) {
   IT_CHECK(kw_config_set(c, "bootstrap.servers", bootstrap, err, sizeof err) == 0, "%s", err);
   for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
     IT_CHECK(kw_config_set(c, kv[i][0], kv[i][1], err, sizeof err) == 0, "%s: %s", kv[i][0], err);
+  if (getenv("KW_DEBUG")) kw_config_set(c, "debug", getenv("KW_DEBUG"), err, sizeof err);
   return c;
 }
 
@@ -184,6 +187,8 @@ int main(void) {
   IT_CHECK(kw_produce(p, topic, 0, NULL, 0, "after", 5, NULL, 0, 0, NULL) == 0, "produce");
   IT_CHECK(kw_client_flush(p, 60000) == 0, "flush after the return");
   consume_until_after(assigned, "the assign-mode consumer");
+  consume_until_after(classic, "the classic member");
+  consume_until_after(kip848, "the KIP-848 member");
   IT_CHECK(kw_admin_describe_cluster(admin, NULL, 30000, &res, err, sizeof err) == 0, "admin: %s", err);
   kw_admin_result_free(res);
 

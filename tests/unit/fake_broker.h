@@ -7,8 +7,10 @@
  *
  * As a real broker does, it reads a connection's next request only after answering the
  * one before (Kafka mutes a connection while a request is in progress), and holds a
- * Fetch that has no records for its max_wait_ms. It counts what it was asked, so tests
- * count requests instead of measuring time. Include it in one test file only. */
+ * Fetch that has no records for its max_wait_ms. With `sessions` it keeps one
+ * incremental fetch session and fences a session holding an older leader epoch. It
+ * counts what it was asked, so tests count requests instead of measuring time. Include
+ * it in one test file only. */
 #ifndef KW_TEST_FAKE_BROKER_H
 #define KW_TEST_FAKE_BROKER_H
 #define _POSIX_C_SOURCE 200809L
@@ -27,6 +29,7 @@
 #include "proto/kw_msg.h"
 
 #define FB_MAX_CONNS 16
+#define FB_MAX_PARTS 16 /* partitions a fetch session can hold */
 
 typedef struct fb fb;
 /* Fills one partition's Fetch answer for fetch_offset (records, aborted transactions,
@@ -49,6 +52,9 @@ struct fb {
   fb_fetch_fn on_fetch;
   void *ud;
   int64_t end_offset; /* what ListOffsets says for "latest" (and the high watermark) */
+  bool sessions;      /* keep one incremental fetch session (KIP-227), as Kafka does */
+  int32_t leader_epoch; /* every partition's, in Metadata; with sessions, a Fetch whose
+                         * session holds an older one is answered FENCED_LEADER_EPOCH */
   /* seen (read under mu) */
   pthread_mutex_t mu;
   int n_fetch, n_list_offsets, n_conns_accepted, n_unknown;
@@ -57,7 +63,12 @@ struct fb {
   int32_t lo_replica_id;
   int8_t lo_isolation;
   int64_t last_fetch_offset;
+  int n_fenced; /* partitions answered FENCED_LEADER_EPOCH */
   /* internal */
+  int32_t sess_id; /* the open fetch session, 0: none */
+  bool sess_has[FB_MAX_PARTS];
+  int64_t sess_offset[FB_MAX_PARTS];
+  int32_t sess_epoch[FB_MAX_PARTS]; /* the current leader epoch the session was last sent */
   int lfd, port;
   atomic_bool stop;
   pthread_t th;
@@ -102,7 +113,7 @@ static void fb_metadata(fb *b, int16_t ver, int32_t corr, kw_buf *out, kw_arena 
     kw_msg_init(KW_SCHEMA_METADATA_RESP_PARTITION, &ps[i]);
     ps[i].partition_index = i;
     ps[i].leader_id = 1;
-    ps[i].leader_epoch = 0;
+    ps[i].leader_epoch = b->leader_epoch;
     ps[i].replica_nodes = ps[i].isr_nodes = &one;
     ps[i].n_replica_nodes = 1;
     ps[i].n_isr_nodes = 1;
@@ -152,6 +163,62 @@ static void fb_list_offsets(fb *b, int16_t ver, int32_t corr, const kw_list_offs
   r.topics = ts;
   r.n_topics = q->n_topics;
   fb_put_answer(out, KW_API_LIST_OFFSETS, ver, corr, &r);
+}
+
+/* Fetch with a session: the request lists what is new or changed (offset, leader
+ * epoch); the broker answers for everything the session holds, from what it holds,
+ * leaving out partitions with nothing to say. Returns the ms to hold the answer. */
+static int32_t fb_fetch_session(fb *b, int16_t ver, int32_t corr, const kw_fetch_req *q, kw_buf *out, kw_arena *a) {
+  b->n_fetch++;
+  kw_fetch_resp r;
+  kw_msg_init(KW_SCHEMA_FETCH_RESP, &r);
+  if (q->session_id != 0 && q->session_id != b->sess_id) {
+    r.error_code = 70; /* FETCH_SESSION_ID_NOT_FOUND */
+    fb_put_answer(out, KW_API_FETCH, ver, corr, &r);
+    return 0;
+  }
+  if (q->session_id == 0) { /* a full fetch opens a new session */
+    b->sess_id++;
+    memset(b->sess_has, 0, sizeof b->sess_has);
+  }
+  for (int32_t i = 0; i < q->n_topics; i++)
+    for (int32_t k = 0; k < q->topics[i].n_partitions; k++) {
+      const kw_fetch_req_fetch_partition *fp = &q->topics[i].partitions[k];
+      if (fp->partition < 0 || fp->partition >= FB_MAX_PARTS) continue;
+      b->sess_has[fp->partition] = true;
+      b->sess_offset[fp->partition] = fp->fetch_offset;
+      b->sess_epoch[fp->partition] = fp->current_leader_epoch;
+    }
+  kw_fetch_resp_fetchable_topic_response t;
+  kw_msg_init(KW_SCHEMA_FETCH_RESP_FETCHABLE_TOPIC_RESPONSE, &t);
+  t.topic = fb_str(b->topic);
+  memset(t.topic_id.b, 0x5a, sizeof t.topic_id.b);
+  t.partitions = kw_arena_alloc(a, sizeof *t.partitions * FB_MAX_PARTS);
+  bool any = false;
+  for (int32_t p = 0; p < FB_MAX_PARTS; p++) {
+    if (!b->sess_has[p]) continue;
+    kw_fetch_resp_partition_data *pd = &t.partitions[t.n_partitions];
+    kw_msg_init(KW_SCHEMA_FETCH_RESP_PARTITION_DATA, pd);
+    pd->partition_index = p;
+    pd->high_watermark = pd->last_stable_offset = b->end_offset;
+    pd->preferred_read_replica = -1;
+    pd->records = (kw_slice){(const uint8_t *)"", 0};
+    if (b->sess_epoch[p] < b->leader_epoch) {
+      pd->error_code = 74; /* FENCED_LEADER_EPOCH */
+      b->n_fenced++;
+    } else if (b->on_fetch) {
+      b->last_fetch_offset = b->sess_offset[p];
+      b->on_fetch(b, p, b->sess_offset[p], pd, a);
+    }
+    bool says = pd->error_code || pd->records.len > 0;
+    any |= says;
+    if (says || q->session_id == 0) t.n_partitions++;
+  }
+  r.session_id = b->sess_id;
+  r.responses = &t;
+  r.n_responses = t.n_partitions > 0;
+  fb_put_answer(out, KW_API_FETCH, ver, corr, &r);
+  return any ? 0 : q->max_wait_ms;
 }
 
 /* Returns how long to hold the answer (ms): max_wait_ms when no partition has records. */
@@ -212,7 +279,8 @@ static int32_t fb_handle(fb *b, const uint8_t *frame, size_t len, kw_buf *out) {
   } else if (api == KW_API_LIST_OFFSETS && kw_request_decode(api, ver, &r, &a, &q.lo) == 0) {
     fb_list_offsets(b, ver, h.correlation_id, &q.lo, out, &a);
   } else if (api == KW_API_FETCH && kw_request_decode(api, ver, &r, &a, &q.fetch) == 0) {
-    hold = fb_fetch(b, ver, h.correlation_id, &q.fetch, out, &a);
+    hold = b->sessions ? fb_fetch_session(b, ver, h.correlation_id, &q.fetch, out, &a)
+                       : fb_fetch(b, ver, h.correlation_id, &q.fetch, out, &a);
   } else {
     b->n_unknown++;
     fprintf(stderr, "fake broker: no answer for api %d v%d\n", api, ver);

@@ -352,3 +352,47 @@ Test(fetcher_peer, watermarks_wait_for_at_most_the_held_fetch) {
   kw_client_destroy(cl);
   fb_stop(&b);
 }
+
+/* ---- a leader epoch that moved on under a fetch session ---- */
+
+static kw_buf epoch_log[2]; /* offset 0, then offset 1 (served once the epoch moved) */
+
+static void serve_by_epoch(fb *b, int32_t partition, int64_t fetch_offset, kw_fetch_resp_partition_data *pd,
+                           kw_arena *a) {
+  (void)partition, (void)a;
+  if (fetch_offset == 0) pd->records = (kw_slice){epoch_log[0].data, (int32_t)epoch_log[0].len};
+  if (fetch_offset == 1 && b->leader_epoch == 1) pd->records = (kw_slice){epoch_log[1].data, (int32_t)epoch_log[1].len};
+}
+
+/* A restarted broker (or any leader change) moves the partition's leader epoch on, and
+ * a fetch session keeps the epoch it was last sent: the broker answers
+ * FENCED_LEADER_EPOCH until the consumer sends the new one from refreshed metadata.
+ * A consumer that resends a partition only when its offset moved asks with the old
+ * epoch forever and never delivers again (found with a real broker killed and
+ * restarted under a group member: tests/integration/it_cluster_gone.c). */
+Test(fetcher_peer, a_new_leader_epoch_is_sent_into_the_fetch_session) {
+  for (int i = 0; i < 2; i++) {
+    kw_buf_init_grow(&epoch_log[i], NULL);
+    put_batch(&epoch_log[i], i, 0, -1, S("k"), S(i == 0 ? "before" : "after"));
+  }
+  fb b = {.topic = "t", .n_partitions = 1, .end_offset = 2, .sessions = true, .on_fetch = serve_by_epoch};
+  fb_start(&b);
+  kw_client *cl = consumer_for(&b, "read_uncommitted", "50");
+  cr_assert_eq(kw_consumer_assign(cl, "t", 0, 0), 0);
+  got g = {0};
+  poll_until(cl, &b, &g, 1, 100);
+  cr_assert(g.n == 1 && strcmp(g.value[0], "before") == 0);
+  pthread_mutex_lock(&b.mu);
+  b.leader_epoch = 1; /* the leader changed: Metadata says so from now on */
+  pthread_mutex_unlock(&b.mu);
+  int fetches = (int)FB_GET(&b, n_fetch);
+  poll_until(cl, &b, &g, 2, fetches + 50);
+  cr_log_info("%d fetches, %d answered FENCED_LEADER_EPOCH", (int)FB_GET(&b, n_fetch) - fetches,
+              (int)FB_GET(&b, n_fenced));
+  cr_assert_eq(g.n, 2, "nothing delivered after the leader epoch moved: %d fetches answered FENCED_LEADER_EPOCH",
+               (int)FB_GET(&b, n_fenced));
+  cr_assert(strcmp(g.value[1], "after") == 0 && g.offset[1] == 1);
+  kw_client_destroy(cl);
+  fb_stop(&b);
+  for (int i = 0; i < 2; i++) kw_buf_free(&epoch_log[i]);
+}
