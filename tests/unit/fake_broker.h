@@ -316,6 +316,7 @@ static void fb_serve(fb *b, fb_conn *c) {
     int32_t hold = fb_handle(b, c->in.data + used + 4, len, &out);
     used += 4 + len;
     if (hold > 0) {
+      kw_buf_free(&c->held); /* the last held answer's memory (reset, not freed, when sent) */
       c->held = out;
       c->held_until = kw_now_ms() + hold;
     } else {
