@@ -77,19 +77,23 @@ static int apply_assignment(kw_group *g, kw_slice bytes) {
   kw_arena_reset(&a);
   /* What we had and no longer have: revoked (only in the cooperative protocol can there be any). */
   gtp *gone = kw_alloc(g->mem, sizeof *gone * (size_t)(g->n_assigned > 0 ? g->n_assigned : 1));
-  int n_gone = 0;
+  int n_gone = 0, n_unannounced = 0;
   for (int i = 0; gone && i < g->n_assigned; i++) {
     bool kept = false;
     for (int j = 0; j < k && !kept; j++)
       kept = next[j].t == g->assigned[i].t && next[j].partition == g->assigned[i].partition;
-    if (!kept && !g->assigned[i].fresh) gone[n_gone++] = g->assigned[i]; /* fresh: never announced */
+    if (kept) continue;
+    if (g->assigned[i].fresh) n_unannounced++; /* never announced: nothing to revoke */
+    else gone[n_gone++] = g->assigned[i];
   }
   if (n_gone) { /* commit what was processed of them first (Java commits before any rebalance) */
     kw_grp_commit_revoked(g, gone, n_gone, kw_now_ms());
     kw_grp_notify(g, KW_REBALANCE_REVOKED, gone, n_gone);
     for (int i = 0; i < n_gone; i++) kw_fetcher_remove(g->cons, gone[i].t->name, gone[i].partition);
-    g->rejoin_soon = true;
   }
+  /* The group saw us own all of them in our JoinGroup, so the leader held them back
+   * from their new owner: only our next join, without them, hands them on. */
+  if (n_gone || n_unannounced) g->rejoin_soon = true;
   kw_free(g->mem, gone);
   kw_free(g->mem, g->assigned);
   g->assigned = next;

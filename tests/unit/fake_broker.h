@@ -36,6 +36,11 @@ typedef struct fb fb;
  * high watermark; allocate from `a`). Runs on the broker's thread, under fb->mu. */
 typedef void (*fb_fetch_fn)(fb *b, int32_t partition, int64_t fetch_offset, kw_fetch_resp_partition_data *pd,
                             kw_arena *a);
+/* Answers a request of an API the fake does not know itself (a test's scripted group
+ * coordinator, say): writes the whole answer frame to `out` (fb_put_answer) and returns
+ * the ms to hold it; -1: not one of its APIs either. Runs under fb->mu. */
+typedef int32_t (*fb_other_fn)(fb *b, int16_t api, int16_t ver, int32_t corr, kw_rd *body, kw_buf *out,
+                               kw_arena *a);
 
 typedef struct fb_conn {
   int fd;
@@ -50,6 +55,9 @@ struct fb {
   int32_t n_partitions;
   int16_t fetch_max_version; /* advertised; <= 12 keeps topic names in Fetch */
   fb_fetch_fn on_fetch;
+  fb_other_fn on_other;      /* and the APIs it answers, advertised in ApiVersions: */
+  const int16_t *other_apis;
+  int n_other_apis;
   void *ud;
   int64_t end_offset; /* what ListOffsets says for "latest" (and the high watermark) */
   bool sessions;      /* keep one incremental fetch session (KIP-227), as Kafka does */
@@ -84,9 +92,11 @@ static void fb_put_answer(kw_buf *out, int16_t api, int16_t ver, int32_t corr, c
 }
 
 static void fb_api_versions(fb *b, int16_t ver, int32_t corr, kw_buf *out) {
-  static const int16_t keys[] = {KW_API_FETCH, KW_API_LIST_OFFSETS, KW_API_METADATA, KW_API_API_VERSIONS};
-  kw_api_versions_resp_api_version av[4];
-  for (int i = 0; i < 4; i++) {
+  int16_t keys[32] = {KW_API_FETCH, KW_API_LIST_OFFSETS, KW_API_METADATA, KW_API_API_VERSIONS};
+  int n = 4;
+  for (int i = 0; i < b->n_other_apis && n < 32; i++) keys[n++] = b->other_apis[i];
+  kw_api_versions_resp_api_version av[32];
+  for (int i = 0; i < n; i++) {
     kw_msg_init(KW_SCHEMA_API_VERSIONS_RESP_API_VERSION, &av[i]);
     av[i].api_key = keys[i];
     kw_api_versions(keys[i], &av[i].min_version, &av[i].max_version);
@@ -95,7 +105,7 @@ static void fb_api_versions(fb *b, int16_t ver, int32_t corr, kw_buf *out) {
   kw_api_versions_resp r;
   kw_msg_init(KW_SCHEMA_API_VERSIONS_RESP, &r);
   r.api_keys = av;
-  r.n_api_keys = 4;
+  r.n_api_keys = n;
   fb_put_answer(out, KW_API_API_VERSIONS, ver, corr, &r);
 }
 
@@ -281,7 +291,9 @@ static int32_t fb_handle(fb *b, const uint8_t *frame, size_t len, kw_buf *out) {
   } else if (api == KW_API_FETCH && kw_request_decode(api, ver, &r, &a, &q.fetch) == 0) {
     hold = b->sessions ? fb_fetch_session(b, ver, h.correlation_id, &q.fetch, out, &a)
                        : fb_fetch(b, ver, h.correlation_id, &q.fetch, out, &a);
+  } else if (b->on_other && (hold = b->on_other(b, api, ver, h.correlation_id, &r, out, &a)) >= 0) {
   } else {
+    hold = 0;
     b->n_unknown++;
     fprintf(stderr, "fake broker: no answer for api %d v%d\n", api, ver);
   }
@@ -409,7 +421,7 @@ static void fb_stop(fb *b) {
 }
 
 /* A counter (or other int field) read under the lock. */
-static int64_t fb_get(fb *b, const void *field, size_t size) {
+static inline int64_t fb_get(fb *b, const void *field, size_t size) {
   pthread_mutex_lock(&b->mu);
   int64_t v = size == 8 ? *(const int64_t *)field : size == 4 ? *(const int32_t *)field : *(const int8_t *)field;
   pthread_mutex_unlock(&b->mu);

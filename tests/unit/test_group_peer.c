@@ -1,0 +1,293 @@
+/* A group member against a scripted group coordinator (tests/unit/fake_broker.h plus the
+ * coordinator below), for the orders of events a real broker reaches only by chance: a
+ * rebalance that starts before the member has read its committed offsets, a commit
+ * answered with a group error. The coordinator speaks the classic protocol (JoinGroup,
+ * SyncGroup, Heartbeat, OffsetFetch, OffsetCommit, LeaveGroup, FindCoordinator) with
+ * kwire's own codec; the member under test (m1) is always the leader, so the assignment
+ * it computes is the one it is given back. From generation 2 on a second member (m2,
+ * subscribed to the same topic, owning nothing) is in the group too. Counted in requests,
+ * never in milliseconds. */
+#include "tests/unit/fake_broker.h"
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include "kwire.h"
+
+#define N_PARTS 6
+
+typedef struct coord {
+  /* the script */
+  bool second_member;          /* m2 joins from generation 2 on */
+  int16_t gen1_offset_error;   /* OffsetFetch's partition error while in generation 1 */
+  bool gen1_rebalance;         /* in generation 1, heartbeats after SyncGroup say REBALANCE_IN_PROGRESS */
+  /* seen */
+  int n_join, n_sync, n_offset_fetch, n_heartbeat, n_commit;
+  int generation;
+  int owned_at_join[8];    /* partitions m1 said it owned, per JoinGroup */
+  int assigned_at_sync[8]; /* partitions the leader gave m1, per SyncGroup */
+} coord;
+
+static const int16_t coord_apis[] = {KW_API_FIND_COORDINATOR, KW_API_JOIN_GROUP, KW_API_SYNC_GROUP,
+                                     KW_API_HEARTBEAT,        KW_API_OFFSET_FETCH, KW_API_OFFSET_COMMIT,
+                                     KW_API_LEAVE_GROUP};
+
+static kw_slice copy_slice(kw_arena *a, const void *p, size_t n) {
+  uint8_t *d = kw_arena_alloc(a, n ? n : 1);
+  memcpy(d, p, n);
+  return (kw_slice){d, (int32_t)n};
+}
+
+/* The partitions a ConsumerProtocolSubscription (v1+) says its member owns. */
+static int owned_in(kw_slice meta, kw_arena *a) {
+  if (meta.len < 2) return 0;
+  kw_rd r;
+  kw_rd_init(&r, meta.ptr, (size_t)meta.len);
+  int16_t v = kw_rd_i16(&r);
+  kw_consumer_protocol_subscription s;
+  kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION, &s);
+  if (kw_msg_decode(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION, v > 3 ? 3 : v, false, &r, a, &s) != 0) return -1;
+  int n = 0;
+  for (int32_t i = 0; i < s.n_owned_partitions; i++) n += s.owned_partitions[i].n_partitions;
+  return n;
+}
+
+static int assigned_in(kw_slice bytes, kw_arena *a) {
+  if (bytes.len < 2) return 0;
+  kw_rd r;
+  kw_rd_init(&r, bytes.ptr, (size_t)bytes.len);
+  int16_t v = kw_rd_i16(&r);
+  kw_consumer_protocol_assignment s;
+  kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_ASSIGNMENT, &s);
+  if (kw_msg_decode(KW_SCHEMA_CONSUMER_PROTOCOL_ASSIGNMENT, v > 3 ? 3 : v, false, &r, a, &s) != 0) return -1;
+  int n = 0;
+  for (int32_t i = 0; i < s.n_assigned_partitions; i++) n += s.assigned_partitions[i].n_partitions;
+  return n;
+}
+
+/* m2's subscription: the same topic, nothing owned. */
+static kw_slice second_subscription(fb *b, kw_arena *a) {
+  kw_slice topic = fb_str(b->topic);
+  kw_consumer_protocol_subscription s;
+  kw_msg_init(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION, &s);
+  s.topics = &topic;
+  s.n_topics = 1;
+  s.n_owned_partitions = 0;
+  kw_buf out;
+  kw_buf_init_grow(&out, NULL);
+  kw_buf_i16(&out, 1);
+  kw_msg_encode(KW_SCHEMA_CONSUMER_PROTOCOL_SUBSCRIPTION, 1, false, &s, &out);
+  kw_slice copy = copy_slice(a, out.data, out.len);
+  kw_buf_free(&out);
+  return copy;
+}
+
+static void find_coordinator(fb *b, int16_t ver, int32_t corr, kw_rd *body, kw_buf *out, kw_arena *a) {
+  kw_find_coordinator_req q;
+  cr_assert_eq(kw_request_decode(KW_API_FIND_COORDINATOR, ver, body, a, &q), 0);
+  kw_find_coordinator_resp r;
+  kw_msg_init(KW_SCHEMA_FIND_COORDINATOR_RESP, &r);
+  kw_find_coordinator_resp_coordinator c;
+  kw_msg_init(KW_SCHEMA_FIND_COORDINATOR_RESP_COORDINATOR, &c);
+  if (ver < 4) { /* the codec refuses fields a version does not have */
+    r.node_id = 1;
+    r.host = fb_str("127.0.0.1");
+    r.port = b->port;
+  } else {
+    c.key = q.coordinator_keys[0];
+    c.node_id = 1;
+    c.host = fb_str("127.0.0.1");
+    c.port = b->port;
+    r.coordinators = &c;
+    r.n_coordinators = 1;
+  }
+  fb_put_answer(out, KW_API_FIND_COORDINATOR, ver, corr, &r);
+}
+
+static void join_group(fb *b, coord *k, int16_t ver, int32_t corr, kw_rd *body, kw_buf *out, kw_arena *a) {
+  kw_join_group_req q;
+  cr_assert_eq(kw_request_decode(KW_API_JOIN_GROUP, ver, body, a, &q), 0);
+  cr_assert_geq(q.n_protocols, 1);
+  if (k->n_join < 8) k->owned_at_join[k->n_join] = owned_in(q.protocols[0].metadata, a);
+  k->n_join++;
+  k->generation++;
+  kw_join_group_resp_member m[2];
+  kw_msg_init(KW_SCHEMA_JOIN_GROUP_RESP_MEMBER, &m[0]);
+  kw_msg_init(KW_SCHEMA_JOIN_GROUP_RESP_MEMBER, &m[1]);
+  m[0].member_id = fb_str("m1");
+  m[0].metadata = q.protocols[0].metadata;
+  m[1].member_id = fb_str("m2");
+  m[1].metadata = second_subscription(b, a);
+  kw_join_group_resp r;
+  kw_msg_init(KW_SCHEMA_JOIN_GROUP_RESP, &r);
+  r.generation_id = k->generation;
+  r.protocol_type = fb_str("consumer");
+  r.protocol_name = q.protocols[0].name;
+  r.leader = r.member_id = fb_str("m1");
+  r.members = m;
+  r.n_members = k->second_member && k->generation >= 2 ? 2 : 1;
+  fb_put_answer(out, KW_API_JOIN_GROUP, ver, corr, &r);
+}
+
+static void sync_group(coord *k, int16_t ver, int32_t corr, kw_rd *body, kw_buf *out, kw_arena *a) {
+  kw_sync_group_req q;
+  cr_assert_eq(kw_request_decode(KW_API_SYNC_GROUP, ver, body, a, &q), 0);
+  kw_sync_group_resp r;
+  kw_msg_init(KW_SCHEMA_SYNC_GROUP_RESP, &r);
+  for (int32_t i = 0; i < q.n_assignments; i++)
+    if (q.assignments[i].member_id.len == 2 && memcmp(q.assignments[i].member_id.ptr, "m1", 2) == 0)
+      r.assignment = q.assignments[i].assignment;
+  if (k->n_sync < 8) k->assigned_at_sync[k->n_sync] = assigned_in(r.assignment, a);
+  k->n_sync++;
+  r.protocol_type = fb_str("consumer");
+  r.protocol_name = q.protocol_name;
+  fb_put_answer(out, KW_API_SYNC_GROUP, ver, corr, &r);
+}
+
+static void heartbeat(coord *k, int16_t ver, int32_t corr, kw_rd *body, kw_buf *out, kw_arena *a) {
+  kw_heartbeat_req q;
+  cr_assert_eq(kw_request_decode(KW_API_HEARTBEAT, ver, body, a, &q), 0);
+  k->n_heartbeat++;
+  kw_heartbeat_resp r;
+  kw_msg_init(KW_SCHEMA_HEARTBEAT_RESP, &r);
+  if (q.generation_id != k->generation) r.error_code = KW_KERR_ILLEGAL_GENERATION;
+  else if (k->gen1_rebalance && k->generation == 1 && k->n_sync >= 1) r.error_code = KW_KERR_REBALANCE_IN_PROGRESS;
+  fb_put_answer(out, KW_API_HEARTBEAT, ver, corr, &r);
+}
+
+/* Every partition asked: no committed offset, or the script's error in generation 1. */
+static void offset_fetch(coord *k, int16_t ver, int32_t corr, kw_rd *body, kw_buf *out, kw_arena *a) {
+  kw_offset_fetch_req q;
+  cr_assert_eq(kw_request_decode(KW_API_OFFSET_FETCH, ver, body, a, &q), 0);
+  k->n_offset_fetch++;
+  int16_t err = k->generation == 1 ? k->gen1_offset_error : 0;
+  kw_offset_fetch_resp r;
+  kw_msg_init(KW_SCHEMA_OFFSET_FETCH_RESP, &r);
+  if (q.n_groups > 0) { /* v8+: one group, its topics */
+    kw_offset_fetch_resp_group *g = kw_arena_alloc(a, sizeof *g);
+    kw_msg_init(KW_SCHEMA_OFFSET_FETCH_RESP_GROUP, g);
+    g->group_id = q.groups[0].group_id;
+    g->n_topics = q.groups[0].n_topics > 0 ? q.groups[0].n_topics : 0;
+    g->topics = kw_arena_alloc(a, sizeof *g->topics * (size_t)(g->n_topics + 1));
+    for (int32_t t = 0; t < g->n_topics; t++) {
+      kw_offset_fetch_req_topics *qt = &q.groups[0].topics[t];
+      kw_offset_fetch_resp_topics *rt = &g->topics[t];
+      kw_msg_init(KW_SCHEMA_OFFSET_FETCH_RESP_TOPICS, rt);
+      rt->name = qt->name;
+      rt->topic_id = qt->topic_id;
+      rt->n_partitions = qt->n_partition_indexes;
+      rt->partitions = kw_arena_alloc(a, sizeof *rt->partitions * (size_t)(rt->n_partitions + 1));
+      for (int32_t p = 0; p < rt->n_partitions; p++) {
+        kw_msg_init(KW_SCHEMA_OFFSET_FETCH_RESP_PARTITIONS, &rt->partitions[p]);
+        rt->partitions[p].partition_index = qt->partition_indexes[p];
+        rt->partitions[p].committed_offset = -1;
+        rt->partitions[p].committed_leader_epoch = -1;
+        rt->partitions[p].error_code = err;
+      }
+    }
+    r.groups = g;
+    r.n_groups = 1;
+  } else {
+    r.n_topics = q.n_topics > 0 ? q.n_topics : 0;
+    r.topics = kw_arena_alloc(a, sizeof *r.topics * (size_t)(r.n_topics + 1));
+    for (int32_t t = 0; t < r.n_topics; t++) {
+      kw_offset_fetch_resp_topic *rt = &r.topics[t];
+      kw_msg_init(KW_SCHEMA_OFFSET_FETCH_RESP_TOPIC, rt);
+      rt->name = q.topics[t].name;
+      rt->n_partitions = q.topics[t].n_partition_indexes;
+      rt->partitions = kw_arena_alloc(a, sizeof *rt->partitions * (size_t)(rt->n_partitions + 1));
+      for (int32_t p = 0; p < rt->n_partitions; p++) {
+        kw_msg_init(KW_SCHEMA_OFFSET_FETCH_RESP_PARTITION, &rt->partitions[p]);
+        rt->partitions[p].partition_index = q.topics[t].partition_indexes[p];
+        rt->partitions[p].committed_offset = -1;
+        rt->partitions[p].committed_leader_epoch = -1;
+        rt->partitions[p].error_code = err;
+      }
+    }
+  }
+  fb_put_answer(out, KW_API_OFFSET_FETCH, ver, corr, &r);
+}
+
+static void leave_group(int16_t ver, int32_t corr, kw_buf *out) {
+  kw_leave_group_resp r;
+  kw_msg_init(KW_SCHEMA_LEAVE_GROUP_RESP, &r);
+  r.n_members = 0;
+  fb_put_answer(out, KW_API_LEAVE_GROUP, ver, corr, &r);
+}
+
+static int32_t coord_answer(fb *b, int16_t api, int16_t ver, int32_t corr, kw_rd *body, kw_buf *out, kw_arena *a) {
+  coord *k = b->ud;
+  switch (api) {
+  case KW_API_FIND_COORDINATOR: find_coordinator(b, ver, corr, body, out, a); return 0;
+  case KW_API_JOIN_GROUP: join_group(b, k, ver, corr, body, out, a); return 0;
+  case KW_API_SYNC_GROUP: sync_group(k, ver, corr, body, out, a); return 0;
+  case KW_API_HEARTBEAT: heartbeat(k, ver, corr, body, out, a); return 0;
+  case KW_API_OFFSET_FETCH: offset_fetch(k, ver, corr, body, out, a); return 0;
+  case KW_API_LEAVE_GROUP: leave_group(ver, corr, out); return 0;
+  default: return -1;
+  }
+}
+
+static void start(fb *b, coord *k) {
+  *b = (fb){.topic = "t", .n_partitions = N_PARTS, .on_other = coord_answer, .other_apis = coord_apis,
+            .n_other_apis = (int)(sizeof coord_apis / sizeof coord_apis[0]), .ud = k};
+  fb_start(b);
+}
+
+static kw_client *member(fb *b, const char *strategy) {
+  kw_config *conf = kw_config_new();
+  char addr[64], err[256];
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", b->port);
+  const char *kv[][2] = {{"bootstrap.servers", addr},           {"group.id", "g"},
+                         {"partition.assignment.strategy", strategy}, {"heartbeat.interval.ms", "50"},
+                         {"retry.backoff.ms", "400"},           {"retry.backoff.max.ms", "400"},
+                         {"fetch.wait.max.ms", "100"}};
+  for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+    cr_assert_eq(kw_config_set(conf, kv[i][0], kv[i][1], err, sizeof err), 0, "%s: %s", kv[i][0], err);
+  if (getenv("KW_DEBUG")) kw_config_set(conf, "debug", getenv("KW_DEBUG"), err, sizeof err);
+  kw_client *cl = kw_consumer_new(conf, err, sizeof err);
+  kw_config_free(conf);
+  cr_assert_not_null(cl, "%s", err);
+  const char *topics[] = {"t"};
+  cr_assert_eq(kw_consumer_subscribe(cl, topics, 1), 0);
+  return cl;
+}
+
+/* Polls until the coordinator has seen `joins` JoinGroups and as many SyncGroups, or
+ * until `max_heartbeats` heartbeats went by without it. */
+static void poll_until_synced(kw_client *cl, fb *b, coord *k, int joins, int max_heartbeats) {
+  kw_message m;
+  for (;;) {
+    pthread_mutex_lock(&b->mu);
+    bool done = (k->n_join >= joins && k->n_sync >= joins) || k->n_heartbeat > max_heartbeats;
+    pthread_mutex_unlock(&b->mu);
+    if (done) return;
+    kw_consumer_poll(cl, &m, 20);
+  }
+}
+
+/* Cooperative protocol. Generation 1 gives m1 all six partitions; before m1 has read
+ * their committed offsets (OffsetFetch is answered UNSTABLE_OFFSET_COMMIT, retried
+ * later) a heartbeat says a rebalance is on. m1 joins again owning six; the leader's
+ * cooperative-sticky assignment keeps three for m1 and holds back the three meant for
+ * m2, as m1 still owns them. m1 must give them up and join once more so m2 gets them,
+ * whether or not the application had been told of them yet. The unfixed kwire gave them
+ * up silently (they were never announced) and never joined again: m2 waited forever
+ * (it_group_fenced_join and it_group_large failed this way under load). */
+Test(group_peer, cooperative_gives_up_unannounced_partitions_and_rejoins) {
+  fb b;
+  coord k = {.second_member = true, .gen1_offset_error = KW_KERR_UNSTABLE_OFFSET_COMMIT, .gen1_rebalance = true};
+  start(&b, &k);
+  kw_client *cl = member(&b, "cooperative-sticky");
+  poll_until_synced(cl, &b, &k, 3, 60);
+  pthread_mutex_lock(&b.mu);
+  coord seen = k;
+  pthread_mutex_unlock(&b.mu);
+  cr_assert_geq(seen.n_sync, 2, "SyncGroups %d", seen.n_sync);
+  cr_assert_eq(seen.assigned_at_sync[0], N_PARTS);
+  cr_assert_eq(seen.owned_at_join[1], N_PARTS, "m1 owned %d when joining generation 2", seen.owned_at_join[1]);
+  cr_assert_eq(seen.assigned_at_sync[1], N_PARTS / 2);
+  cr_assert_geq(seen.n_join, 3, "m1 kept to generation 2 after giving up %d partitions (%d heartbeats): m2 never gets them",
+                N_PARTS / 2, seen.n_heartbeat);
+  cr_assert_eq(seen.owned_at_join[2], N_PARTS / 2, "m1 said it owned %d when joining generation 3", seen.owned_at_join[2]);
+  kw_client_destroy(cl);
+  fb_stop(&b);
+}
