@@ -25,6 +25,9 @@ struct kw_client {
    * waiting must still land somewhere valid. */
   bool wait_done;
   int wait_result;
+  int16_t wait_kerr;     /* a commit's Kafka error */
+  int last_commit_err;   /* what the last kw_consumer_commit returned, for kw_consumer_commit_error */
+  int16_t last_commit_kerr;
   kw_metrics metrics;
   kw_delivery_cb dr_cb;
   void *dr_ud;

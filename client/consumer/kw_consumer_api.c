@@ -87,26 +87,52 @@ int kw_consumer_store_offset(kw_client *cl, const char *topic, int32_t partition
   return kw_group_store(cl->group, topic, partition, offset);
 }
 
-int kw_consumer_commit(kw_client *cl, int timeout_ms) {
-  if (!cl->group) return KW_ERR_STATE;
-  int64_t end = kw_now_ms() + timeout_ms;
-  bool wait = timeout_ms > 0;
+/* One OffsetCommit of the stored offsets, waited for until `end` when `wait`. */
+static int commit_once(kw_client *cl, int64_t end, bool wait) {
   cl->wait_done = false;
   cl->wait_result = KW_OK;
+  cl->wait_kerr = 0;
   uint32_t revocations = kw_group_revocations(cl->group);
-  int err = kw_group_commit(cl->group, wait ? &cl->wait_done : NULL, wait ? &cl->wait_result : NULL, kw_now_ms());
+  bool *done = wait ? &cl->wait_done : NULL;
+  int *result = wait ? &cl->wait_result : NULL;
+  int16_t *kerr = wait ? &cl->wait_kerr : NULL;
+  int err = kw_group_commit(cl->group, done, result, kerr, kw_now_ms());
   /* Busy connection (its in-flight window is full) or no coordinator yet: try again. */
   while ((err == KW_ERR_WOULD_BLOCK || err == KW_ERR_STATE) && wait && kw_now_ms() < end) {
     kw_client_poll(cl, 10);
     /* A rebalance meanwhile took partitions away, and their stored offsets with them:
      * a commit of what is left must not pass for the commit the caller asked for. */
     if (kw_group_revocations(cl->group) != revocations) return KW_ERR_STATE;
-    err = kw_group_commit(cl->group, &cl->wait_done, &cl->wait_result, kw_now_ms());
+    err = kw_group_commit(cl->group, done, result, kerr, kw_now_ms());
   }
   if (err || !wait) return err;
   /* Returns when the answer came, not at the end of a poll slice. */
   kw_call_run_until(cl, end, &cl->wait_done);
   return cl->wait_done ? cl->wait_result : KW_ERR_TIMED_OUT;
+}
+
+/* A synchronous commit refused for a reason that passes (coordinator loading or
+ * moved, a stale KIP-848 member epoch) is sent again after retry.backoff.ms until the
+ * timeout, as the Java consumer's commitSync does. Membership errors are not retried:
+ * the partitions are lost, and their offsets are another member's to commit. */
+int kw_consumer_commit(kw_client *cl, int timeout_ms) {
+  if (!cl->group) return KW_ERR_STATE;
+  int64_t end = kw_now_ms() + timeout_ms;
+  int err = commit_once(cl, end, timeout_ms > 0);
+  while (err == KW_ERR_BROKER && kw_now_ms() < end &&
+         (kw_kerr_retriable(cl->wait_kerr) || cl->wait_kerr == KW_KERR_STALE_MEMBER_EPOCH)) {
+    int64_t until = kw_now_ms() + kw_config_values(cl->conf)->retry_backoff_ms;
+    kw_call_run_until(cl, until < end ? until : end, NULL);
+    if (kw_now_ms() < end) err = commit_once(cl, end, true);
+  }
+  cl->last_commit_err = err;
+  cl->last_commit_kerr = err == KW_ERR_BROKER ? cl->wait_kerr : 0;
+  return err;
+}
+
+int kw_consumer_commit_error(kw_client *cl, int16_t *kafka_error) {
+  if (kafka_error) *kafka_error = cl->last_commit_kerr;
+  return cl->last_commit_err;
 }
 
 /* Admin's OffsetFetch (client/admin/kw_admin_committed.c), with its retries: the

@@ -32,7 +32,7 @@ void kw_grp_set_member_id(kw_group *g, kw_slice id) {
 
 gctx *kw_grp_new_ctx(kw_group *g) {
   gctx *c = kw_alloc(g->mem, sizeof *c);
-  if (c) *c = (gctx){g, g->epoch, kw_now_ms(), NULL, NULL, false};
+  if (c) *c = (gctx){g, g->epoch, kw_now_ms(), NULL, NULL, false, g->generation, NULL};
   return c;
 }
 
@@ -128,6 +128,23 @@ const gtp **kw_grp_sorted_assignment(kw_group *g) {
   for (int i = 0; i < g->n_assigned; i++) v[i] = &g->assigned[i];
   qsort(v, (size_t)g->n_assigned, sizeof *v, cmp_gtp_ptr);
   return v;
+}
+
+void kw_grp_fenced(kw_group *g, int16_t kerr, int64_t now) {
+  if (g->n_assigned > 0)
+    kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: %s: %d partition(s) lost, joining again", g->set.group_id,
+           kw_kerr_name(kerr), g->n_assigned);
+  kw_grp_drop_assignment(g, KW_REBALANCE_LOST);
+  if (g->set.consumer_protocol) {
+    g->generation = 0; /* KIP-848: the same (client-made) member id, at epoch 0 */
+    g->next_heartbeat = now;
+  } else {
+    kw_grp_set_member_id(g, (kw_slice){NULL, 0});
+    g->generation = -1;
+  }
+  g->hb_in_flight = false;
+  g->state = G_JOIN;
+  g->retry_at = 0;
 }
 
 void kw_grp_fail(kw_group *g, int err, int16_t kerr, const char *what) {
@@ -260,20 +277,10 @@ static void on_heartbeat(void *ud, int err, int16_t key, int16_t ver, kw_rd *bod
     KW_DBG(g->log, CGRP, "group %s: rebalance", g->set.group_id);
     g->state = G_JOIN;
     g->retry_at = 0;
-  } else if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION ||
-             kerr == KW_KERR_FENCED_INSTANCE_ID) {
-    /* We are no longer a member: what we had is gone without a commit. */
-    g->generation = -1;
-    if (kerr == KW_KERR_FENCED_INSTANCE_ID) {
-      kw_grp_fail(g, 0, kerr, "another member has our group.instance.id");
-      return;
-    }
-    kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: %s, partitions lost, rejoining", g->set.group_id,
-           kw_kerr_name(kerr));
-    kw_grp_drop_assignment(g, KW_REBALANCE_LOST);
-    kw_grp_set_member_id(g, (kw_slice){NULL, 0});
-    g->state = G_JOIN;
-    g->retry_at = 0;
+  } else if (kerr == KW_KERR_FENCED_INSTANCE_ID) {
+    kw_grp_fail(g, 0, kerr, "another member has our group.instance.id");
+  } else if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION) {
+    kw_grp_fenced(g, kerr, now); /* we are no longer a member: what we had is gone without a commit */
   }
 }
 
@@ -408,7 +415,7 @@ void kw_group_run(kw_group *g, int64_t now) {
   case G_STABLE:
     if (now >= g->next_heartbeat) send_heartbeat(g, now);
     if (g->set.auto_commit && now >= g->next_autocommit) {
-      kw_group_commit(g, NULL, NULL, now);
+      kw_group_commit(g, NULL, NULL, NULL, now);
       g->next_autocommit = now + g->set.auto_commit_interval_ms;
     }
     break;

@@ -42,8 +42,9 @@ void kw_group_auto_store(kw_group *g, const char *topic, int32_t partition, int6
 int kw_group_store(kw_group *g, const char *topic, int32_t partition, int64_t next_offset);
 
 /* Sends an OffsetCommit of the stored offsets; *done (if given) flips to true and
- * *result gets the outcome when the answer arrives. KW_OK when nothing is to commit. */
-int kw_group_commit(kw_group *g, bool *done, int *result, int64_t now);
+ * *result gets the outcome when the answer arrives (KW_ERR_BROKER with the first
+ * partition's Kafka error in *kerr). KW_OK when nothing is to commit. */
+int kw_group_commit(kw_group *g, bool *done, int *result, int16_t *kerr, int64_t now);
 /* LeaveGroup (dynamic members) and stop; *done flips when sent and answered. */
 int kw_group_leave(kw_group *g, bool *done, int64_t now);
 int64_t kw_group_committed(const kw_group *g, const char *topic, int32_t partition);

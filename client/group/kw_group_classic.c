@@ -15,19 +15,6 @@
 #include "proto/kw_kerr.h"
 #include "proto/kw_msg.h"
 
-/* UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION: the group went on without us, and what we
- * own may already be another member's. As Java (resetStateAndRejoin, then
- * onPartitionsLost), the partitions are lost, not revoked: no commit, and nothing more
- * of them is handed out. Then we join again as a new member. */
-static void fenced(kw_group *g, int16_t kerr) {
-  if (g->n_assigned > 0)
-    kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: %s while rebalancing: %d partition(s) lost, joining again",
-           g->set.group_id, kw_kerr_name(kerr), g->n_assigned);
-  kw_grp_drop_assignment(g, KW_REBALANCE_LOST);
-  kw_grp_set_member_id(g, (kw_slice){NULL, 0});
-  g->generation = -1;
-}
-
 /* ---- SyncGroup ---- */
 
 static bool slice_is(kw_slice s, const char *str) {
@@ -121,7 +108,7 @@ static void on_sync(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
     if (apply_assignment(g, resp.assignment) == KW_OK) g->state = G_OFFSETS;
     else kw_grp_retry_later(g, G_JOIN, now);
   } else if (!kw_grp_coordinator_error(g, kerr, now)) {
-    if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION) fenced(g, kerr);
+    if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION) kw_grp_fenced(g, kerr, now);
     if (kerr == KW_KERR_FENCED_INSTANCE_ID) {
       kw_grp_fail(g, 0, kerr, "SyncGroup: another member took our group.instance.id");
     } else {
@@ -339,7 +326,7 @@ static void on_join(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
     }
     g->retry_at = 0;
   } else if (!kw_grp_coordinator_error(g, kerr, now)) {
-    if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION) fenced(g, kerr);
+    if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_ILLEGAL_GENERATION) kw_grp_fenced(g, kerr, now);
     if (kerr == KW_KERR_FENCED_INSTANCE_ID || kerr == KW_KERR_GROUP_AUTHORIZATION_FAILED ||
         kerr == KW_KERR_INVALID_SESSION_TIMEOUT || kerr == KW_KERR_INCONSISTENT_GROUP_PROTOCOL) {
       kw_grp_fail(g, 0, kerr, "JoinGroup refused");

@@ -22,16 +22,42 @@ static int version_capped(kw_conn *c, int16_t api, int cap) {
 }
 
 
+/* What a refused commit says about our membership (Java's OffsetCommitResponseHandler).
+ * An answer about a generation we have already left says nothing of this one. */
+static void commit_refused(kw_group *g, const gctx *c, int16_t kerr, int64_t now) {
+  bool same = c->generation == g->generation;
+  if (kw_grp_coordinator_error(g, kerr, now)) return;
+  switch (kerr) {
+  case KW_KERR_FENCED_INSTANCE_ID: kw_grp_fail(g, 0, kerr, "OffsetCommit: another member has our group.instance.id"); break;
+  case KW_KERR_UNKNOWN_MEMBER_ID:
+  case KW_KERR_ILLEGAL_GENERATION:
+  case KW_KERR_FENCED_MEMBER_EPOCH:
+    if (same) kw_grp_fenced(g, kerr, now);
+    break;
+  case KW_KERR_REBALANCE_IN_PROGRESS: /* classic: join now; our generation stays valid until then */
+    if (same && g->state == G_STABLE && !g->set.consumer_protocol) {
+      g->state = G_JOIN;
+      g->retry_at = 0;
+    }
+    break;
+  case KW_KERR_STALE_MEMBER_EPOCH: /* KIP-848: the next heartbeat brings the current epoch */
+    if (g->set.consumer_protocol && !g->hb_in_flight) g->next_heartbeat = now;
+    break;
+  default: break;
+  }
+}
+
 static void on_commit(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   gctx *c = ud;
   kw_group *g = c->g;
   int result = err;
+  int16_t kerr = 0; /* the first partition's error: a group error is every partition's */
   if (!err && kw_grp_current(c)) {
     kw_arena a;
     kw_arena_init(&a, g->mem, 0);
     kw_offset_commit_resp resp;
     result = kw_response_decode(key, ver, body, &a, &resp);
-    int64_t now = kw_now_ms();
+    int n_failed = 0;
     for (int32_t t = 0; !result && t < resp.n_topics; t++)
       for (int32_t k = 0; k < resp.topics[t].n_partitions; k++) {
         const kw_offset_commit_resp_partition *pr = &resp.topics[t].partitions[k];
@@ -40,14 +66,15 @@ static void on_commit(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) 
         gtp *x = kw_grp_find_gtp(g, name, pr->partition_index);
         if (x && !c->revoking && !pr->error_code && x->committing >= 0) x->committed = x->committing;
         if (x && !c->revoking) x->committing = -1;
-        if (pr->error_code) {
-          result = KW_ERR_BROKER;
-          if (!kw_grp_coordinator_error(g, pr->error_code, now))
-            kw_log(g->log, KW_LOG_WARNING, "CGRP", "commit of %.*s [%d] failed: %s", (int)resp.topics[t].name.len,
-                   (const char *)resp.topics[t].name.ptr, pr->partition_index, kw_kerr_name(pr->error_code));
-        }
+        if (pr->error_code && !n_failed++) kerr = pr->error_code;
       }
     kw_arena_reset(&a);
+    if (kerr) {
+      result = KW_ERR_BROKER;
+      kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: commit of %d partition(s) failed: %s", g->set.group_id,
+             n_failed, kw_kerr_name(kerr));
+      commit_refused(g, c, kerr, kw_now_ms());
+    }
   } else if (!err) {
     result = KW_ERR_STATE; /* the group moved on */
   } else if (g && kw_grp_current(c) && g->state == G_STABLE) {
@@ -64,6 +91,7 @@ static void on_commit(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) 
     kw_hist_add(&g->metrics->commit_latency, (kw_now_ms() - c->sent_at) * 1000);
   }
   if (c->result) *c->result = result;
+  if (c->kerr) *c->kerr = kerr;
   if (c->done) *c->done = true;
   kw_free(c->g ? c->g->mem : NULL, c);
 }
@@ -72,7 +100,8 @@ static void on_commit(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) 
  * those partitions are being given up, so the commit goes even while another is in
  * flight (the coordinator's connection keeps the order) and its answer leaves the
  * bookkeeping of the others alone. */
-static int send_commit(kw_group *g, gtp *tps, int n_tps, bool revoking, bool *done, int *result, int64_t now) {
+static int send_commit(kw_group *g, gtp *tps, int n_tps, bool revoking, bool *done, int *result, int16_t *kerr,
+                       int64_t now) {
   int n = 0;
   for (int i = 0; i < n_tps; i++)
     if (tps[i].stored >= 0 && tps[i].stored != tps[i].committed) n++;
@@ -90,6 +119,7 @@ static int send_commit(kw_group *g, gtp *tps, int n_tps, bool revoking, bool *do
   if (!ts || !ps || !c) goto out;
   c->done = done;
   c->result = result;
+  c->kerr = kerr;
   c->sent_at = now;
   c->revoking = revoking;
   int nt = 0, np = 0;
@@ -136,15 +166,15 @@ out:
   return err;
 }
 
-int kw_group_commit(kw_group *g, bool *done, int *result, int64_t now) {
+int kw_group_commit(kw_group *g, bool *done, int *result, int16_t *kerr, int64_t now) {
   for (int i = 0; i < g->n_assigned; i++)
     if (g->assigned[i].committing >= 0) return KW_ERR_WOULD_BLOCK; /* one commit at a time, in order */
-  return send_commit(g, g->assigned, g->n_assigned, false, done, result, now);
+  return send_commit(g, g->assigned, g->n_assigned, false, done, result, kerr, now);
 }
 
 void kw_grp_commit_revoked(kw_group *g, gtp *tps, int n, int64_t now) {
   if (!g->set.auto_commit || n == 0) return;
-  int err = send_commit(g, tps, n, true, NULL, NULL, now);
+  int err = send_commit(g, tps, n, true, NULL, NULL, NULL, now);
   if (err)
     kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: could not commit %d partition(s) before giving them up: %s",
            g->set.group_id, n, kw_strerror(err));

@@ -72,6 +72,8 @@ typedef struct gctx {
   bool *done; /* commit/leave: completion flag and result for a waiting caller */
   int *result;
   bool revoking; /* commit: of partitions being given up (kw_grp_commit_revoked) */
+  int32_t generation; /* commit: the generation (member epoch) it was sent in */
+  int16_t *kerr;      /* commit: the Kafka error it was answered with, for a waiting caller */
 } gctx;
 
 void kw_grp_set_member_id(kw_group *g, kw_slice id);
@@ -83,6 +85,12 @@ bool kw_grp_coordinator_error(kw_group *g, int16_t kerr, int64_t now);
 bool kw_grp_transport_error(kw_group *g, int err, int64_t now);
 void kw_grp_notify(kw_group *g, int kind, const gtp *tps, int n);
 void kw_grp_drop_assignment(kw_group *g, int kind);
+/* UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION (classic), UNKNOWN_MEMBER_ID /
+ * FENCED_MEMBER_EPOCH (KIP-848): the group went on without us, and what we own may
+ * already be another member's. As Java (resetStateAndRejoin, then onPartitionsLost),
+ * the partitions are lost, not revoked: no commit, nothing more of them is handed out.
+ * Then we join again: classic as a new member, KIP-848 at epoch 0. */
+void kw_grp_fenced(kw_group *g, int16_t kerr, int64_t now);
 /* The group cannot go on (the Java consumer throws from poll and never recovers):
  * logs `what`, gives every partition up as lost, and from now on the application's
  * polls return err (0: derived from kerr, KW_ERR_UNSUPPORTED_VERSION for

@@ -130,13 +130,7 @@ static void on_heartbeat848(void *ud, int err, int16_t key, int16_t ver, kw_rd *
     if (resp.assignment && !reconcile(g, resp.assignment, now)) g->next_heartbeat = now + g->set.retry_backoff_ms;
   } else if (kw_grp_coordinator_error(g, kerr, now)) {
   } else if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_FENCED_MEMBER_EPOCH) {
-    /* The broker no longer counts us in: what we owned is lost; join again at epoch 0. */
-    kw_log(g->log, KW_LOG_WARNING, "CGRP", "group %s: %s, partitions lost, rejoining", g->set.group_id,
-           kw_kerr_name(kerr));
-    kw_grp_drop_assignment(g, KW_REBALANCE_LOST);
-    g->generation = 0;
-    g->state = G_JOIN;
-    g->next_heartbeat = now;
+    kw_grp_fenced(g, kerr, now); /* the broker no longer counts us in */
   } else if (kerr == KW_KERR_COORDINATOR_LOAD_IN_PROGRESS) {
     g->next_heartbeat = now + g->set.retry_backoff_ms;
   } else {
@@ -233,7 +227,7 @@ void kw_grp848_run(kw_group *g, int64_t now) {
     }
     if (!g->hb_in_flight && now >= g->next_heartbeat) send_heartbeat848(g, g->generation, now);
     if (g->set.auto_commit && now >= g->next_autocommit) {
-      kw_group_commit(g, NULL, NULL, now);
+      kw_group_commit(g, NULL, NULL, NULL, now);
       g->next_autocommit = now + g->set.auto_commit_interval_ms;
     }
     break;

@@ -97,8 +97,17 @@ KW_API int kw_consumer_subscribe(kw_client *cl, const char *const *topics, int n
 KW_API int kw_consumer_store_offset(kw_client *cl, const char *topic, int32_t partition, int64_t offset);
 /* Commits stored offsets (all assigned partitions). timeout_ms > 0 waits for the
  * answer (sync); 0 sends it and returns (async). A sync commit that could not be sent
- * before a rebalance took partitions away (and their stored offsets) is KW_ERR_STATE. */
+ * before a rebalance took partitions away (and their stored offsets) is KW_ERR_STATE;
+ * one the broker refused is KW_ERR_BROKER (kw_consumer_commit_error says why). */
 KW_API int kw_consumer_commit(kw_client *cl, int timeout_ms);
+/* What the last kw_consumer_commit returned; with KW_ERR_BROKER, *kafka_error (if
+ * given) is the broker's reason: ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID /
+ * FENCED_MEMBER_EPOCH (the group went on without this member: its partitions were
+ * reported lost and it joins again), REBALANCE_IN_PROGRESS (a rebalance is under way:
+ * poll, then commit again), FENCED_INSTANCE_ID (fatal: see kw_consumer_group_error),
+ * OFFSET_METADATA_TOO_LARGE, GROUP_AUTHORIZATION_FAILED, ... Reasons that pass
+ * (coordinator loading or moved, STALE_MEMBER_EPOCH) were retried until the timeout. */
+KW_API int kw_consumer_commit_error(kw_client *cl, int16_t *kafka_error);
 /* The group's committed offset for a partition (-1: none), asked from the coordinator. */
 KW_API int kw_consumer_committed(kw_client *cl, const char *topic, int32_t partition, int64_t *offset, int timeout_ms);
 /* Commits (with auto commit), leaves the group (not for static members) and stops

@@ -19,6 +19,7 @@ typedef struct coord {
   bool second_member;          /* m2 joins from generation 2 on */
   int16_t gen1_offset_error;   /* OffsetFetch's partition error while in generation 1 */
   bool gen1_rebalance;         /* in generation 1, heartbeats after SyncGroup say REBALANCE_IN_PROGRESS */
+  int16_t commit_errors[4];    /* the first OffsetCommits' answers (every partition), then none */
   /* seen */
   int n_join, n_sync, n_offset_fetch, n_heartbeat, n_commit;
   int generation;
@@ -206,6 +207,29 @@ static void offset_fetch(coord *k, int16_t ver, int32_t corr, kw_rd *body, kw_bu
   fb_put_answer(out, KW_API_OFFSET_FETCH, ver, corr, &r);
 }
 
+static void offset_commit(coord *k, int16_t ver, int32_t corr, kw_rd *body, kw_buf *out, kw_arena *a) {
+  kw_offset_commit_req q;
+  cr_assert_eq(kw_request_decode(KW_API_OFFSET_COMMIT, ver, body, a, &q), 0);
+  int16_t err = k->n_commit < 4 ? k->commit_errors[k->n_commit] : 0;
+  k->n_commit++;
+  kw_offset_commit_resp r;
+  kw_msg_init(KW_SCHEMA_OFFSET_COMMIT_RESP, &r);
+  r.n_topics = q.n_topics > 0 ? q.n_topics : 0;
+  r.topics = kw_arena_alloc(a, sizeof *r.topics * (size_t)(r.n_topics + 1));
+  for (int32_t t = 0; t < r.n_topics; t++) {
+    kw_msg_init(KW_SCHEMA_OFFSET_COMMIT_RESP_TOPIC, &r.topics[t]);
+    r.topics[t].name = q.topics[t].name;
+    r.topics[t].n_partitions = q.topics[t].n_partitions;
+    r.topics[t].partitions = kw_arena_alloc(a, sizeof *r.topics[t].partitions * (size_t)(q.topics[t].n_partitions + 1));
+    for (int32_t p = 0; p < q.topics[t].n_partitions; p++) {
+      kw_msg_init(KW_SCHEMA_OFFSET_COMMIT_RESP_PARTITION, &r.topics[t].partitions[p]);
+      r.topics[t].partitions[p].partition_index = q.topics[t].partitions[p].partition_index;
+      r.topics[t].partitions[p].error_code = err;
+    }
+  }
+  fb_put_answer(out, KW_API_OFFSET_COMMIT, ver, corr, &r);
+}
+
 static void leave_group(int16_t ver, int32_t corr, kw_buf *out) {
   kw_leave_group_resp r;
   kw_msg_init(KW_SCHEMA_LEAVE_GROUP_RESP, &r);
@@ -221,6 +245,7 @@ static int32_t coord_answer(fb *b, int16_t api, int16_t ver, int32_t corr, kw_rd
   case KW_API_SYNC_GROUP: sync_group(k, ver, corr, body, out, a); return 0;
   case KW_API_HEARTBEAT: heartbeat(k, ver, corr, body, out, a); return 0;
   case KW_API_OFFSET_FETCH: offset_fetch(k, ver, corr, body, out, a); return 0;
+  case KW_API_OFFSET_COMMIT: offset_commit(k, ver, corr, body, out, a); return 0;
   case KW_API_LEAVE_GROUP: leave_group(ver, corr, out); return 0;
   default: return -1;
   }
@@ -232,7 +257,20 @@ static void start(fb *b, coord *k) {
   fb_start(b);
 }
 
-static kw_client *member(fb *b, const char *strategy) {
+/* What the application was told through the rebalance callback. */
+typedef struct told {
+  int assigned, revoked, lost; /* partitions, summed over callbacks */
+} told;
+
+static void on_rebalance(void *ud, int kind, const kw_topic_partition *tps, int n) {
+  told *t = ud;
+  (void)tps;
+  if (kind == KW_REBALANCE_ASSIGNED) t->assigned += n;
+  if (kind == KW_REBALANCE_REVOKED) t->revoked += n;
+  if (kind == KW_REBALANCE_LOST) t->lost += n;
+}
+
+static kw_client *member_as(fb *b, const char *strategy, const char *instance_id, told *t) {
   kw_config *conf = kw_config_new();
   char addr[64], err[256];
   snprintf(addr, sizeof addr, "127.0.0.1:%d", b->port);
@@ -242,14 +280,19 @@ static kw_client *member(fb *b, const char *strategy) {
                          {"fetch.wait.max.ms", "100"}};
   for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
     cr_assert_eq(kw_config_set(conf, kv[i][0], kv[i][1], err, sizeof err), 0, "%s: %s", kv[i][0], err);
+  if (instance_id) cr_assert_eq(kw_config_set(conf, "group.instance.id", instance_id, err, sizeof err), 0);
+  cr_assert_eq(kw_config_set(conf, "enable.auto.commit", "false", err, sizeof err), 0);
   if (getenv("KW_DEBUG")) kw_config_set(conf, "debug", getenv("KW_DEBUG"), err, sizeof err);
   kw_client *cl = kw_consumer_new(conf, err, sizeof err);
   kw_config_free(conf);
   cr_assert_not_null(cl, "%s", err);
+  if (t) kw_consumer_set_rebalance_cb(cl, on_rebalance, t);
   const char *topics[] = {"t"};
   cr_assert_eq(kw_consumer_subscribe(cl, topics, 1), 0);
   return cl;
 }
+
+static kw_client *member(fb *b, const char *strategy) { return member_as(b, strategy, NULL, NULL); }
 
 /* Polls until the coordinator has seen `joins` JoinGroups and as many SyncGroups, or
  * until `max_heartbeats` heartbeats went by without it. */
@@ -288,6 +331,114 @@ Test(group_peer, cooperative_gives_up_unannounced_partitions_and_rejoins) {
   cr_assert_geq(seen.n_join, 3, "m1 kept to generation 2 after giving up %d partitions (%d heartbeats): m2 never gets them",
                 N_PARTS / 2, seen.n_heartbeat);
   cr_assert_eq(seen.owned_at_join[2], N_PARTS / 2, "m1 said it owned %d when joining generation 3", seen.owned_at_join[2]);
+  kw_client_destroy(cl);
+  fb_stop(&b);
+}
+
+/* ---- commits the coordinator refuses (Java's OffsetCommitResponseHandler) ---- */
+
+static coord read_coord(fb *b, coord *k) {
+  pthread_mutex_lock(&b->mu);
+  coord seen = *k;
+  pthread_mutex_unlock(&b->mu);
+  return seen;
+}
+
+/* Polls until the application was told of `want` assigned partitions (summed), or the
+ * coordinator saw `max_heartbeats` heartbeats. */
+static void poll_until_told(kw_client *cl, fb *b, coord *k, const told *t, int want, int max_heartbeats) {
+  kw_message m;
+  while (t->assigned < want && read_coord(b, k).n_heartbeat <= max_heartbeats) kw_consumer_poll(cl, &m, 20);
+}
+
+/* A stable single member (range) with an offset stored on partition 0, and its commit's
+ * outcome. */
+static int commit_refused_with(fb *b, coord *k, told *t, kw_client **cl, const char *instance_id, int16_t *kerr) {
+  start(b, k);
+  *cl = member_as(b, "range", instance_id, t);
+  poll_until_told(*cl, b, k, t, N_PARTS, 100);
+  cr_assert_eq(t->assigned, N_PARTS, "the member never got its partitions");
+  cr_assert_eq(kw_consumer_store_offset(*cl, "t", 0, 1), 0);
+  int err = kw_consumer_commit(*cl, 5000);
+  cr_assert_eq(kw_consumer_commit_error(*cl, kerr), err);
+  return err;
+}
+
+/* ILLEGAL_GENERATION: the group went on without us. The commit fails with that reason,
+ * the partitions are reported lost (not revoked: their offsets are the next owner's to
+ * commit), and the member joins again. Before: a warning in the log, nothing else; the
+ * member kept fetching partitions the group had given to others. */
+Test(group_peer, commit_illegal_generation_loses_partitions_and_rejoins) {
+  fb b;
+  coord k = {.commit_errors = {KW_KERR_ILLEGAL_GENERATION}};
+  told t = {0};
+  kw_client *cl;
+  int16_t kerr = 0;
+  cr_assert_eq(commit_refused_with(&b, &k, &t, &cl, NULL, &kerr), KW_ERR_BROKER);
+  cr_assert_eq(kerr, KW_KERR_ILLEGAL_GENERATION, "commit error %s", kw_kerr_name(kerr));
+  poll_until_told(cl, &b, &k, &t, 2 * N_PARTS, 100);
+  coord seen = read_coord(&b, &k);
+  cr_assert_eq(t.lost, N_PARTS, "lost %d, revoked %d", t.lost, t.revoked);
+  cr_assert_eq(t.revoked, 0);
+  cr_assert_eq(seen.n_join, 2, "JoinGroups %d", seen.n_join);
+  cr_assert_eq(t.assigned, 2 * N_PARTS);
+  cr_assert_str_eq(kw_consumer_member_id(cl), "m1");
+  kw_client_destroy(cl);
+  fb_stop(&b);
+}
+
+/* REBALANCE_IN_PROGRESS: our generation is still valid; the member joins now (Java's
+ * requestRejoin) and keeps what the new assignment gives it. Nothing is lost. */
+Test(group_peer, commit_rebalance_in_progress_joins_again) {
+  fb b;
+  coord k = {.commit_errors = {KW_KERR_REBALANCE_IN_PROGRESS}};
+  told t = {0};
+  kw_client *cl;
+  int16_t kerr = 0;
+  cr_assert_eq(commit_refused_with(&b, &k, &t, &cl, NULL, &kerr), KW_ERR_BROKER);
+  cr_assert_eq(kerr, KW_KERR_REBALANCE_IN_PROGRESS, "commit error %s", kw_kerr_name(kerr));
+  poll_until_told(cl, &b, &k, &t, 2 * N_PARTS, 100);
+  coord seen = read_coord(&b, &k);
+  cr_assert_eq(seen.n_join, 2, "JoinGroups %d: the member did not join again", seen.n_join);
+  cr_assert_eq(t.lost, 0);
+  cr_assert_eq(t.assigned, 2 * N_PARTS);
+  kw_client_destroy(cl);
+  fb_stop(&b);
+}
+
+/* FENCED_INSTANCE_ID: another process has our group.instance.id. Fatal, as in Java:
+ * partitions lost, and every poll returns the error from now on. */
+Test(group_peer, commit_fenced_instance_id_stops_the_consumer) {
+  fb b;
+  coord k = {.commit_errors = {KW_KERR_FENCED_INSTANCE_ID}};
+  told t = {0};
+  kw_client *cl;
+  int16_t kerr = 0;
+  cr_assert_eq(commit_refused_with(&b, &k, &t, &cl, "static-1", &kerr), KW_ERR_BROKER);
+  cr_assert_eq(kerr, KW_KERR_FENCED_INSTANCE_ID);
+  int16_t fatal_kerr = 0;
+  cr_assert_eq(kw_consumer_group_error(cl, &fatal_kerr), KW_ERR_BROKER);
+  cr_assert_eq(fatal_kerr, KW_KERR_FENCED_INSTANCE_ID);
+  cr_assert_eq(t.lost, N_PARTS);
+  kw_message m;
+  cr_assert_eq(kw_consumer_poll(cl, &m, 10), KW_ERR_BROKER);
+  kw_client_destroy(cl);
+  fb_stop(&b);
+}
+
+/* COORDINATOR_LOAD_IN_PROGRESS twice: a synchronous commit is sent again (after
+ * retry.backoff.ms) until it is taken, within its timeout, as Java's commitSync. */
+Test(group_peer, commit_retried_while_the_coordinator_loads) {
+  fb b;
+  coord k = {.commit_errors = {KW_KERR_COORDINATOR_LOAD_IN_PROGRESS, KW_KERR_COORDINATOR_LOAD_IN_PROGRESS}};
+  told t = {0};
+  kw_client *cl;
+  int16_t kerr = -1;
+  int err = commit_refused_with(&b, &k, &t, &cl, NULL, &kerr);
+  cr_assert_eq(err, KW_OK, "commit: %s (%s)", kw_errname(err), kw_kerr_name(kerr));
+  cr_assert_eq(kerr, 0);
+  cr_assert_eq(read_coord(&b, &k).n_commit, 3);
+  cr_assert_eq(t.lost + t.revoked, 0);
   kw_client_destroy(cl);
   fb_stop(&b);
 }
