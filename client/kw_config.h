@@ -50,7 +50,7 @@ enum kw_conf_flag { KW_CF_P = 1, KW_CF_C = 2, KW_CF_PC = 3, KW_CF_SECRET = 4 };
   X(ENUM, compression_type, "compression.type", "none", 0, 0, "none|gzip|snappy|lz4|zstd", KW_CF_P, "Codec for produced batches") \
   X(INT, compression_level, "compression.level", "-1", -1, 22, NULL, KW_CF_P, "Codec level (-1: codec default; gzip 0-9, zstd 1-22)") \
   X(ENUM, partitioner, "partitioner", "murmur2_random", 0, 0, "murmur2_random|murmur2|consistent|consistent_random|fnv1a|fnv1a_random", KW_CF_P, "How keys map to partitions; the _random variants spread keyless messages randomly") \
-  X(BOOL, allow_auto_create_topics, "allow.auto.create.topics", "true", 0, 0, NULL, KW_CF_PC, "Let the broker create a missing topic on metadata requests (Java consumers default to false)") \
+  X(BOOL, allow_auto_create_topics, "allow.auto.create.topics", "true", 0, 0, NULL, KW_CF_PC, "Let the broker create a missing topic on metadata requests (true as in Java; librdkafka consumers default to false)") \
   X(STR, transactional_id, "transactional.id", NULL, 0, 0, NULL, KW_CF_P, "Transactions under this id: not supported yet, a producer with it set is refused") \
   X(ENUM, security_protocol, "security.protocol", "plaintext", 0, 0, "plaintext|ssl|sasl_plaintext|sasl_ssl", KW_CF_PC, "Transport to brokers") \
   X(ENUM, sasl_mechanism, "sasl.mechanism", "PLAIN", 0, 0, "PLAIN|SCRAM-SHA-256|SCRAM-SHA-512", KW_CF_PC, "SASL mechanism") \

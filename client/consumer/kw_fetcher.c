@@ -55,6 +55,7 @@ typedef struct kw_ctp {
   uint32_t gen;         /* bumped by seek: answers to older requests are dropped */
   int64_t high_watermark; /* from the last Fetch answer (-1 unknown) */
   int64_t retry_at;
+  int64_t added_at;     /* when it was added: only metadata newer than that can say it does not exist */
   kw_chunk *head, *tail;
   kw_chunk *spent;      /* freed at the next poll: the last message may point into it */
   kw_buf scratch;       /* decompressed records of the open batch */
@@ -165,6 +166,7 @@ int kw_fetcher_add(kw_fetcher *c, const char *topic, int32_t partition, int64_t 
   }
   drop_chunks(c, p);
   start_at(c, p, offset, by_time);
+  p->added_at = kw_now_ms();
   return KW_OK;
 }
 
@@ -631,7 +633,12 @@ void kw_fetcher_run(kw_fetcher *c, int64_t now) {
     if (p->state != CTP_RESOLVE || p->in_flight || now < p->retry_at) continue;
     const kw_topic *t = p->t;
     if (p->partition >= t->n_parts) {
-      if (t->n_parts > 0) stop_with(p, KW_ERR_UNKNOWN_PARTITION, 0, -1);
+      /* Metadata from before the partition was added may predate it: a group assigned
+       * what its leader saw in newer metadata (partitions added to the topic). Only an
+       * answer from after that says it does not exist. */
+      bool fresh = c->cl->md_last_answer >= p->added_at;
+      if (!fresh) kw_cluster_refresh_soon(c->cl, now);
+      else if (t->n_parts > 0) stop_with(p, KW_ERR_UNKNOWN_PARTITION, 0, -1);
       else if (t->error == KW_KERR_UNKNOWN_TOPIC_OR_PARTITION && !c->cl->set.allow_auto_create)
         stop_with(p, KW_ERR_UNKNOWN_TOPIC, 0, -1);
       continue; /* otherwise metadata is not there yet */

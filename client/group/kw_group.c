@@ -413,6 +413,13 @@ void kw_group_run(kw_group *g, int64_t now) {
     if (g->state == G_OFFSETS) kw_grp_send_offset_fetch(g, now);
     break;
   case G_STABLE:
+    if (kw_grp_assignment_outdated(g)) {
+      kw_log(g->log, KW_LOG_INFO, "CGRP", "group %s: subscribed topics' partitions changed: joining again",
+             g->set.group_id);
+      g->state = G_JOIN;
+      g->retry_at = 0;
+      break;
+    }
     if (now >= g->next_heartbeat) send_heartbeat(g, now);
     if (g->set.auto_commit && now >= g->next_autocommit) {
       kw_group_commit(g, NULL, NULL, NULL, now);
@@ -540,6 +547,7 @@ kw_group *kw_group_create(kw_cluster *cl, kw_fetcher *cons, const kw_group_setti
 void kw_group_free(kw_group *g) {
   if (!g) return;
   kw_grp_free_members(g);
+  kw_free(g->mem, g->snap);
   for (int i = 0; i < g->n_topics; i++) kw_free(g->mem, g->topics[i]);
   kw_free(g->mem, g->topics);
   kw_free(g->mem, g->assigned);

@@ -151,6 +151,35 @@ out:
   return err;
 }
 
+/* ---- what the leader assigned from ---- */
+
+/* The leader remembers how many partitions each subscribed topic had when it assigned
+ * them (0: the topic did not exist yet). When metadata later says otherwise (the topic
+ * was created after the members subscribed, or partitions were added) it joins again
+ * so the new partitions get an owner, as the Java leader does (its assignment snapshot
+ * against the metadata snapshot). */
+static void keep_snapshot(kw_group *g) {
+  int cap = 0;
+  for (int i = 0; i < g->n_members; i++) cap += g->members[i].n_topics;
+  kw_free(g->mem, g->snap);
+  g->n_snap = 0;
+  g->snap = kw_alloc(g->mem, sizeof *g->snap * (size_t)(cap > 0 ? cap : 1));
+  if (!g->snap) return; /* no snapshot: no metadata-driven rejoin, the rest goes on */
+  for (int i = 0; i < g->n_members; i++)
+    for (int k = 0; k < g->members[i].n_topics; k++) {
+      kw_topic *t = kw_cluster_topic(g->cl, g->members[i].topics[k], true); /* keeps it in Metadata requests */
+      bool seen = false;
+      for (int j = 0; j < g->n_snap && !seen; j++) seen = g->snap[j].t == t;
+      if (t && !seen) g->snap[g->n_snap++] = (gsnap){t, t->n_parts};
+    }
+}
+
+bool kw_grp_assignment_outdated(const kw_group *g) {
+  for (int i = 0; g->leader && i < g->n_snap; i++)
+    if (g->snap[i].t->n_parts != g->snap[i].n_parts) return true;
+  return false;
+}
+
 void kw_grp_send_sync(kw_group *g, int64_t now) {
   kw_conn *conn = kw_grp_coordinator_conn(g, now);
   if (!conn || now < g->retry_at) return;
@@ -212,6 +241,7 @@ void kw_grp_send_sync(kw_group *g, int64_t now) {
     }
     req.assignments = as;
     req.n_assignments = g->n_members;
+    keep_snapshot(g);
   }
   gctx *c = kw_grp_new_ctx(g);
   if (c && kw_conn_request(conn, KW_API_SYNC_GROUP, -1, &req, on_sync, c, now) == 0) {

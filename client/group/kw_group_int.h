@@ -30,6 +30,11 @@ typedef struct gmember { /* the leader's copy of a member's subscription */
   int32_t generation;
 } gmember;
 
+typedef struct gsnap { /* a subscribed topic's partition count when the leader assigned */
+  kw_topic *t;
+  int32_t n_parts;
+} gsnap;
+
 struct kw_group {
   kw_cluster *cl;
   kw_fetcher *cons;
@@ -51,6 +56,8 @@ struct kw_group {
   bool resume_stable; /* coordinator lost while stable: resume heartbeats once found */
   gmember *members;
   int n_members;
+  gsnap *snap; /* the leader's: what it last assigned from */
+  int n_snap;
   gtp *assigned;
   int n_assigned;
   bool hb_in_flight;
@@ -112,6 +119,8 @@ void kw_grp_send_offset_fetch(kw_group *g, int64_t now);
 void kw_grp_send_join(kw_group *g, int64_t now);
 void kw_grp_send_sync(kw_group *g, int64_t now);
 void kw_grp_free_members(kw_group *g);
+/* The leader assigned from partition counts that metadata no longer shows. */
+bool kw_grp_assignment_outdated(const kw_group *g);
 
 /* KIP-848 (group.protocol=consumer) */
 void kw_grp848_run(kw_group *g, int64_t now);
