@@ -2,6 +2,7 @@
  * bounds-checked by kw_rd; array counts are checked against the bytes left before
  * anything is allocated; allocation comes only from the caller's arena. */
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include "kwire/error.h"
 #include "proto/kw_msg.h"
@@ -10,6 +11,7 @@ typedef struct ctx {
   int16_t v;
   bool flex;
   kw_arena *arena;
+  size_t user_limit; /* the arena's own limit, 0 = none; the decode budget may be lower */
 } ctx;
 
 static const uint8_t elem_size[] = {
@@ -19,10 +21,10 @@ static const uint8_t elem_size[] = {
     [KW_FT_UUID] = sizeof(kw_uuid),   [KW_FT_STRING] = sizeof(kw_slice),
     [KW_FT_BYTES] = sizeof(kw_slice), [KW_FT_RECORDS] = sizeof(kw_slice),
 };
-static const uint8_t min_wire_size[] = {
-    [KW_FT_BOOL] = 1,  [KW_FT_INT8] = 1,  [KW_FT_INT16] = 2, [KW_FT_UINT16] = 2,
-    [KW_FT_INT32] = 4, [KW_FT_UINT32] = 4, [KW_FT_INT64] = 8, [KW_FT_FLOAT64] = 8,
-    [KW_FT_UUID] = 16, [KW_FT_STRING] = 1, [KW_FT_BYTES] = 1, [KW_FT_RECORDS] = 1,
+/* Bytes a fixed-size value takes on the wire; strings, bytes and structs vary (value_min). */
+static const uint8_t fixed_wire_size[] = {
+    [KW_FT_BOOL] = 1,  [KW_FT_INT8] = 1,   [KW_FT_INT16] = 2, [KW_FT_UINT16] = 2, [KW_FT_INT32] = 4,
+    [KW_FT_UINT32] = 4, [KW_FT_INT64] = 8, [KW_FT_FLOAT64] = 8, [KW_FT_UUID] = 16,
 };
 
 static bool in(int16_t v, uint8_t lo, uint8_t hi) { return v >= lo && v <= hi; }
@@ -184,7 +186,7 @@ static void enc_struct(const ctx *c, const kw_struct_desc *sd, const uint8_t *ob
 }
 
 int kw_msg_encode(int schema, int16_t v, bool flexible, const void *msg, kw_buf *out) {
-  ctx c = {v, flexible, NULL};
+  ctx c = {v, flexible, NULL, 0};
   if (out->err) return out->err;
   enc_struct(&c, &kw_structs[schema], msg, out);
   return out->err;
@@ -194,9 +196,42 @@ int kw_msg_encode(int schema, int16_t v, bool flexible, const void *msg, kw_buf 
 
 static void dec_struct(const ctx *c, const kw_struct_desc *sd, uint8_t *obj, kw_rd *r);
 
+static size_t struct_min(const ctx *c, const kw_struct_desc *sd);
+
+/* The fewest bytes one value of f takes at the version being decoded: an empty string
+ * or array, a null, zeros. Array counts are checked against it, so a count can promise
+ * no more elements than the bytes left could hold at this version. (A minimum taken over
+ * every version let FindCoordinator v6's 14-byte coordinators pass as 1-byte ones.) */
+static size_t value_min(const ctx *c, const kw_field *f, bool nullable) {
+  switch (f->type) {
+  case KW_FT_STRING: return c->flex ? 1 : 2;
+  case KW_FT_BYTES:
+  case KW_FT_RECORDS: return c->flex ? 1 : 4;
+  case KW_FT_STRUCT: return nullable ? 1 : struct_min(c, &kw_structs[f->sub]);
+  }
+  return fixed_wire_size[f->type];
+}
+
+static size_t struct_min(const ctx *c, const kw_struct_desc *sd) {
+  size_t n = c->flex; /* the tag buffer's count */
+  for (const kw_field *f = sd->fields; f < sd->fields + sd->n_fields; f++) {
+    if (!in(c->v, f->v_min, f->v_max) || tagged_here(c, f)) continue;
+    if (f->flags & KW_FF_ARRAY) n += c->flex ? 1 : 4;
+    else n += value_min(c, f, in(c->v, f->n_min, f->n_max));
+  }
+  return n;
+}
+
+/* Over the decode budget is KW_ERR_MALFORMED: no input that decodes needs that much
+ * (the unit test decode_budget checks the worst of every message). Over the limit the
+ * caller gave its arena is KW_ERR_TOO_LARGE. */
 static void *arena_alloc(const ctx *c, kw_rd *r, size_t n) {
+  if (!kw_arena_fits(c->arena, n)) {
+    kw_rd_fail(r, c->arena->limit == c->user_limit ? KW_ERR_TOO_LARGE : KW_ERR_MALFORMED);
+    return NULL;
+  }
   void *p = kw_arena_alloc(c->arena, n);
-  if (!p) kw_rd_fail(r, c->arena->limit ? KW_ERR_TOO_LARGE : KW_ERR_NOMEM);
+  if (!p) kw_rd_fail(r, KW_ERR_NOMEM);
   return p;
 }
 
@@ -239,8 +274,7 @@ static void dec_field(const ctx *c, const kw_field *f, uint8_t *obj, kw_rd *r) {
     return;
   }
   size_t es = esize(f);
-  size_t min_elem = f->type == KW_FT_STRUCT ? kw_structs[f->sub].min_wire : min_wire_size[f->type];
-  int32_t n = kw_rd_array_len(r, c->flex, nullable, min_elem);
+  int32_t n = kw_rd_array_len(r, c->flex, nullable, value_min(c, f, false));
   uint8_t *items = NULL;
   if (n > 0) {
     if ((size_t)n > SIZE_MAX / es) {
@@ -284,10 +318,19 @@ static void dec_struct(const ctx *c, const kw_struct_desc *sd, uint8_t *obj, kw_
   }
 }
 
+/* The decode budget: counts are checked against each element's size at this version,
+ * which keeps a message that decodes within KW_DECODE_FACTOR of its size; the budget makes
+ * that a bound for every input, including one that fails half-way after promising more
+ * than it holds. It lowers the arena's limit for the length of this decode. */
 int kw_msg_decode(int schema, int16_t v, bool flexible, kw_rd *rd, kw_arena *arena, void *msg) {
-  ctx c = {v, flexible, arena};
+  ctx c = {v, flexible, arena, arena->limit};
   if (rd->err) return rd->err;
+  size_t wire = kw_rd_left(rd), room = SIZE_MAX - KW_DECODE_SLACK, budget = SIZE_MAX;
+  if (arena->total < room && wire <= (room - arena->total) / KW_DECODE_FACTOR)
+    budget = arena->total + KW_DECODE_FACTOR * wire + KW_DECODE_SLACK;
+  if (!arena->limit || budget < arena->limit) arena->limit = budget;
   dec_struct(&c, &kw_structs[schema], msg, rd);
+  arena->limit = c.user_limit;
   return rd->err;
 }
 

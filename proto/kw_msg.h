@@ -38,8 +38,7 @@ typedef struct kw_struct_desc {
   const char *name;
   const kw_field *fields;
   uint16_t n_fields;
-  uint16_t size;     /* sizeof the C struct */
-  uint16_t min_wire; /* fewest bytes one encoded instance takes, at any version */
+  uint16_t size; /* sizeof the C struct */
 } kw_struct_desc;
 
 typedef struct kw_api_desc {

@@ -13,9 +13,10 @@
  *   checks     CRC32C, Kafka's error code names
  *
  * Decoding never trusts the input: every read is bounds-checked (kw_rd), array counts
- * are checked against the bytes left before anything is allocated, and an arena limit
- * caps what one message may allocate. Decoded strings and bytes point into the input,
- * so keep the input alive as long as the decoded struct. */
+ * are checked against the bytes left before anything is allocated, one decode takes at
+ * most KW_DECODE_FACTOR bytes per input byte from its arena, and an arena limit caps
+ * what one message may allocate. Decoded strings and bytes point into the input, so
+ * keep the input alive as long as the decoded struct. */
 #ifndef KWIRE_CODEC_H
 #define KWIRE_CODEC_H
 #include <stdbool.h>
@@ -41,6 +42,15 @@ typedef struct kw_arena kw_arena;
 KW_API kw_arena *kw_arena_new(const kw_mem *mem, size_t limit); /* NULL if out of memory */
 KW_API void kw_arena_clear(kw_arena *a);   /* frees what was allocated; the arena stays usable */
 KW_API void kw_arena_destroy(kw_arena *a); /* NULL is a no-op */
+
+/* What one decode (kw_response_decode and the others below) may take from its arena's
+ * kw_mem, chunk headers included: KW_DECODE_FACTOR x the bytes left in the reader plus
+ * KW_DECODE_SLACK. Array counts are checked against each element's smallest encoding at
+ * the version decoded, which keeps every message that decodes under it (the worst,
+ * ListGroups v3's 3-byte groups in 64-byte structs, takes 21.3x); an input that would
+ * go past it cannot decode and fails with KW_ERR_MALFORMED before the allocation. */
+#define KW_DECODE_FACTOR 24
+#define KW_DECODE_SLACK 8192
 
 /* ---- APIs and versions ---- */
 

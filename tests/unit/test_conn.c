@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -214,6 +215,77 @@ Test(conn, api_versions_unreadable_at_v0_too_is_a_named_error) {
   cr_assert_eq(kw_conn_get_state(c), KW_CONN_DOWN);
   cr_assert_eq(kw_conn_last_error(c), KW_ERR_MALFORMED, "%s", kw_strerror(kw_conn_last_error(c)));
   cr_assert(strstr(kw_conn_last_error_text(c), "ApiVersions v0"), "%s", kw_conn_last_error_text(c));
+  kw_conn_free(c);
+  peer_close(&p);
+}
+
+/* A kw_mem that remembers the largest single allocation it was asked for. */
+static size_t largest;
+static void *largest_alloc(void *ud, size_t n) {
+  (void)ud;
+  if (n > largest) largest = n;
+  return malloc(n ? n : 1);
+}
+static void *largest_realloc(void *ud, void *p, size_t n) {
+  (void)ud;
+  if (n > largest) largest = n;
+  return realloc(p, n ? n : 1);
+}
+static void largest_free(void *ud, void *p) {
+  (void)ud;
+  free(p);
+}
+
+/* Before authentication a peer's ApiVersions answer is all a connection has read. v3+
+ * carries SupportedFeatures (tag 0), 6 bytes an element at least, 24 in memory; a
+ * count checked against 1 byte (the element's size in v0-v2, where it does not exist)
+ * made a 60 KB answer allocate 1.4 MB. Checked against the element at the version
+ * read, the count is refused before anything is allocated, and the answer is asked for
+ * again at v0, as for any unreadable one. */
+Test(conn, api_versions_feature_count_is_checked_against_the_version_read) {
+  static const kw_mem mem = {NULL, largest_alloc, largest_realloc, largest_free};
+  peer p = peer_listen();
+  kw_conn_config cfg = {.host = "127.0.0.1", .port = p.port, .max_frame = 1 << 16, .request_timeout_ms = 5000,
+                        .mem = &mem};
+  kw_conn *c = kw_conn_new(&cfg);
+  cr_assert_eq(kw_conn_connect(c, kw_now_ms()), 0);
+  kw_req_header h;
+  cr_assert(peer_read_request(&p, c, &h));
+  cr_assert_eq(h.api_version, 5);
+  enum { N = 60000 }; /* features announced, one zero byte each */
+  static uint8_t frame[N + 64];
+  kw_buf b;
+  kw_buf_init_fixed(&b, frame, sizeof frame);
+  kw_buf_i32(&b, 0);
+  kw_buf_i32(&b, h.correlation_id);
+  kw_buf_i16(&b, 0);       /* error code */
+  kw_buf_uvarint(&b, 3);   /* two APIs */
+  kw_buf_i16(&b, 18), kw_buf_i16(&b, 0), kw_buf_i16(&b, 5), kw_buf_uvarint(&b, 0);
+  kw_buf_i16(&b, 3), kw_buf_i16(&b, 0), kw_buf_i16(&b, 13), kw_buf_uvarint(&b, 0);
+  kw_buf_i32(&b, 0);       /* throttle time */
+  kw_buf_uvarint(&b, 1);   /* one tagged field: SupportedFeatures */
+  kw_buf_uvarint(&b, 0);
+  kw_buf_uvarint(&b, (uint32_t)(kw_uvarint_size(N + 1) + N));
+  kw_buf_uvarint(&b, N + 1);
+  uint8_t *zeros = kw_buf_extend(&b, N); /* not one feature is really there */
+  cr_assert(zeros);
+  memset(zeros, 0, N);
+  kw_buf_put_i32_at(&b, 0, (int32_t)(b.len - 4));
+  largest = 0;
+  for (size_t sent = 0; sent < b.len;) { /* more than the socket may take at once */
+    ssize_t n = write(p.fd, frame + sent, b.len - sent);
+    if (n > 0) sent += (size_t)n;
+    else run(c, &p, 5);
+  }
+  cr_assert(peer_read_request(&p, c, &h), "asked again (connection %s)", kw_strerror(kw_conn_last_error(c)));
+  cr_assert_eq(h.api_version, 0);
+  /* The receive buffer holding the answer is the largest thing it needs. */
+  cr_assert_leq(largest, 4 * b.len, "largest allocation %zu bytes for a %zu-byte answer", largest, b.len);
+  static const int16_t apis[][3] = {{18, 0, 0}, {3, 0, 4}};
+  uint8_t out[512];
+  peer_send(&p, out, api_versions_classic(out, 0, h.correlation_id, 0, apis, 2));
+  run(c, &p, 200);
+  cr_assert_eq(kw_conn_get_state(c), KW_CONN_READY);
   kw_conn_free(c);
   peer_close(&p);
 }

@@ -51,8 +51,6 @@ FTYPES = ["bool", "int8", "int16", "uint16", "int32", "uint32", "int64", "float6
 CTYPES = {"bool": "bool", "int8": "int8_t", "int16": "int16_t", "uint16": "uint16_t",
           "int32": "int32_t", "uint32": "uint32_t", "int64": "int64_t", "float64": "double",
           "uuid": "kw_uuid", "string": "kw_slice", "bytes": "kw_slice", "records": "kw_slice"}
-MIN_WIRE = {"bool": 1, "int8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4,
-            "int64": 8, "float64": 8, "uuid": 16, "string": 1, "bytes": 1, "records": 1}
 C_KEYWORDS = {"default", "int", "char", "long", "short", "signed", "unsigned", "struct",
               "union", "enum", "type", "register", "auto", "static", "const", "switch"}
 OPEN = 0xFF  # "and every later version"
@@ -184,23 +182,6 @@ class Message:
         return fld
 
 
-def min_wire(st, v, flexible, seen=()):
-    """Fewest bytes one element of `st` can take at version v (bounds array counts)."""
-    n = 1 if flexible else 0
-    for f in st.fields:
-        if not (f.vr[0] <= v <= f.vr[1]) or (f.tag is not None and f.tr and f.tr[0] <= v):
-            continue
-        if f.array or (f.nr and f.nr[0] <= v <= f.nr[1]):
-            n += 1
-        elif f.base == "struct":
-            n += min_wire(f.sub, v, flexible) if f.sub not in seen else 1
-        elif f.base in ("string", "bytes", "records"):
-            n += 1 if flexible else (2 if f.base == "string" else 4)
-        else:
-            n += MIN_WIRE[f.base]
-    return max(n, 1)
-
-
 def emit_struct_decl(st, out):
     out.append("typedef struct %s {" % st.cname)
     for f in st.fields:
@@ -321,21 +302,13 @@ def main():
         c.append("};")
     c.append("")
     c.append("const kw_struct_desc kw_structs[KW_N_STRUCTS] = {")
-    owner = {}
-    for api, key, lo, hi, rq, rs in messages:
-        for m in (rq, rs):
-            for st in m.structs:
-                owner[st.index] = m
-    for d in datas:
-        for st in d.structs:
-            owner[st.index] = d
+    # No per-struct minimum wire size: it depends on the version, and the decoder works
+    # it out from these field rows at the version it decodes (proto/kw_msg.c, value_min).
     for st in structs:
-        m = owner[st.index]
-        mins = [min_wire(st, v, bool(m.flex and m.flex[0] <= v)) for v in range(m.lo, m.hi + 1)]
         fields = "f_%d" % st.index if st.fields else "NULL"
         # Kafka's names, not the C type names: what its schemas and logs call them, shorter,
         # and the compiler stores each repeated one once.
-        c.append("  {\"%s\", %s, %d, sizeof(%s), %d}," % (st.kname, fields, len(st.fields), st.cname, min(mins)))
+        c.append("  {\"%s\", %s, %d, sizeof(%s)}," % (st.kname, fields, len(st.fields), st.cname))
     c.append("};")
     c.append("")
     c.append("const kw_api_desc kw_apis[KW_N_APIS] = {")
