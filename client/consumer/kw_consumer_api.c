@@ -105,8 +105,8 @@ int kw_consumer_commit(kw_client *cl, int timeout_ms) {
   }
   if (err || !wait) return err;
   /* Returns when the answer came, not at the end of a poll slice. */
-  kw_call_run_until(cl, end, &cl->wait_done);
-  return cl->wait_done ? cl->wait_result : KW_ERR_TIMED_OUT;
+  int rc = kw_call_run_until(cl, end, &cl->wait_done);
+  return cl->wait_done ? cl->wait_result : rc < 0 ? rc : KW_ERR_TIMED_OUT;
 }
 
 /* Admin's OffsetFetch (client/admin/kw_admin_committed.c), with its retries: the
