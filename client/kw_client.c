@@ -77,6 +77,8 @@ kw_client *kw_client_create(const kw_config *conf, int roles, char *errstr, size
       .max_frame = (int32_t)v->receive_message_max_bytes,
       .max_in_flight = (int)v->max_in_flight,
       .allow_auto_create = v->allow_auto_create_topics,
+      .rebootstrap = v->metadata_recovery_strategy == KW_RECOVERY_REBOOTSTRAP,
+      .rebootstrap_trigger_ms = v->metadata_recovery_rebootstrap_trigger_ms,
       .log = &cl->log,
       .security = &cl->security,
   };

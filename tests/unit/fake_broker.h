@@ -12,7 +12,12 @@
  * Fetch that has no records for its max_wait_ms. With `sessions` it keeps one
  * incremental fetch session and fences a session holding an older leader epoch. It
  * counts what it was asked, so tests count requests instead of measuring time. Include
- * it in one test file only. */
+ * it in one test file only.
+ *
+ * A cluster that moved away: after fb_move(), every connection accepted before it is to
+ * a broker that left: its Metadata answers say REBOOTSTRAP_REQUIRED (or, with
+ * `stale_metadata_hangs`, never come) and its Fetch answers NOT_LEADER_OR_FOLLOWER;
+ * connections accepted since are served as usual. */
 #ifndef KW_TEST_FAKE_BROKER_H
 #define KW_TEST_FAKE_BROKER_H
 #define _POSIX_C_SOURCE 200809L
@@ -43,6 +48,7 @@ typedef void (*fb_fetch_fn)(fb *b, int32_t partition, int64_t fetch_offset, kw_f
 typedef struct fb_conn {
   int fd;
   int node;           /* the index of the listener that accepted it (node node+1) */
+  int generation;     /* fb's generation when accepted: older ones are stale */
   kw_buf in;          /* bytes read, not yet a whole request */
   kw_buf held;        /* an answer held back (an empty Fetch waits max_wait_ms) */
   int64_t held_until; /* 0: nothing held */
@@ -60,6 +66,7 @@ struct fb {
   bool sessions;      /* keep one incremental fetch session (KIP-227), as Kafka does */
   int32_t leader_epoch; /* every partition's, in Metadata; with sessions, a Fetch whose
                          * session holds an older one is answered FENCED_LEADER_EPOCH */
+  bool stale_metadata_hangs; /* stale connections never answer Metadata (else REBOOTSTRAP_REQUIRED) */
   /* seen (read under mu) */
   pthread_mutex_t mu;
   int n_fetch, n_list_offsets, n_conns_accepted, n_unknown;
@@ -70,6 +77,10 @@ struct fb {
   int8_t lo_isolation;
   int64_t last_fetch_offset;
   int n_fenced; /* partitions answered FENCED_LEADER_EPOCH */
+  int generation;        /* fb_move() counts up */
+  int n_rebootstrap_sent; /* Metadata answered REBOOTSTRAP_REQUIRED */
+  int n_metadata_hung;    /* Metadata never answered (stale_metadata_hangs) */
+  int n_stale_fetch;      /* Fetch answered NOT_LEADER_OR_FOLLOWER on a stale connection */
   /* internal */
   int32_t sess_id; /* the open fetch session, 0: none */
   bool sess_has[FB_MAX_PARTS];
@@ -110,6 +121,17 @@ static void fb_api_versions(fb *b, int16_t ver, int32_t corr, kw_buf *out) {
 static kw_slice fb_str(const char *s) { return (kw_slice){(const uint8_t *)s, (int32_t)strlen(s)}; }
 
 static int32_t fb_leader(const fb *b, int32_t partition) { return 1 + partition % b->n_nodes; }
+
+/* A broker of a cluster that moved away: "ask bootstrap.servers again" (KIP-1102,
+ * Metadata v13+), with no brokers and no topics. */
+static void fb_metadata_rebootstrap(fb *b, int16_t ver, int32_t corr, kw_buf *out) {
+  b->n_rebootstrap_sent++;
+  kw_metadata_resp r;
+  kw_msg_init(KW_SCHEMA_METADATA_RESP, &r);
+  r.error_code = 129; /* REBOOTSTRAP_REQUIRED */
+  r.controller_id = -1;
+  fb_put_answer(out, KW_API_METADATA, ver, corr, &r);
+}
 
 static void fb_metadata(fb *b, int16_t ver, int32_t corr, kw_buf *out, kw_arena *a) {
   kw_metadata_resp_broker *brs = kw_arena_alloc(a, sizeof *brs * (size_t)b->n_nodes);
@@ -235,8 +257,10 @@ static int32_t fb_fetch_session(fb *b, int16_t ver, int32_t corr, const kw_fetch
 }
 
 /* Returns how long to hold the answer (ms): max_wait_ms when no partition has records. */
-static int32_t fb_fetch(fb *b, int16_t ver, int32_t corr, const kw_fetch_req *q, kw_buf *out, kw_arena *a) {
+static int32_t fb_fetch(fb *b, int16_t ver, int32_t corr, const kw_fetch_req *q, kw_buf *out, kw_arena *a,
+                        bool stale) {
   b->n_fetch++;
+  b->n_stale_fetch += stale;
   kw_fetch_resp_fetchable_topic_response *ts = kw_arena_alloc(a, sizeof *ts * (size_t)(q->n_topics + 1));
   bool any = false;
   for (int32_t i = 0; i < q->n_topics; i++) {
@@ -255,8 +279,9 @@ static int32_t fb_fetch(fb *b, int16_t ver, int32_t corr, const kw_fetch_req *q,
       pd->preferred_read_replica = -1;
       pd->records = (kw_slice){(const uint8_t *)"", 0};
       b->last_fetch_offset = qt->partitions[k].fetch_offset;
-      if (b->on_fetch) b->on_fetch(b, pd->partition_index, qt->partitions[k].fetch_offset, pd, a);
-      any |= pd->records.len > 0;
+      if (stale) pd->error_code = 6; /* NOT_LEADER_OR_FOLLOWER */
+      else if (b->on_fetch) b->on_fetch(b, pd->partition_index, qt->partitions[k].fetch_offset, pd, a);
+      any |= pd->records.len > 0 || pd->error_code;
     }
   }
   kw_fetch_resp r;
@@ -268,8 +293,9 @@ static int32_t fb_fetch(fb *b, int16_t ver, int32_t corr, const kw_fetch_req *q,
   return any ? 0 : q->max_wait_ms;
 }
 
-/* Answers one whole request frame (without its size); returns the ms to hold it. */
-static int32_t fb_handle(fb *b, const uint8_t *frame, size_t len, kw_buf *out) {
+/* Answers one whole request frame (without its size) read from c; returns the ms to
+ * hold the answer. */
+static int32_t fb_handle(fb *b, const fb_conn *c, const uint8_t *frame, size_t len, kw_buf *out) {
   kw_rd r;
   kw_rd_init(&r, frame, len);
   if (len < 4) return 0;
@@ -285,15 +311,23 @@ static int32_t fb_handle(fb *b, const uint8_t *frame, size_t len, kw_buf *out) {
   } q;
   int32_t hold = 0;
   pthread_mutex_lock(&b->mu);
+  bool stale = c->generation < b->generation;
   if (api == KW_API_API_VERSIONS) {
     fb_api_versions(b, ver, h.correlation_id, out);
+  } else if (api == KW_API_METADATA && stale && b->stale_metadata_hangs) {
+    b->n_metadata_hung++;
+    fb_metadata_rebootstrap(b, ver, h.correlation_id, out); /* held an hour: never sent */
+    b->n_rebootstrap_sent--;
+    hold = 3600 * 1000;
+  } else if (api == KW_API_METADATA && stale) {
+    fb_metadata_rebootstrap(b, ver, h.correlation_id, out);
   } else if (api == KW_API_METADATA) {
     fb_metadata(b, ver, h.correlation_id, out, &a);
   } else if (api == KW_API_LIST_OFFSETS && kw_request_decode(api, ver, &r, &a, &q.lo) == 0) {
     fb_list_offsets(b, ver, h.correlation_id, &q.lo, out, &a);
   } else if (api == KW_API_FETCH && kw_request_decode(api, ver, &r, &a, &q.fetch) == 0) {
     hold = b->sessions ? fb_fetch_session(b, ver, h.correlation_id, &q.fetch, out, &a)
-                       : fb_fetch(b, ver, h.correlation_id, &q.fetch, out, &a);
+                       : fb_fetch(b, ver, h.correlation_id, &q.fetch, out, &a, stale);
   } else {
     b->n_unknown++;
     fprintf(stderr, "fake broker: no answer for api %d v%d\n", api, ver);
@@ -326,7 +360,7 @@ static void fb_serve(fb *b, fb_conn *c) {
   while (!c->held_until && kw_frame_peek(c->in.data + used, c->in.len - used, 1 << 26, &len) == 0) {
     kw_buf out;
     kw_buf_init_grow(&out, NULL);
-    int32_t hold = fb_handle(b, c->in.data + used + 4, len, &out);
+    int32_t hold = fb_handle(b, c, c->in.data + used + 4, len, &out);
     used += 4 + len;
     if (hold > 0) {
       kw_buf_free(&c->held); /* the last held answer's memory (reset, not freed, when sent) */
@@ -351,6 +385,7 @@ static void fb_accept(fb *b, int node) {
       kw_buf_init_grow(&b->conns[i].in, NULL);
       kw_buf_init_grow(&b->conns[i].held, NULL);
       pthread_mutex_lock(&b->mu);
+      b->conns[i].generation = b->generation;
       b->n_conns_accepted++;
       b->n_accepted_on[node]++;
       pthread_mutex_unlock(&b->mu);
@@ -432,6 +467,13 @@ static void fb_stop(fb *b) {
     if (b->conns[i].fd >= 0) fb_close_conn(&b->conns[i]);
   for (int k = 0; k < b->n_nodes; k++) close(b->lfds[k]);
   pthread_mutex_destroy(&b->mu);
+}
+
+/* The cluster moves away: every connection open now is to a broker that left. */
+static inline void fb_move(fb *b) { /* inline: test files that never move do not warn */
+  pthread_mutex_lock(&b->mu);
+  b->generation++;
+  pthread_mutex_unlock(&b->mu);
 }
 
 /* A counter (or other int field) read under the lock. */
