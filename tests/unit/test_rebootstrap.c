@@ -8,6 +8,7 @@
  * connections accepted, answers sent and records delivered. */
 #include "tests/unit/fake_broker.h"
 #include <criterion/criterion.h>
+#include "client/group/kw_group_int.h"
 #include "kwire.h"
 #include "proto/kw_records.h"
 
@@ -159,4 +160,34 @@ Test(rebootstrap, no_metadata_for_the_trigger_time_goes_back_to_bootstrap_server
   cr_assert_eq(bootstrap_conns, 2, "connections to the bootstrap address: %d", bootstrap_conns);
   kw_client_destroy(cl);
   stop_cluster(&b);
+}
+
+/* A rebootstrap forgets every broker, the group's coordinator among them (kw_cluster
+ * knows it only from FindCoordinator). A stable member whose coordinator the cluster no
+ * longer knows looks it up again (and resumes heartbeating with it) instead of waiting
+ * for a connection to a broker nobody will ever connect to. */
+Test(rebootstrap, a_group_whose_coordinator_was_forgotten_finds_it_again) {
+  kw_cluster cl;
+  char err[128];
+  kw_cluster_settings cs = {.client_id = "t", .request_timeout_ms = 5000, .connect_timeout_ms = 5000,
+                            .reconnect_backoff_ms = 100, .reconnect_backoff_max_ms = 1000, .retry_backoff_ms = 100,
+                            .metadata_refresh_ms = 300000, .max_frame = 1 << 20, .max_in_flight = 5,
+                            .rebootstrap = true, .rebootstrap_trigger_ms = 300000};
+  cr_assert_eq(kw_cluster_init(&cl, &cs, "127.0.0.1:9", err, sizeof err), 0, "%s", err);
+  kw_logger quiet;
+  memset(&quiet, 0, sizeof quiet);
+  kw_group_settings gs = {.group_id = "g", .session_timeout_ms = 45000, .heartbeat_interval_ms = 3000,
+                          .max_poll_interval_ms = 300000, .retry_backoff_ms = 100, .request_timeout_ms = 30000};
+  kw_group *g = kw_group_create(&cl, NULL, &gs, kw_mem_default(), &quiet);
+  cr_assert_not_null(g);
+  g->coordinator = 7; /* found before the rebootstrap; the cluster lists only the bootstrap entry now */
+  g->generation = 3;
+  g->state = G_STABLE;
+  cr_assert_null(kw_grp_coordinator_conn(g, kw_now_ms()));
+  cr_assert_eq(kw_group_coordinator(g), -1, "still waiting for coordinator %d, unknown to the cluster",
+               (int)kw_group_coordinator(g));
+  cr_assert_eq(g->state, G_FIND);
+  cr_assert(g->resume_stable, "a stable member resumes heartbeats with the coordinator found again");
+  kw_group_free(g);
+  kw_cluster_free(&cl);
 }
