@@ -63,12 +63,12 @@ static kw_client *consumer_of_all(fb *b) {
 }
 
 /* Polls (kw_consumer_poll, so kw_client_poll's wait) until every partition's record
- * came, or until the brokers that gave theirs handed back two rounds of held (empty)
+ * came, or until the brokers that gave theirs handed back three rounds of held (empty)
  * Fetch answers each: then the missing ones were not merely slow. */
 static void consume_all(kw_client *cl, fb *b) {
   bool got[N_BROKERS] = {false};
   int n = 0;
-  while (n < N_BROKERS && FB_GET(b, n_held_released) < 2 * N_BROKERS) {
+  while (n < N_BROKERS && FB_GET(b, n_held_released) < 3 * N_BROKERS) {
     kw_message m;
     if (kw_consumer_poll(cl, &m, 100) != 1) continue;
     cr_assert_eq(m.err, 0, "partition %d: error %d", (int)m.partition, m.err);
