@@ -1,7 +1,6 @@
 /* The request-and-wait path (kw_call.h): an operation's errors and backoff, one request
  * sent and awaited, and the retries Kafka's errors allow (coordinators found again). */
 #include "client/kw_call.h"
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,8 +9,6 @@
 #include "core/kw_mem.h"
 #include "kwire/error.h"
 #include "proto/kw_kerr.h"
-
-#define CALL_MAX_FDS 64
 
 /* ---- errors and backoff ---- */
 
@@ -71,37 +68,22 @@ int32_t kw_call_remaining_ms(const kw_call *c) {
   return left < 1 ? 1 : left > INT32_MAX ? INT32_MAX : (int32_t)left;
 }
 
-/* Waits in poll(2) for the client's next socket event or timer (at most until
- * `until`), then steps once. */
-static void wait_once(kw_client *cl, int64_t until) {
-  kw_pollfd fds[CALL_MAX_FDS];
-  struct pollfd pfds[CALL_MAX_FDS];
-  int n = kw_client_fds(cl, fds, CALL_MAX_FDS);
-  if (n > CALL_MAX_FDS) n = CALL_MAX_FDS;
-  for (int i = 0; i < n; i++) pfds[i] = (struct pollfd){fds[i].fd, fds[i].events, 0};
-  int64_t wait = until - kw_now_ms();
-  if (wait < 0) wait = 0;
-  int t = kw_client_next_timeout(cl);
-  if (t >= 0 && t < wait) wait = t;
-  int r = poll(pfds, (nfds_t)n, (int)wait);
-  for (int i = 0; i < n; i++) fds[i].revents = r > 0 ? pfds[i].revents : 0;
-  kw_client_step(cl, fds, n);
-}
-
 /* Runs the client until *done, or `until` (monotonic ms). Not kw_client_poll(), which
- * keeps waiting after an answer when it served no delivery: a call returns at once. */
-static void drive(kw_client *cl, int64_t until, const bool *done) {
+ * keeps waiting after an answer when it served no delivery: a call returns at once.
+ * KW_ERR_NOMEM when the client could not wait for all its sockets. */
+static int drive(kw_client *cl, int64_t until, const bool *done) {
   for (;;) {
     kw_client_step(cl, NULL, 0);
-    if (done && *done) return;
-    if (kw_now_ms() >= until) return;
-    wait_once(cl, until);
-    if (done && *done) return;
+    if (done && *done) return 0;
+    if (kw_now_ms() >= until) return 0;
+    int rc = kw_client_wait(cl, until);
+    if (rc < 0) return rc;
+    if (done && *done) return 0;
   }
 }
 
-void kw_call_run_until(kw_client *cl, int64_t until, const bool *done) {
-  if (!done || !*done) drive(cl, until, done);
+int kw_call_run_until(kw_client *cl, int64_t until, const bool *done) {
+  return !done || !*done ? drive(cl, until, done) : 0;
 }
 
 int kw_call_backoff(kw_call *c) {
@@ -110,7 +92,8 @@ int kw_call_backoff(kw_call *c) {
   int64_t until = now + kw_backoff_jitter(&c->cl->cluster.rng, c->backoff_ms);
   int64_t max = kw_config_values(c->cl->conf)->retry_backoff_max_ms;
   c->backoff_ms = c->backoff_ms * 2 < max ? c->backoff_ms * 2 : max;
-  drive(c->cl, until < c->deadline ? until : c->deadline, NULL);
+  int rc = drive(c->cl, until < c->deadline ? until : c->deadline, NULL);
+  if (rc < 0) return rc;
   return kw_now_ms() >= c->deadline ? KW_ERR_TIMED_OUT : 0;
 }
 
@@ -210,17 +193,20 @@ int kw_call_once(kw_call *c, int32_t node, int16_t api, void *req, kw_call_build
     }
     /* No connection takes it yet: look again when something happened (a connection came
      * up, a backoff ended), not on a clock of our own. */
-    if (version < 0 && !err) wait_once(cl, c->deadline);
+    if (version < 0 && !err) {
+      int rc = kw_client_wait(cl, c->deadline);
+      if (rc < 0) err = rc;
+    }
   }
   if (err) { /* never sent: nobody else holds st */
     kw_free(cl->mem, st);
     if (err == KW_ERR_TIMED_OUT) note_conn_error(c, node);
     return err;
   }
-  drive(cl, c->deadline, &st->done);
+  int rc = drive(cl, c->deadline, &st->done);
   if (!st->done) {
     st->abandoned = true;
-    return KW_ERR_TIMED_OUT;
+    return rc < 0 ? rc : KW_ERR_TIMED_OUT;
   }
   err = st->err;
   kw_free(cl->mem, st);

@@ -2,7 +2,7 @@
  * committed offsets and watermarks. A kw_call is one blocking operation: its deadline,
  * retry backoff and error text. Requests go out once a connection is READY; the client
  * runs (connections, metadata, a producer's deliveries) until the answer is decoded.
- * Apart from kw_client_poll, this is the only place the library waits in poll(2).
+ * It waits, as kw_client_poll does, through kw_client_wait (kw_client_int.h).
  * Never call it from inside a kwire callback. Not installed. */
 #ifndef KW_CLIENT_CALL_H
 #define KW_CLIENT_CALL_H
@@ -37,8 +37,9 @@ int kw_call_kerr(kw_call *c, int16_t code, kw_slice msg);
 int kw_call_backoff(kw_call *c);
 /* Runs the client until *done turns true (checked after every step) or the monotonic
  * time `until`, waiting in poll(2) for its sockets and timers in between: for a caller
- * whose request already went out and whose callback sets *done. */
-void kw_call_run_until(kw_client *cl, int64_t until, const bool *done);
+ * whose request already went out and whose callback sets *done. 0, or KW_ERR_NOMEM
+ * when the client could not wait for all its sockets. */
+int kw_call_run_until(kw_client *cl, int64_t until, const bool *done);
 /* Remembers a retriable transport error for the timeout message. */
 void kw_call_note_err(kw_call *c, int err);
 /* Transport errors after which a read-only request may simply be sent again. */

@@ -19,8 +19,6 @@
 #include "core/kw_mem.h"
 #include "proto/kw_msg.h"
 
-#define KW_MAX_POLLFDS 64
-
 static void on_cluster_error(void *ud, int err, const char *reason) {
   kw_client *cl = ud;
   kw_log(&cl->log, KW_LOG_ERR, "BROKER", "%s", reason);
@@ -79,6 +77,8 @@ kw_client *kw_client_create(const kw_config *conf, int roles, char *errstr, size
       .max_frame = (int32_t)v->receive_message_max_bytes,
       .max_in_flight = (int)v->max_in_flight,
       .allow_auto_create = v->allow_auto_create_topics,
+      .rebootstrap = v->metadata_recovery_strategy == KW_RECOVERY_REBOOTSTRAP,
+      .rebootstrap_trigger_ms = v->metadata_recovery_rebootstrap_trigger_ms,
       .log = &cl->log,
       .security = &cl->security,
   };
@@ -143,24 +143,59 @@ int kw_client_step(kw_client *cl, const kw_pollfd *fds, int n) {
   return cl->prod ? kw_producer_run(cl->prod, now) : 0;
 }
 
+/* Makes room for every socket of the client in ws (doubling, kept for the next wait)
+ * and fills it; returns how many, or KW_ERR_NOMEM. */
+static int wait_set_fill(kw_client *cl, kw_wait_set *ws) {
+  int n = kw_client_fds(cl, ws->fds, ws->cap);
+  if (n <= ws->cap) return n;
+  int cap = ws->cap ? ws->cap : 16;
+  while (cap < n) cap *= 2;
+  kw_pollfd *fds = kw_realloc(cl->mem, ws->fds, sizeof *fds * (size_t)cap);
+  if (!fds) return KW_ERR_NOMEM;
+  ws->fds = fds;
+  struct pollfd *pfds = kw_realloc(cl->mem, ws->pfds, sizeof *pfds * (size_t)cap);
+  if (!pfds) return KW_ERR_NOMEM; /* ws->cap still says what both arrays hold */
+  ws->pfds = pfds;
+  ws->cap = cap;
+  return kw_client_fds(cl, ws->fds, ws->cap);
+}
+
+static void wait_set_free(kw_client *cl, kw_wait_set *ws) {
+  kw_free(cl->mem, ws->fds);
+  kw_free(cl->mem, ws->pfds);
+  *ws = (kw_wait_set){NULL, NULL, 0};
+}
+
+int kw_client_wait(kw_client *cl, int64_t until) {
+  /* The step below runs callbacks, and one may wait in turn (a commit from a rebalance
+   * callback): it must not move the arrays the step is still reading. */
+  kw_wait_set own = {NULL, NULL, 0}, *ws = cl->wait_depth ? &own : &cl->wait;
+  int n = wait_set_fill(cl, ws);
+  int rc = n;
+  if (n >= 0) {
+    for (int i = 0; i < n; i++) ws->pfds[i] = (struct pollfd){ws->fds[i].fd, ws->fds[i].events, 0};
+    int64_t now = kw_now_ms(), wake = next_deadline(cl);
+    if (wake > until) wake = until;
+    int64_t ms = wake <= now ? 0 : wake - now;
+    int r = poll(ws->pfds, (nfds_t)n, ms > INT32_MAX ? INT32_MAX : (int)ms);
+    for (int i = 0; i < n; i++) ws->fds[i].revents = r > 0 ? ws->pfds[i].revents : 0;
+    cl->wait_depth++;
+    rc = kw_client_step(cl, ws->fds, n);
+    cl->wait_depth--;
+  }
+  if (ws == &own) wait_set_free(cl, &own);
+  return rc;
+}
+
 int kw_client_poll(kw_client *cl, int timeout_ms) {
   int64_t end = kw_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
   int served = 0;
   for (;;) {
     served += kw_client_step(cl, NULL, 0); /* timers and sends before waiting */
     if (served > 0) return served;
-    kw_pollfd fds[KW_MAX_POLLFDS];
-    struct pollfd pfds[KW_MAX_POLLFDS];
-    int n = kw_client_fds(cl, fds, KW_MAX_POLLFDS);
-    if (n > KW_MAX_POLLFDS) n = KW_MAX_POLLFDS;
-    for (int i = 0; i < n; i++) pfds[i] = (struct pollfd){fds[i].fd, fds[i].events, 0};
-    int64_t now = kw_now_ms();
-    int64_t wake = next_deadline(cl);
-    if (wake > end) wake = end;
-    int wait = wake <= now ? 0 : (int)(wake - now);
-    int r = poll(pfds, (nfds_t)n, wait);
-    for (int i = 0; i < n; i++) fds[i].revents = r > 0 ? pfds[i].revents : 0;
-    served += kw_client_step(cl, fds, n);
+    int got = kw_client_wait(cl, end);
+    if (got < 0) return got;
+    served += got;
     /* A consumer's records are served by kw_consumer_poll: return as soon as some came. */
     if (served > 0 || (cl->cons && kw_fetcher_has_records(cl->cons)) || kw_now_ms() >= end) return served;
   }
@@ -184,6 +219,7 @@ void kw_client_destroy(kw_client *cl) {
   kw_cluster_free(&cl->cluster);
   kw_security_free(&cl->security);
   if (cl->prod) kw_producer_release(cl->prod);
+  wait_set_free(cl, &cl->wait);
   kw_mem mem = cl->mem_store;
   kw_config_free(cl->conf);
   kw_free(&mem, cl);

@@ -48,14 +48,10 @@ static kw_broker *add_broker(kw_cluster *cl, int32_t node_id, const char *host, 
   return b;
 }
 
-int kw_cluster_init(kw_cluster *cl, const kw_cluster_settings *set, const char *bootstrap, char *errstr,
-                    size_t errlen) {
-  memset(cl, 0, sizeof *cl);
-  cl->set = *set;
-  cl->rng = 0x2545F491u ^ (uint32_t)(uintptr_t)cl;
-  cl->conn_wanted_at = INT64_MAX;
+/* Adds a broker entry per address of cl->bootstrap, with ids -1, -2, ... */
+static int add_bootstrap(kw_cluster *cl, char *errstr, size_t errlen) {
   int32_t next_id = -1;
-  const char *p = bootstrap ? bootstrap : "";
+  const char *p = cl->bootstrap;
   while (*p) {
     const char *end = p + strcspn(p, ",");
     const char *colon = NULL;
@@ -69,7 +65,10 @@ int kw_cluster_init(kw_cluster *cl, const kw_cluster_settings *set, const char *
                (int)(end - p), p);
       return KW_ERR_CONFIG;
     }
-    if (!add_broker(cl, next_id--, p, (size_t)(host_end - p), port)) return KW_ERR_NOMEM;
+    if (!add_broker(cl, next_id--, p, (size_t)(host_end - p), port)) {
+      snprintf(errstr, errlen, "out of memory");
+      return KW_ERR_NOMEM;
+    }
     p = *end ? end + 1 : end;
   }
   if (cl->n_brokers == 0) {
@@ -79,24 +78,41 @@ int kw_cluster_init(kw_cluster *cl, const kw_cluster_settings *set, const char *
   return KW_OK;
 }
 
+int kw_cluster_init(kw_cluster *cl, const kw_cluster_settings *set, const char *bootstrap, char *errstr,
+                    size_t errlen) {
+  memset(cl, 0, sizeof *cl);
+  cl->set = *set;
+  cl->rng = 0x2545F491u ^ (uint32_t)(uintptr_t)cl;
+  cl->conn_wanted_at = INT64_MAX;
+  cl->bootstrap = kw_strdup(cl->set.mem, bootstrap ? bootstrap : "");
+  if (!cl->bootstrap) return KW_ERR_NOMEM;
+  return add_bootstrap(cl, errstr, errlen);
+}
+
 void kw_cluster_disconnect_all(kw_cluster *cl) {
   for (int i = 0; i < cl->n_brokers; i++)
     if (cl->brokers[i]->conn) kw_conn_close(cl->brokers[i]->conn, 0); /* ours: requests fail with KW_ERR_DISCONNECTED */
 }
 
-void kw_cluster_free(kw_cluster *cl) {
-  for (int i = 0; i < cl->n_brokers; i++) {
-    kw_conn_free(cl->brokers[i]->conn);
-    kw_free(cl->set.mem, cl->brokers[i]->host);
-    kw_free(cl->set.mem, cl->brokers[i]);
+/* Frees a list of brokers and their connections (closed by now). */
+static void free_brokers(kw_cluster *cl, kw_broker **bs, int n) {
+  for (int i = 0; i < n; i++) {
+    kw_conn_free(bs[i]->conn);
+    kw_free(cl->set.mem, bs[i]->host);
+    kw_free(cl->set.mem, bs[i]);
   }
+  kw_free(cl->set.mem, bs);
+}
+
+void kw_cluster_free(kw_cluster *cl) {
+  free_brokers(cl, cl->brokers, cl->n_brokers);
   for (int i = 0; i < cl->n_topics; i++) {
     kw_free(cl->set.mem, cl->topics[i]->name);
     kw_free(cl->set.mem, cl->topics[i]->parts);
     kw_free(cl->set.mem, cl->topics[i]);
   }
-  kw_free(cl->set.mem, cl->brokers);
   kw_free(cl->set.mem, cl->topics);
+  kw_free(cl->set.mem, cl->bootstrap);
   memset(cl, 0, sizeof *cl);
 }
 
@@ -236,6 +252,8 @@ static void apply_metadata(kw_cluster *cl, const kw_metadata_resp *md, int64_t n
     if (mt->error_code || !apply_partitions(cl, t, mt, same_topic)) again = true;
   }
   cl->md_last_answer = now;
+  cl->md_wanted_since = 0;
+  cl->rebootstrap_wait = 0;
   cl->md_next = now + (again ? cl->set.retry_backoff_ms : cl->set.metadata_refresh_ms);
   if (cl->n_topics > cl->md_topics_asked) cl->md_next = now; /* topics added while this request flew */
   if (cl->on_metadata) cl->on_metadata(cl->ud, now);
@@ -258,11 +276,16 @@ static void on_metadata(void *ud, int err, int16_t key, int16_t ver, kw_rd *body
   kw_metadata_resp md;
   if (kw_response_decode(key, ver, body, &a, &md) != 0) {
     cl->md_next = now + cl->set.retry_backoff_ms;
+  } else if (md.error_code == KW_KERR_REBOOTSTRAP_REQUIRED && cl->set.rebootstrap) {
+    /* v13+ (KIP-1102): the brokers we know say our picture is stale. Starting over
+     * closes connections, this answer's among them: done at the end of the step. */
+    cl->rebootstrap_due = true;
   } else if (md.error_code) {
-    /* v13+: the whole answer failed (REBOOTSTRAP_REQUIRED, KIP-1102): it lists nothing
-     * to go by, so what is known stays and the request goes out again after the backoff. */
-    kw_log(cl->set.log, KW_LOG_WARNING, "METADATA", "Metadata answered %s: asking again",
-           kw_kerr_name(md.error_code));
+    /* v13+: the whole answer failed: it lists nothing to go by, so what is known stays
+     * and the request goes out again after the backoff. */
+    kw_log(cl->set.log, KW_LOG_WARNING, "METADATA", "Metadata answered %s: asking again%s",
+           kw_kerr_name(md.error_code),
+           md.error_code == KW_KERR_REBOOTSTRAP_REQUIRED ? " (metadata.recovery.strategy=none)" : "");
     cl->md_next = now + cl->set.retry_backoff_ms;
   } else {
     apply_metadata(cl, &md, now);
@@ -316,6 +339,61 @@ static void send_metadata(kw_cluster *cl, int64_t now) {
   if (ts != stack_topics) kw_free(cl->set.mem, ts);
 }
 
+/* ---- rebootstrap (KIP-899, KIP-1102) ---- */
+
+/* Forgets every broker and starts over from bootstrap.servers, as the Java client does:
+ * their connections close, so requests in flight fail with KW_ERR_DISCONNECTED and are
+ * retried as after any lost connection, once metadata names the brokers again. Topics
+ * keep what is known of them (the Java client keeps its last seen leader epochs too);
+ * their leaders are reachable again when metadata names them. A bootstrap server that
+ * asks for a rebootstrap again is asked later each time (retry.backoff.ms doubling). */
+static void rebootstrap(kw_cluster *cl, const char *why, int64_t now) {
+  kw_broker **old = cl->brokers;
+  int n_old = cl->n_brokers, cap_old = cl->cap_brokers;
+  cl->brokers = NULL;
+  cl->n_brokers = cl->cap_brokers = 0;
+  char err[128];
+  if (add_bootstrap(cl, err, sizeof err) != KW_OK) { /* out of memory: keep what is known for now */
+    free_brokers(cl, cl->brokers, cl->n_brokers);
+    cl->brokers = old;
+    cl->n_brokers = n_old;
+    cl->cap_brokers = cap_old;
+    kw_log(cl->set.log, KW_LOG_WARNING, "METADATA", "cannot rebootstrap (%s): %s", why, err);
+    cl->md_next = now + cl->set.retry_backoff_ms;
+    return;
+  }
+  kw_log(cl->set.log, KW_LOG_WARNING, "METADATA", "%s: rebootstrapping from bootstrap.servers %s (%d brokers forgotten)",
+         why, cl->bootstrap, n_old);
+  for (int i = 0; i < n_old; i++) /* their callbacks see the new broker list */
+    if (old[i]->conn) kw_conn_close(old[i]->conn, 0);
+  free_brokers(cl, old, n_old);
+  cl->rebootstrap_due = false;
+  cl->next_bootstrap = 0;
+  cl->md_in_flight = false; /* its connection is closed */
+  cl->md_waiting_conn = false;
+  cl->md_wanted_since = now; /* the trigger counts again from here */
+  cl->down_since = 0;
+  cl->down_reported = false;
+  cl->md_next = now + cl->rebootstrap_wait;
+  int64_t next = cl->rebootstrap_wait ? cl->rebootstrap_wait * 2 : cl->set.retry_backoff_ms;
+  int64_t max = cl->set.reconnect_backoff_max_ms > cl->set.retry_backoff_ms ? cl->set.reconnect_backoff_max_ms
+                                                                            : cl->set.retry_backoff_ms;
+  cl->rebootstrap_wait = next < max ? next : max;
+}
+
+/* Starts over when a broker asked for it or metadata was wanted in vain for too long. */
+static void maybe_rebootstrap(kw_cluster *cl, int64_t now) {
+  if (!cl->set.rebootstrap) return;
+  if (cl->rebootstrap_due) {
+    rebootstrap(cl, "Metadata answered REBOOTSTRAP_REQUIRED", now);
+  } else if (cl->md_wanted_since && now - cl->md_wanted_since > cl->set.rebootstrap_trigger_ms) {
+    char why[96];
+    snprintf(why, sizeof why, "no metadata for %lld ms (metadata.recovery.rebootstrap.trigger.ms)",
+             (long long)(now - cl->md_wanted_since));
+    rebootstrap(cl, why, now);
+  }
+}
+
 /* ---- event loop ---- */
 
 int kw_cluster_fds(kw_cluster *cl, kw_pollfd *fds, int max) {
@@ -331,6 +409,10 @@ int kw_cluster_fds(kw_cluster *cl, kw_pollfd *fds, int max) {
 
 int64_t kw_cluster_deadline(const kw_cluster *cl) {
   int64_t d = cl->md_in_flight ? INT64_MAX : cl->md_next;
+  if (cl->set.rebootstrap && cl->md_wanted_since) {
+    int64_t trigger = cl->md_wanted_since + cl->set.rebootstrap_trigger_ms + 1;
+    if (trigger < d) d = trigger;
+  }
   if (cl->conn_wanted_at < d) d = cl->conn_wanted_at;
   for (int i = 0; i < cl->n_brokers; i++) {
     kw_conn *c = cl->brokers[i]->conn;
@@ -403,9 +485,13 @@ void kw_cluster_step(kw_cluster *cl, const kw_pollfd *fds, int n, int64_t now) {
       kw_cluster_refresh_soon(cl, now); /* a disconnect: leaders may have moved */
     }
   }
+  maybe_rebootstrap(cl, now);
   track_reachability(cl, now);
   if (cl->md_waiting_conn && !cl->md_in_flight)
     for (int i = 0; i < cl->n_brokers; i++)
       if (cl->brokers[i]->conn && kw_conn_get_state(cl->brokers[i]->conn) == KW_CONN_READY) cl->md_next = now;
-  if (!cl->md_in_flight && now >= cl->md_next) send_metadata(cl, now);
+  if (!cl->md_in_flight && now >= cl->md_next) {
+    if (!cl->md_wanted_since) cl->md_wanted_since = now;
+    send_metadata(cl, now);
+  }
 }

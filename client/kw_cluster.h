@@ -44,12 +44,18 @@ typedef struct kw_cluster_settings {
   int32_t max_frame;
   int max_in_flight;
   bool allow_auto_create;
+  /* metadata.recovery.strategy=rebootstrap: start over from bootstrap.servers when a
+   * Metadata answer says REBOOTSTRAP_REQUIRED, or when metadata was asked for in vain
+   * for rebootstrap_trigger_ms (KIP-899, KIP-1102). */
+  bool rebootstrap;
+  int64_t rebootstrap_trigger_ms;
   const struct kw_logger *log;
   const kw_conn_security *security; /* NULL: plaintext */
 } kw_cluster_settings;
 
 typedef struct kw_cluster {
   kw_cluster_settings set;
+  char *bootstrap; /* bootstrap.servers, to start over from */
   kw_broker **brokers;
   int n_brokers, cap_brokers;
   kw_topic **topics;
@@ -60,6 +66,9 @@ typedef struct kw_cluster {
   int md_topics_asked;   /* topics named in the request in flight */
   int64_t md_next;         /* when to refresh metadata next */
   int64_t md_last_answer;  /* 0 = never */
+  int64_t md_wanted_since; /* metadata due and not had since (0 = none wanted) */
+  bool rebootstrap_due;     /* a Metadata answer said REBOOTSTRAP_REQUIRED: at the end of the step */
+  int64_t rebootstrap_wait; /* before the first metadata after a rebootstrap; grows while they repeat */
   int64_t down_since;      /* all brokers unreachable since (0 = not down) */
   bool down_reported;
   bool security_reported; /* an authentication / TLS failure was reported; until READY */

@@ -38,6 +38,8 @@ enum kw_conf_flag { KW_CF_P = 1, KW_CF_C = 2, KW_CF_PC = 3, KW_CF_SECRET = 4 };
   X(INT, receive_message_max_bytes, "receive.message.max.bytes", "100000000", 1000, KW_I32MAX, NULL, KW_CF_PC, "Largest response frame accepted; larger ones close the connection") \
   X(INT, metadata_max_age_ms, "metadata.max.age.ms", "900000", 1, 86400000, NULL, KW_CF_PC, "Cached metadata older than this is refreshed before use") \
   X(INT, metadata_refresh_ms, "topic.metadata.refresh.interval.ms", "300000", -1, 3600000, NULL, KW_CF_PC, "Period of background metadata refreshes (-1: never)") \
+  X(ENUM, metadata_recovery_strategy, "metadata.recovery.strategy", "rebootstrap", 0, 0, "none|rebootstrap", KW_CF_PC, "rebootstrap: forget the brokers metadata named and start over from bootstrap.servers when a broker answers REBOOTSTRAP_REQUIRED or no metadata came for metadata.recovery.rebootstrap.trigger.ms (KIP-899, KIP-1102)") \
+  X(INT, metadata_recovery_rebootstrap_trigger_ms, "metadata.recovery.rebootstrap.trigger.ms", "300000", 1, KW_I32MAX, NULL, KW_CF_PC, "With metadata.recovery.strategy=rebootstrap: how long metadata may be asked for in vain before rebootstrapping") \
   X(INT, max_in_flight, "max.in.flight.requests.per.connection", "5", 1, 1000000, NULL, KW_CF_PC, "Requests sent to one broker before waiting for answers (at most 5 with idempotence)") \
   X(INT, linger_ms, "linger.ms", "5", 0, 900000, NULL, KW_CF_P, "Time a batch waits for more messages before it is sent") \
   X(INT, batch_size, "batch.size", "1000000", 1, KW_I32MAX, NULL, KW_CF_P, "Largest record batch, in bytes") \
@@ -126,6 +128,7 @@ enum { KW_SASL_PLAIN, KW_SASL_SCRAM_SHA_256, KW_SASL_SCRAM_SHA_512 };
 enum { KW_GROUP_CLASSIC, KW_GROUP_CONSUMER };
 enum { KW_RESET_EARLIEST, KW_RESET_LATEST, KW_RESET_ERROR };
 enum { KW_ISOLATION_READ_UNCOMMITTED, KW_ISOLATION_READ_COMMITTED };
+enum { KW_RECOVERY_NONE, KW_RECOVERY_REBOOTSTRAP };
 enum { KW_ASSIGN_RANGE = 1, KW_ASSIGN_ROUNDROBIN = 2, KW_ASSIGN_COOPERATIVE_STICKY = 4 };
 
 typedef struct kw_conf_prop {

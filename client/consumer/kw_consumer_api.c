@@ -107,8 +107,8 @@ static int commit_once(kw_client *cl, int64_t end, bool wait) {
   }
   if (err || !wait) return err;
   /* Returns when the answer came, not at the end of a poll slice. */
-  kw_call_run_until(cl, end, &cl->wait_done);
-  return cl->wait_done ? cl->wait_result : KW_ERR_TIMED_OUT;
+  int rc = kw_call_run_until(cl, end, &cl->wait_done);
+  return cl->wait_done ? cl->wait_result : rc < 0 ? rc : KW_ERR_TIMED_OUT;
 }
 
 /* A synchronous commit refused for a reason that passes (coordinator loading or

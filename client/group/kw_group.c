@@ -43,9 +43,12 @@ kw_conn *kw_grp_coordinator_conn(kw_group *g, int64_t now) {
   if (g->coordinator < 0) return NULL;
   kw_conn *c = kw_cluster_conn(g->cl, g->coordinator, now);
   kw_broker *b = c ? NULL : kw_cluster_broker(g->cl, g->coordinator);
-  /* Its last connection attempt failed: the coordinator may be gone for good. */
+  /* Its last connection attempt failed: the coordinator may be gone for good. Or the
+   * cluster no longer knows it (a rebootstrap forgot every broker): find it again. */
   if (b && b->failed && b->conn && kw_conn_get_state(b->conn) == KW_CONN_DOWN)
     kw_grp_transport_error(g, KW_ERR_CONNECT, now);
+  else if (!c && !b)
+    kw_grp_transport_error(g, KW_ERR_DISCONNECTED, now);
   g->coord_wait_until = c ? 0 : now + g->set.retry_backoff_ms;
   return c;
 }

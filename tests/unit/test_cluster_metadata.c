@@ -1,7 +1,9 @@
 /* The cluster view against a scripted broker: what it keeps from Metadata answers.
  * A partition's leader from an answer older than the leader epoch already known (a
  * broker whose metadata lags) is ignored, as the Java client does; an answer with a
- * top-level error (Metadata v13+) is not applied, and is asked again after the backoff. */
+ * top-level error (Metadata v13+) is not applied, and is asked again after the backoff
+ * (these clusters run with rebootstrapping off, metadata.recovery.strategy=none; with it
+ * on, REBOOTSTRAP_REQUIRED starts over from bootstrap.servers: test_rebootstrap.c). */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
