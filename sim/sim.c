@@ -71,6 +71,7 @@ void kw_sim_free(kw_sim *s) {
   if (!s) return;
   sim_net_free(s);
   sim_groups_free(s);
+  sim_fetch_free(s);
   sim_log_free(s);
   for (int i = 0; i < s->n_topics; i++) sim_log_free_topic(s, s->topics[i]);
   free(s->topics);
@@ -125,6 +126,7 @@ void kw_sim_crash_broker(kw_sim *s, int32_t node) {
   s->brokers[node].up = false;
   s->brokers[node].restart_at = s->now + s->cfg.crash_ms;
   sim_net_break_node(s, node);
+  sim_fetch_forget_node(s, node);
   sim_log_crash(s, node);
 }
 

@@ -3,8 +3,9 @@
  *   sim_net.c      connections and the seam's hooks (connect/recv/sendv/close/poll),
  *                  answer delivery, network faults
  *   sim_broker.c   request dispatch, ApiVersions, Metadata
- *   sim_log.c      partition logs: Produce (idempotence), Fetch (sessions), ListOffsets,
- *                  InitProducerId, replication, high watermark, crashes, elections
+ *   sim_log.c      partition logs: replication, high watermark, crashes, elections,
+ *                  InitProducerId; sim_produce.c Produce (idempotence); sim_fetch.c
+ *                  Fetch (sessions) and ListOffsets
  *   sim_group*.c   FindCoordinator, the classic and KIP-848 group coordinators,
  *                  OffsetCommit / OffsetFetch
  * Not installed. */
@@ -96,6 +97,8 @@ typedef struct sim_req { /* a request a broker is working on */
   int64_t arrived;
   int64_t park_until; /* SIM_PARK: answer by then at the latest */
   bool final;         /* the park time is over: answer with what there is */
+  void *state;        /* a parked handler's own (one malloc'd block: freed with free()
+                       * by the network if the connection drops before the answer) */
 } sim_req;
 
 typedef struct sim_conn {
@@ -199,6 +202,18 @@ void sim_log_crash(kw_sim *s, int32_t node);   /* a broker goes down: leaders mo
 void sim_log_restart(kw_sim *s, int32_t node); /* it comes back, truncated to what it had replicated */
 void sim_log_elect(kw_sim *s, sim_topic *t, sim_partition *p); /* leadership to another in-sync replica */
 void sim_log_free(kw_sim *s);
+/* A partition's state for this request's node: NULL and *kerr set when the node cannot
+ * answer for it (unknown topic, not the leader). */
+sim_partition *sim_log_leader_part(kw_sim *s, int32_t node, sim_topic *t, int32_t partition, int16_t *kerr);
+/* Checks a client's current leader epoch as Kafka does: 0, FENCED_LEADER_EPOCH (older)
+ * or UNKNOWN_LEADER_EPOCH (newer); -1 means "not given". */
+int16_t sim_log_check_epoch(const sim_partition *p, int32_t current_leader_epoch);
+/* Appends a copy of a batch to a replica's log at its end (base offset rewritten). */
+int sim_log_append(sim_replica *r, const sim_batch *b, const uint8_t *bytes, size_t len);
+
+/* ---- sim_fetch.c ---- */
+void sim_fetch_forget_node(kw_sim *s, int32_t node); /* a crashed broker's fetch sessions */
+void sim_fetch_free(kw_sim *s);
 
 /* ---- sim_group*.c ---- */
 void sim_groups_tick(kw_sim *s);  /* session expiry, rebalance timeouts */

@@ -34,6 +34,7 @@ void sim_net_break(kw_sim *s, int h) {
   c->broken = true;
   free_answers(c);
   kw_buf_reset(&c->in);
+  if (c->has_parked) free(c->parked_req.state);
   c->has_parked = false;
 }
 
@@ -133,6 +134,8 @@ static void h_close(void *ud, int h) {
   if (!c) return;
   sim_trace(s, "conn %llu to broker %d closed by the client", (unsigned long long)c->id, c->node);
   free_answers(c);
+  if (c->has_parked) free(c->parked_req.state);
+  c->has_parked = false;
   kw_buf_free(&c->in);
   kw_buf_free(&c->parked);
   kw_buf_free(&c->out);

@@ -1,0 +1,21 @@
+/* kwsim_run's workloads: each runs clients against a simulated cluster for one seed
+ * and checks what must hold at the end. */
+#ifndef KW_TESTS_SIM_WORKLOADS_H
+#define KW_TESTS_SIM_WORKLOADS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "sim/kw_sim.h"
+
+typedef struct sim_totals {
+  uint64_t acked, failed; /* delivery reports over every seed */
+} sim_totals;
+
+/* One seed: the cluster built from cfg, every workload, every invariant. 0 when all
+ * held; else 1 with the first violation in why. *st: what the cluster did. */
+int sim_run_seed(const kw_sim_config *cfg, bool trace, sim_totals *totals, kw_sim_stats *st, char *why,
+                 size_t whylen);
+
+/* The idempotent producer: keyed records, acks=all. */
+int sim_producer_workload(kw_sim *s, bool trace, sim_totals *totals, char *why, size_t whylen);
+
+#endif
