@@ -63,7 +63,7 @@ void sim_fetch_free(kw_sim *s) {
 }
 
 static sim_topic *req_topic(kw_sim *s, const kw_fetch_req_fetch_topic *ft) {
-  return ft->topic.ptr ? sim_topic_find(s, (const char *)ft->topic.ptr, (size_t)ft->topic.len)
+  return ft->topic.len > 0 ? sim_topic_find(s, (const char *)ft->topic.ptr, (size_t)ft->topic.len)
                        : sim_topic_by_id(s, &ft->topic_id);
 }
 
@@ -159,7 +159,7 @@ static fetch_state *first_pass(kw_sim *s, sim_req *r, const kw_fetch_req *q) {
       if (request_parts(s, q, &ss->parts, &ss->n)) return NULL;
       for (int32_t i = 0; i < q->n_forgotten_topics_data; i++) {
         const kw_fetch_req_forgotten_topic *ft = &q->forgotten_topics_data[i];
-        forget(ss, ft, ft->topic.ptr ? sim_topic_find(s, (const char *)ft->topic.ptr, (size_t)ft->topic.len)
+        forget(ss, ft, ft->topic.len > 0 ? sim_topic_find(s, (const char *)ft->topic.ptr, (size_t)ft->topic.len)
                                      : sim_topic_by_id(s, &ft->topic_id));
       }
       ss->next_epoch++;

@@ -7,12 +7,11 @@
  * leader, with the epoch bumped; a crashed broker leaves every ISR and loses what it had
  * beyond the high watermark (unflushed pages); a follower whose log diverges from its
  * leader's truncates to where they agree (Kafka's leader-epoch truncation). */
+#define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
 #include "kwire/error.h"
 #include "sim/sim_int.h"
-
-static int32_t min_insync(const sim_partition *p) { return p->n_replicas < 2 ? 1 : 2; }
 
 sim_topic *sim_log_new_topic(kw_sim *s, const char *name, int32_t partitions, int replication) {
   sim_topic *t = calloc(1, sizeof *t);

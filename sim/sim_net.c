@@ -230,6 +230,8 @@ static void take_request(kw_sim *s, int h) {
   const uint8_t *f = c->parked.data;
   sim_req r = {.conn = h, .node = c->node, .api = (int16_t)(f[0] << 8 | f[1]), .ver = (int16_t)(f[2] << 8 | f[3]),
                .body = f, .body_len = len, .arrived = s->now};
+  sim_trace(s, "broker %d: api %d v%d, %zu bytes, on conn %llu (crc32c %08x)", c->node, r.api, r.ver, len,
+            (unsigned long long)c->id, kw_crc32c(0, f, len));
   run_request(s, h, &r);
 }
 

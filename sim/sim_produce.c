@@ -129,7 +129,7 @@ static produce_state *first_pass(kw_sim *s, sim_req *r, const kw_produce_req *q)
   bool refuse = sim_fault(s, KW_SIM_ERROR); /* not applied: the client may simply retry */
   for (int32_t i = 0; i < q->n_topic_data; i++) {
     const kw_produce_req_topic_produce_data *td = &q->topic_data[i];
-    sim_topic *t = td->name.ptr ? sim_topic_find(s, (const char *)td->name.ptr, (size_t)td->name.len)
+    sim_topic *t = td->name.len > 0 ? sim_topic_find(s, (const char *)td->name.ptr, (size_t)td->name.len)
                                 : sim_topic_by_id(s, &td->topic_id);
     for (int32_t k = 0; k < td->n_partition_data; k++) {
       part_result *res = &st->res[st->n++];

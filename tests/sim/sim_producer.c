@@ -54,7 +54,10 @@ static void fail(run *r, const char *fmt, ...) {
 static void on_delivery(void *ud, const kw_delivery_report *dr) {
   run *r = ud;
   int i = (int)(intptr_t)dr->opaque;
-  if (i < 0 || i >= N_RECORDS) return fail(r, "a delivery report for an unknown record %d", i);
+  if (i < 0 || i >= N_RECORDS) {
+    fail(r, "a delivery report for an unknown record %d", i);
+    return;
+  }
   rec_state *x = &r->rec[i];
   x->reports++;
   x->err = dr->err;
@@ -70,17 +73,21 @@ static void on_log_record(void *ud, int64_t offset, const uint8_t *key, int32_t 
   char v[64];
   snprintf(v, sizeof v, "%.*s", value_len > 0 ? (int)value_len : 0, value ? (const char *)value : "");
   int k, seq, i;
-  if (sscanf(v, "%d:%d:%d", &k, &seq, &i) != 3 || k < 0 || k >= N_KEYS || i < 0 || i >= N_RECORDS)
-    return fail(r, "a record in the log that nobody produced: \"%s\" at %lld", v, (long long)offset);
+  if (sscanf(v, "%d:%d:%d", &k, &seq, &i) != 3 || k < 0 || k >= N_KEYS || i < 0 || i >= N_RECORDS) {
+    fail(r, "a record in the log that nobody produced: \"%s\" at %lld", v, (long long)offset);
+    return;
+  }
   rec_state *x = &r->rec[i];
-  if (x->in_log++)
-    return fail(r, "record %d is in the log twice: %s [%d] at %lld and %s [%d] at %lld", i, TOPIC,
-                (int)x->log_partition, (long long)x->log_offset, TOPIC, (int)r->walking, (long long)offset);
+  if (x->in_log++) {
+    fail(r, "record %d is in the log twice: %s [%d] at %lld and %s [%d] at %lld", i, TOPIC, (int)x->log_partition,
+         (long long)x->log_offset, TOPIC, (int)r->walking, (long long)offset);
+    return;
+  }
   x->log_partition = r->walking;
   x->log_offset = offset;
   if (seq <= r->last_seq[r->walking][k])
-    return fail(r, "key %d out of order in %s [%d]: sequence %d at offset %lld after %d", k, TOPIC, (int)r->walking,
-                seq, (long long)offset, r->last_seq[r->walking][k]);
+    fail(r, "key %d out of order in %s [%d]: sequence %d at offset %lld after %d", k, TOPIC, (int)r->walking, seq,
+         (long long)offset, r->last_seq[r->walking][k]);
   r->last_seq[r->walking][k] = seq;
 }
 
@@ -88,7 +95,7 @@ static kw_client *new_producer(kw_sim *s, bool trace, run *r) {
   kw_config *conf = kw_config_new();
   char err[256];
   const char *kv[][2] = {{"bootstrap.servers", kw_sim_bootstrap(s)},
-                         {"enable.idempotence", "true"},
+                         {"enable.idempotence", getenv("KW_SIM_NO_IDEMPOTENCE") ? "false" : "true"},
                          {"acks", "all"},
                          {"linger.ms", "5"},
                          {"request.timeout.ms", "5000"},
@@ -144,7 +151,7 @@ int sim_producer_workload(kw_sim *s, bool trace, sim_totals *totals, char *why, 
     int kl = snprintf(key, sizeof key, "k%d", k), vl = snprintf(value, sizeof value, "%d:%d:%d", k, seq[k]++, i);
     int rc = kw_produce(p, TOPIC, KW_PARTITION_UA, key, (size_t)kl, value, (size_t)vl, NULL, 0, 0, (void *)(intptr_t)i);
     if (rc) fail(r, "kw_produce of record %d: %s", i, kw_strerror(rc));
-    if (i % 10 == 9) kw_client_poll(p, 7); /* a few at a time, while virtual time moves */
+    if (i % 10 == 9) kw_client_poll(p, 50); /* a few at a time, while virtual time moves */
   }
   if (p && !r->bad) kw_client_flush(p, 300000);
   int unreported = 0;
