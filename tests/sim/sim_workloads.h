@@ -18,4 +18,7 @@ int sim_run_seed(const kw_sim_config *cfg, bool trace, sim_totals *totals, kw_si
 /* The idempotent producer: keyed records, acks=all. */
 int sim_producer_workload(kw_sim *s, bool trace, sim_totals *totals, char *why, size_t whylen);
 
+/* A consumer in assign mode reads every partition of topic back from the start. */
+int sim_consumer_workload(kw_sim *s, const char *topic, int32_t n_parts, bool trace, char *why, size_t whylen);
+
 #endif
