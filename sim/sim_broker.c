@@ -92,7 +92,16 @@ static void metadata_brokers(kw_sim *s, kw_metadata_resp *resp) {
   }
 }
 
-static void metadata_topic(kw_sim *s, const sim_topic *t, kw_metadata_resp_topic *mt) {
+/* A broker's metadata cache lags the controller: the answer names the partition's
+ * previous leader (another replica) with the previous epoch. */
+static void stale_leader(kw_sim *s, const sim_partition *p, kw_metadata_resp_partition *mp) {
+  if (p->leader_epoch <= 0 || p->n_replicas < 2) return;
+  mp->leader_id = p->replicas[sim_rand_below(s, (uint64_t)p->n_replicas)];
+  mp->leader_epoch = p->leader_epoch - 1;
+  mp->error_code = 0;
+}
+
+static void metadata_topic(kw_sim *s, const sim_topic *t, kw_metadata_resp_topic *mt, bool stale) {
   mt->name = sim_str(t->name);
   mt->topic_id = t->id;
   mt->partitions = kw_arena_alloc(&s->arena, sizeof *mt->partitions * (size_t)t->n_parts);
@@ -114,6 +123,7 @@ static void metadata_topic(kw_sim *s, const sim_topic *t, kw_metadata_resp_topic
     for (int k = 0; isr && k < p->n_replicas; k++)
       if (p->in_isr[p->replicas[k]]) isr[mp->n_isr_nodes++] = p->replicas[k];
     mp->n_offline_replicas = 0;
+    if (stale) stale_leader(s, p, mp);
   }
 }
 
@@ -126,6 +136,7 @@ static int metadata(kw_sim *s, sim_req *r, kw_buf *out) {
   resp.cluster_id = sim_str("kwsim");
   resp.controller_id = 1;
   int32_t n = q.n_topics < 0 ? s->n_topics : q.n_topics; /* null: every topic */
+  bool stale = sim_fault(s, KW_SIM_STALE_META);
   resp.topics = kw_arena_alloc(&s->arena, sizeof *resp.topics * (size_t)(n > 0 ? n : 1));
   if (!resp.topics) return SIM_NO_ANSWER;
   resp.n_topics = n;
@@ -135,7 +146,7 @@ static int metadata(kw_sim *s, sim_req *r, kw_buf *out) {
     const sim_topic *t = q.n_topics < 0 ? s->topics[i]
                                         : sim_topic_find(s, (const char *)q.topics[i].name.ptr, (size_t)q.topics[i].name.len);
     if (t) {
-      metadata_topic(s, t, mt);
+      metadata_topic(s, t, mt, stale);
     } else {
       mt->name = q.topics[i].name;
       mt->error_code = KW_KERR_UNKNOWN_TOPIC_OR_PARTITION; /* kwsim never creates topics on request */
