@@ -21,4 +21,9 @@ int sim_producer_workload(kw_sim *s, bool trace, sim_totals *totals, char *why, 
 /* A consumer in assign mode reads every partition of topic back from the start. */
 int sim_consumer_workload(kw_sim *s, const char *topic, int32_t n_parts, bool trace, char *why, size_t whylen);
 
+/* Three group members (classic range, cooperative-sticky or KIP-848, by seed) read the
+ * topic with commit-after-success while members leave, join and stall. */
+int sim_group_workload(kw_sim *s, const char *topic, int32_t n_parts, uint64_t seed, bool trace, char *why,
+                       size_t whylen);
+
 #endif
