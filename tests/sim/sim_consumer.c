@@ -102,6 +102,9 @@ int sim_consumer_workload(kw_sim *s, const char *topic, int32_t n_parts, bool tr
   kw_config_set(conf, "request.timeout.ms", "5000", err, sizeof err);
   kw_config_set(conf, "fetch.wait.max.ms", "100", err, sizeof err);
   if (trace) kw_config_set(conf, "debug", "all", err, sizeof err);
+  sim_mem mem;
+  sim_mem_init(&mem);
+  kw_config_set_mem(conf, &mem.mem);
   kw_client *cl = kw_consumer_new(conf, err, sizeof err);
   kw_config_free(conf);
   if (!cl) fail(c, "consumer: %s", err);
@@ -117,6 +120,8 @@ int sim_consumer_workload(kw_sim *s, const char *topic, int32_t n_parts, bool tr
   }
   if (!c->bad && got < total) fail(c, "the consumer got %d of %d records in 120 s (virtual)", got, total);
   if (cl) kw_client_destroy(cl);
+  if (cl && mem.live) fail(c, "the destroyed consumer still holds %zu bytes", mem.live);
+  if (mem.peak > SIM_MEM_BOUND) fail(c, "the consumer held %zu bytes at its peak", mem.peak);
   for (int i = 0; i < MAX_PARTS; i++) free(c->parts[i].recs);
   int bad = c->bad;
   free(c);

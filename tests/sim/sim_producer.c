@@ -34,6 +34,7 @@ typedef struct rec_state {
 } rec_state;
 
 typedef struct run {
+  sim_mem mem;
   rec_state rec[N_RECORDS];
   int last_seq[N_PARTS][N_KEYS]; /* the last key sequence met while walking a log */
   int32_t walking;               /* the partition being walked */
@@ -108,6 +109,8 @@ static kw_client *new_producer(kw_sim *s, bool trace, run *r) {
       kw_config_free(conf);
       return NULL;
     }
+  sim_mem_init(&r->mem);
+  kw_config_set_mem(conf, &r->mem.mem);
   kw_client *p = kw_producer_new(conf, err, sizeof err);
   kw_config_free(conf);
   if (!p) fail(r, "producer: %s", err);
@@ -157,6 +160,8 @@ int sim_producer_workload(kw_sim *s, bool trace, sim_totals *totals, char *why, 
   int unreported = 0;
   for (int i = 0; i < N_RECORDS; i++) unreported += r->rec[i].reports == 0;
   if (p) kw_client_destroy(p); /* reports the rest as KW_ERR_DESTROYED */
+  if (p && r->mem.live) fail(r, "the destroyed producer still holds %zu bytes", r->mem.live);
+  if (r->mem.peak > SIM_MEM_BOUND) fail(r, "the producer held %zu bytes at its peak", r->mem.peak);
   if (!r->bad && unreported) fail(r, "%d records had no delivery report after a flush of 300 s (virtual)", unreported);
   if (!r->bad) check(s, r);
   for (int i = 0; i < N_RECORDS; i++) {

@@ -4,7 +4,18 @@
 #define KW_TESTS_SIM_WORKLOADS_H
 #include <stddef.h>
 #include <stdint.h>
+#include "kwire/mem.h"
 #include "sim/kw_sim.h"
+
+/* A counting allocator (sim_mem.c): give &m->mem to kw_config_set_mem. */
+typedef struct sim_mem {
+  kw_mem mem;
+  size_t live, peak;
+} sim_mem;
+void sim_mem_init(sim_mem *m);
+/* The most a workload's client may hold: its queues' configured limits are far above
+ * what the workloads write, so this catches growth that nothing bounds. */
+#define SIM_MEM_BOUND (8u << 20)
 
 typedef struct sim_totals {
   uint64_t acked, failed; /* delivery reports over every seed */

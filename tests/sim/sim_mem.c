@@ -1,0 +1,47 @@
+/* A counting allocator for the workloads' clients: the bytes a client holds, at most
+ * and now, so a run can check that memory stays bounded by the configuration and that
+ * a destroyed client holds nothing. Each block carries its size in front. */
+#include <stdlib.h>
+#include <string.h>
+#include "tests/sim/sim_workloads.h"
+
+#define HDR 16 /* keeps the caller's block 16-byte aligned */
+
+static void *m_alloc(void *ud, size_t n) {
+  sim_mem *m = ud;
+  unsigned char *p = malloc(n + HDR);
+  if (!p) return NULL;
+  memcpy(p, &n, sizeof n);
+  m->live += n;
+  if (m->live > m->peak) m->peak = m->live;
+  return p + HDR;
+}
+
+static void m_free(void *ud, void *ptr) {
+  if (!ptr) return;
+  sim_mem *m = ud;
+  unsigned char *p = (unsigned char *)ptr - HDR;
+  size_t n;
+  memcpy(&n, p, sizeof n);
+  m->live -= n;
+  free(p);
+}
+
+static void *m_realloc(void *ud, void *ptr, size_t n) {
+  if (!ptr) return m_alloc(ud, n);
+  sim_mem *m = ud;
+  unsigned char *p = (unsigned char *)ptr - HDR;
+  size_t old;
+  memcpy(&old, p, sizeof old);
+  unsigned char *q = realloc(p, n + HDR);
+  if (!q) return NULL;
+  memcpy(q, &n, sizeof n);
+  m->live = m->live - old + n;
+  if (m->live > m->peak) m->peak = m->live;
+  return q + HDR;
+}
+
+void sim_mem_init(sim_mem *m) {
+  memset(m, 0, sizeof *m);
+  m->mem = (kw_mem){m, m_alloc, m_realloc, m_free};
+}
