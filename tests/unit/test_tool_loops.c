@@ -1,10 +1,10 @@
 /* The event loops outside the library watch every socket a client has, however many:
- * kwcat's wait (kwcat -P waits on its input and the client together). Each drives a
- * consumer of a scripted cluster of more brokers than the loops once watched
- * (tests/unit/fake_broker.h: 80 brokers, each leading one partition that holds one
- * record); nothing else serves the client's sockets (kw_consumer_poll would: it is not
- * called). A broker whose socket is left out of the wait never even gets its connection
- * completed.
+ * kwcat's wait (kwcat -P waits on its input and the client together) and kwperf's poll
+ * over several clients (rebalance --loop fds). Each drives a consumer of a scripted
+ * cluster of more brokers than the loops once watched (tests/unit/fake_broker.h: 80
+ * brokers, each leading one partition that holds one record); nothing else serves the
+ * client's sockets (kw_consumer_poll would: it is not called). A broker whose socket is
+ * left out of the wait never even gets its connection completed.
  *
  * What is checked is what the brokers saw: every partition's next Fetch asks from
  * offset 1, so its record was read. The loop gives up once the brokers that did get
@@ -15,6 +15,7 @@
 #include "kwire.h"
 #include "proto/kw_records.h"
 #include "tools/kwcat/kwcat.h"
+#include "tools/kwperf/poll_clients.h"
 
 #define N_BROKERS 80 /* more than the 32 and 64 sockets the loops once watched */
 
@@ -105,6 +106,31 @@ Test(tool_loops, kwcat_wait_watches_every_socket) {
   cr_assert_eq(kwcat_wait(cl, in[0], -1), 1, "the input is readable now");
   close(in[0]);
   close(in[1]);
+  kw_client_destroy(cl);
+  stop_cluster(&b);
+}
+
+/* kwperf rebalance --loop fds's turn: one poll over its members (here a consumer of no
+ * partition, whose sockets come first in the set, the consumer of all, and a member
+ * that left). */
+static void kwperf_turn(kw_client *cl, void *ud) {
+  kw_client *members[3] = {ud, cl, NULL};
+  cr_assert_eq(kwperf_poll_clients(members, 3, 100), 0);
+}
+
+Test(tool_loops, kwperf_poll_clients_watches_every_socket) {
+  fb b;
+  start_cluster(&b);
+  kw_client *cl = consumer_of_all(&b);
+  kw_config *conf = kw_config_new();
+  char addr[64], err[256];
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", b.port);
+  cr_assert_eq(kw_config_set(conf, "bootstrap.servers", addr, err, sizeof err), 0, "%s", err);
+  kw_client *idle = kw_consumer_new(conf, err, sizeof err);
+  kw_config_free(conf);
+  cr_assert_not_null(idle, "%s", err);
+  run_until_all_read(&b, cl, kwperf_turn, idle);
+  kw_client_destroy(idle);
   kw_client_destroy(cl);
   stop_cluster(&b);
 }
