@@ -5,18 +5,18 @@
  *   int n = epoll_wait(e.ep, ev, N, ...);   at most kw_client_next_timeout(cl) ms
  *   epoll_kw_step(&e, cl, ev, n);           readiness in kwire's terms, then its work
  *
- * The epoll set may hold the application's own sockets as well: epoll_kw_step skips
- * events that are not kwire's. */
+ * The adapter keeps every socket the client reports, however many brokers there are:
+ * it grows to what kw_client_fds says. epoll_kw_free releases that. */
 #ifndef EPOLL_LOOP_H
 #define EPOLL_LOOP_H
 #include <sys/epoll.h>
 #include "kwire.h"
 
 typedef struct epoll_kw {
-  int ep;               /* the application's epoll set */
-  kw_pollfd fds[32];    /* the client's sockets as of the last sync */
-  int registered[32];   /* what this adapter put in ep */
-  int n, n_registered;
+  int ep;          /* the application's epoll set; the rest starts zeroed */
+  kw_pollfd *fds;  /* the client's sockets as of the last sync: all of them */
+  int *registered; /* what this adapter put in ep */
+  int n, n_registered, cap;
 } epoll_kw;
 
 /* Makes the epoll set hold exactly the sockets the client wants watched now (they come

@@ -60,9 +60,14 @@ int main(int argc, char **argv) {
   }
 
   epoll_kw e = {.ep = epoll_create1(0)};
+  /* epoll_wait hands out at most 32 ready sockets per call; the others stay ready
+   * (level-triggered) and come with the next call: this bounds a turn, not the set. */
   struct epoll_event events[32];
   while (a.delivered + a.failed < count) {
-    epoll_kw_sync(&e, cl);
+    if (epoll_kw_sync(&e, cl) < 0) {
+      fprintf(stderr, "out of memory\n");
+      break;
+    }
     int timeout = kw_client_next_timeout(cl);
     int n = epoll_wait(e.ep, events, 32, timeout < 0 || timeout > 1000 ? 1000 : timeout);
     epoll_kw_step(&e, cl, events, n);

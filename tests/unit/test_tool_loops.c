@@ -1,6 +1,7 @@
 /* The event loops outside the library watch every socket a client has, however many:
- * kwcat's wait (kwcat -P waits on its input and the client together) and kwperf's poll
- * over several clients (rebalance --loop fds). Each drives a consumer of a scripted
+ * kwcat's wait (kwcat -P waits on its input and the client together), kwperf's poll
+ * over several clients (rebalance --loop fds) and the adapter of the epoll example
+ * (examples/epoll_loop.[ch], what users copy). Each drives a consumer of a scripted
  * cluster of more brokers than the loops once watched (tests/unit/fake_broker.h: 80
  * brokers, each leading one partition that holds one record); nothing else serves the
  * client's sockets (kw_consumer_poll would: it is not called). A broker whose socket is
@@ -12,6 +13,8 @@
  * answers, never in milliseconds. */
 #include "tests/unit/fake_broker.h"
 #include <criterion/criterion.h>
+#include <sys/epoll.h>
+#include "examples/epoll_loop.h"
 #include "kwire.h"
 #include "proto/kw_records.h"
 #include "tools/kwcat/kwcat.h"
@@ -131,6 +134,30 @@ Test(tool_loops, kwperf_poll_clients_watches_every_socket) {
   cr_assert_not_null(idle, "%s", err);
   run_until_all_read(&b, cl, kwperf_turn, idle);
   kw_client_destroy(idle);
+  kw_client_destroy(cl);
+  stop_cluster(&b);
+}
+
+/* The epoll example's turn: sync the set, epoll_wait, step. */
+static void epoll_turn(kw_client *cl, void *ud) {
+  epoll_kw *e = ud;
+  cr_assert_eq(epoll_kw_sync(e, cl), 0);
+  struct epoll_event ev[16]; /* fewer than the sockets: the others stay ready for the next turn */
+  int t = kw_client_next_timeout(cl);
+  int n = epoll_wait(e->ep, ev, 16, t < 0 || t > 100 ? 100 : t);
+  cr_assert_geq(n, 0);
+  epoll_kw_step(e, cl, ev, n);
+}
+
+Test(tool_loops, epoll_adapter_watches_every_socket) {
+  fb b;
+  start_cluster(&b);
+  kw_client *cl = consumer_of_all(&b);
+  epoll_kw e = {.ep = epoll_create1(0)};
+  cr_assert_geq(e.ep, 0);
+  run_until_all_read(&b, cl, epoll_turn, &e);
+  epoll_kw_free(&e);
+  close(e.ep);
   kw_client_destroy(cl);
   stop_cluster(&b);
 }
