@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "core/kw_clock.h"
+#include "core/kw_hooks.h"
 #include "client/kw_client_int.h"
 #include "client/kw_cluster.h"
 #include "client/kw_config.h"
@@ -177,7 +178,9 @@ int kw_client_wait(kw_client *cl, int64_t until) {
     int64_t now = kw_now_ms(), wake = next_deadline(cl);
     if (wake > until) wake = until;
     int64_t ms = wake <= now ? 0 : wake - now;
-    int r = poll(ws->pfds, (nfds_t)n, ms > INT32_MAX ? INT32_MAX : (int)ms);
+    int tmo = ms > INT32_MAX ? INT32_MAX : (int)ms;
+    const kw_hooks *h = kw_hooks_net(); /* the simulator's handles, and its virtual time */
+    int r = h ? h->poll(h->ud, ws->pfds, n, tmo) : poll(ws->pfds, (nfds_t)n, tmo);
     for (int i = 0; i < n; i++) ws->fds[i].revents = r > 0 ? ws->pfds[i].revents : 0;
     cl->wait_depth++;
     rc = kw_client_step(cl, ws->fds, n);

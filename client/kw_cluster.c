@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/kw_clock.h"
+#include "core/kw_hooks.h"
 #include "client/kw_cluster.h"
 #include "kwire/error.h"
 #include "core/kw_log.h"
@@ -82,7 +83,7 @@ int kw_cluster_init(kw_cluster *cl, const kw_cluster_settings *set, const char *
                     size_t errlen) {
   memset(cl, 0, sizeof *cl);
   cl->set = *set;
-  cl->rng = 0x2545F491u ^ (uint32_t)(uintptr_t)cl;
+  cl->rng = (uint32_t)kw_random_u64();
   cl->conn_wanted_at = INT64_MAX;
   cl->bootstrap = kw_strdup(cl->set.mem, bootstrap ? bootstrap : "");
   if (!cl->bootstrap) return KW_ERR_NOMEM;

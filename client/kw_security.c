@@ -1,6 +1,8 @@
 /* Connection security from the configuration (see kw_security.h). */
+#include <stdio.h>
 #include <string.h>
 #include "client/kw_security.h"
+#include "core/kw_hooks.h"
 #include "kwire/error.h"
 #ifdef KW_WITH_TLS
 #include "net/kw_tls.h"
@@ -15,6 +17,11 @@ int kw_security_init(kw_conn_security *sec, const kw_conf_values *v, const kw_me
   sec->sasl_username = v->sasl_username;
   sec->sasl_password = v->sasl_password;
   if (proto != KW_SEC_SSL && proto != KW_SEC_SASL_SSL) return KW_OK;
+  if (kw_hooks_net()) { /* TLS runs OpenSSL over a real socket: no handle of the simulator's */
+    snprintf(errstr, errlen, "security.protocol=%s: the simulator (kw_hooks) speaks plaintext only; use %s",
+             proto == KW_SEC_SSL ? "SSL" : "SASL_SSL", proto == KW_SEC_SSL ? "PLAINTEXT" : "SASL_PLAINTEXT");
+    return KW_ERR_UNSUPPORTED_FEATURE;
+  }
 #ifdef KW_WITH_TLS
   kw_tls_settings ts = {
       .mem = mem,

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "core/kw_clock.h"
+#include "core/kw_hooks.h"
 #include "kwire/error.h"
 #include "core/kw_log.h"
 #include "net/kw_conn.h"
@@ -44,7 +45,7 @@ kw_conn *kw_conn_new(const kw_conn_config *cfg) {
 #ifdef KW_WITH_TLS
   if (cfg->security && cfg->security->tls) c->tp = &kw_transport_tls;
 #endif
-  c->rng = (uint32_t)(uintptr_t)c ^ (uint32_t)kw_now_ms();
+  c->rng = (uint32_t)kw_random_u64();
   c->fd = -1;
   c->next_corr = 1;
   kw_buf_init_grow(&c->out, cfg->mem);
@@ -62,7 +63,8 @@ kw_conn *kw_conn_new(const kw_conn_config *cfg) {
 static void drop_socket(kw_conn *c) {
   if (c->tctx) c->tp->close(c->tctx);
   c->tctx = NULL;
-  if (c->fd >= 0) close(c->fd);
+  if (c->fd >= 0 && c->tp == &kw_transport_hooked) kw_hooked_close_handle(c->fd); /* a handle, not an fd */
+  else if (c->fd >= 0) close(c->fd);
   c->fd = -1;
   kw_conn_auth_end(c);
   c->reauth_at = 0;
@@ -296,8 +298,42 @@ static int try_next_address(kw_conn *c, int64_t now) {
   return KW_ERR_CONNECT;
 }
 
+static int step(kw_conn *c, short revents, int64_t now);
+
+/* Through the simulator (core/kw_hooks.h): no resolver, no socket. A connect that
+ * succeeds continues as a completed TCP connect does: the ApiVersions request at once. */
+static int connect_hooked(kw_conn *c, const kw_hooks *h, int64_t now) {
+  if (c->cfg.security && c->cfg.security->tls) { /* kw_security_init refuses this first */
+    snprintf(c->why, sizeof c->why, "the simulator (kw_hooks) speaks plaintext only, not TLS");
+    c->last_error = KW_ERR_UNSUPPORTED_FEATURE;
+    return KW_ERR_UNSUPPORTED_FEATURE;
+  }
+  int handle = -1;
+  int err = h->connect(h->ud, c->cfg.host, c->cfg.port, &handle);
+  if (err || handle < 0) {
+    c->last_error = err == KW_ERR_RESOLVE ? KW_ERR_RESOLVE : KW_ERR_CONNECT;
+    return c->last_error;
+  }
+  c->tp = &kw_transport_hooked;
+  c->fd = handle;
+  c->last_error = 0;
+  c->now = now;
+  CONN_DBG(c, BROKER, "connected through the simulator (handle %d)", handle);
+  c->state = KW_CONN_HANDSHAKE;
+  c->state_deadline = now + c->cfg.connect_timeout_ms;
+  err = step(c, POLLOUT, now);
+  if (err) kw_conn_close(c, err);
+  return err;
+}
+
 int kw_conn_connect(kw_conn *c, int64_t now) {
   if (c->state != KW_CONN_DOWN) return KW_ERR_STATE;
+  const kw_hooks *h = kw_hooks_net();
+  if (h) return connect_hooked(c, h, now);
+  c->tp = &kw_transport_tcp;
+#ifdef KW_WITH_TLS
+  if (c->cfg.security && c->cfg.security->tls) c->tp = &kw_transport_tls;
+#endif
   char port[16];
   snprintf(port, sizeof port, "%d", c->cfg.port);
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};

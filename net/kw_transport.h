@@ -26,6 +26,10 @@ typedef struct kw_transport_ops {
 } kw_transport_ops;
 
 extern const kw_transport_ops kw_transport_tcp;
+/* Through the simulator's network hooks (core/kw_hooks.h); fd is its handle, which
+ * kw_hooked_close_handle gives back (never close(2)). */
+extern const kw_transport_ops kw_transport_hooked;
+void kw_hooked_close_handle(int handle);
 
 /* Nonblocking TCP connect to one resolved address: 0 connected, KW_ERR_WOULD_BLOCK
  * in progress (wait for POLLOUT, then kw_tcp_connect_result), or an error. */

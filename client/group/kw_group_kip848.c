@@ -6,9 +6,8 @@
  * JoinGroup, no SyncGroup, no client-side assignor. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 #include "core/kw_clock.h"
+#include "core/kw_hooks.h"
 #include "client/group/kw_group_int.h"
 #include "kwire/error.h"
 #include "proto/kw_kerr.h"
@@ -18,16 +17,8 @@
 static void make_member_id(kw_group *g) {
   static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   uint8_t raw[16];
-  FILE *f = fopen("/dev/urandom", "rb");
-  size_t n = f ? fread(raw, 1, sizeof raw, f) : 0;
-  if (f) fclose(f);
-  if (n != sizeof raw) { /* no urandom: time, pid and an address still make it unique enough */
-    uint64_t x = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)g;
-    for (size_t i = 0; i < sizeof raw; i++) {
-      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-      raw[i] = (uint8_t)x;
-    }
-  }
+  uint64_t x[2] = {kw_random_u64(), kw_random_u64()}; /* the simulator's under kw_hooks */
+  memcpy(raw, x, sizeof raw);
   char id[23];
   uint32_t acc = 0;
   int bits = 0, k = 0;

@@ -19,6 +19,7 @@
  * was written. */
 #include <stdio.h>
 #include <string.h>
+#include "core/kw_hooks.h"
 #include "core/kw_clock.h"
 #include "core/kw_log.h"
 #include "kwire/error.h"
@@ -113,7 +114,7 @@ static kw_ptopic *ptopic(kw_producer *p, const char *name) {
   memset(pt, 0, sizeof *pt);
   pt->t = t;
   kw_buf_init_grow(&pt->staged, p->mem);
-  kw_sticky_init(&pt->sticky, (uint32_t)(uintptr_t)pt ^ (uint32_t)p->n_topics);
+  kw_sticky_init(&pt->sticky, (uint32_t)kw_random_u64());
   t->prod = pt;
   p->topics[p->n_topics++] = pt;
   return pt;
