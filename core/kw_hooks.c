@@ -1,28 +1,29 @@
 /* The simulation seam (core/kw_hooks.h). */
 #define _POSIX_C_SOURCE 200809L
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 #include "core/kw_hooks.h"
 
 static kw_hooks installed;
+static bool installed_net; /* all five network calls given */
 const kw_hooks *kw_hooks_current;
 
 void kw_hooks_install(const kw_hooks *h) {
   if (!h) {
     kw_hooks_current = NULL;
+    installed_net = false;
     return;
   }
   installed = *h;
+  installed_net = h->connect && h->recv && h->sendv && h->close && h->poll;
   kw_hooks_current = &installed;
 }
 
 const kw_hooks *kw_hooks_active(void) { return kw_hooks_current; }
 
-const kw_hooks *kw_hooks_net(void) {
-  const kw_hooks *h = kw_hooks_current;
-  return h && h->connect ? h : NULL;
-}
+const kw_hooks *kw_hooks_net(void) { return kw_hooks_current && installed_net ? kw_hooks_current : NULL; }
 
 static uint64_t mix64(uint64_t x) { /* splitmix64's finalizer */
   x ^= x >> 30;

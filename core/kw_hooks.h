@@ -34,12 +34,13 @@ typedef struct kw_hooks {
 } kw_hooks;
 
 /* Copies *h (NULL: the real system again). Any pointer may be NULL (that part stays
- * real), except that connect, recv, sendv, close and poll come all together or not at
- * all. */
+ * real), except that connect, recv, sendv, close and poll come all together: when one
+ * of them is missing the network stays real (sockets and poll(2)). Under network hooks
+ * kw_client_fds hands out the simulator's handles. */
 void kw_hooks_install(const kw_hooks *h);
 /* The installed hooks, NULL when none. */
 const kw_hooks *kw_hooks_active(void);
-/* The network hooks when installed (connect and the rest), else NULL. */
+/* The hooks when all five network calls are installed, else NULL. */
 const kw_hooks *kw_hooks_net(void);
 /* The hook's value, else a fresh value from the system (/dev/urandom, else
  * time ^ pid ^ an address, mixed). */

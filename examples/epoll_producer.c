@@ -1,17 +1,17 @@
 /* Driving kwire from an existing epoll loop: the loop owns the waiting; kwire says
  * which sockets it wants watched (kw_client_fds), when it next needs a step without
- * I/O (kw_client_next_timeout), and does its work in kw_client_step.
+ * I/O (kw_client_next_timeout), and does its work in kw_client_step. The adapter in
+ * epoll_loop.h/.c does the translation; copy it along with this loop.
  *
  *   example_epoll_producer BROKERS TOPIC [COUNT]
  *
  * Produces COUNT OrderCreated events keyed by order id and prints what was delivered. */
 #define _POSIX_C_SOURCE 200809L
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
+#include "epoll_loop.h"
 #include "kwire.h"
 
 typedef struct app {
@@ -26,22 +26,6 @@ static void on_delivery(void *ud, const kw_delivery_report *dr) {
   } else {
     a->delivered++;
   }
-}
-
-/* Makes the epoll set match what kwire wants right now (sockets come and go as
- * brokers connect and reconnect, so this runs every iteration). */
-static int sync_epoll(int ep, kw_client *cl, kw_pollfd *fds, int max, int *registered, int *n_registered) {
-  int n = kw_client_fds(cl, fds, max);
-  if (n > max) n = max;
-  for (int i = 0; i < *n_registered; i++) epoll_ctl(ep, EPOLL_CTL_DEL, registered[i], NULL);
-  for (int i = 0; i < n; i++) {
-    struct epoll_event ev = {.events = ((fds[i].events & POLLIN) ? EPOLLIN : 0u) | ((fds[i].events & POLLOUT) ? EPOLLOUT : 0u),
-                             .data.fd = fds[i].fd};
-    epoll_ctl(ep, EPOLL_CTL_ADD, fds[i].fd, &ev);
-    registered[i] = fds[i].fd;
-  }
-  *n_registered = n;
-  return n;
 }
 
 int main(int argc, char **argv) {
@@ -65,6 +49,7 @@ int main(int argc, char **argv) {
   app a = {0, 0};
   kw_client_set_delivery_cb(cl, on_delivery, &a);
 
+  int queued = 0; /* what will get a delivery report */
   for (int i = 0; i < count; i++) {
     char key[32], event[128];
     int kn = snprintf(key, sizeof key, "order-%d", i % 100);
@@ -73,27 +58,25 @@ int main(int argc, char **argv) {
       fprintf(stderr, "queue full or error at %d\n", i);
       break;
     }
+    queued++;
   }
 
-  int ep = epoll_create1(0);
-  kw_pollfd fds[32];
-  int registered[32], n_registered = 0;
+  epoll_kw e = {.ep = epoll_create1(0)};
+  /* epoll_wait hands out at most 32 ready sockets per call; the others stay ready
+   * (level-triggered) and come with the next call: this bounds a turn, not the set. */
   struct epoll_event events[32];
-  while (a.delivered + a.failed < count) {
-    sync_epoll(ep, cl, fds, 32, registered, &n_registered);
+  while (a.delivered + a.failed < queued) {
+    if (epoll_kw_sync(&e, cl) < 0) {
+      fprintf(stderr, "out of memory\n");
+      break;
+    }
     int timeout = kw_client_next_timeout(cl);
-    int n = epoll_wait(ep, events, 32, timeout < 0 || timeout > 1000 ? 1000 : timeout);
-    /* Report readiness back in kwire's terms and let it work. */
-    for (int i = 0; i < n_registered; i++) fds[i].revents = 0;
-    for (int k = 0; k < n; k++)
-      for (int i = 0; i < n_registered; i++)
-        if (fds[i].fd == events[k].data.fd)
-          fds[i].revents = (short)(((events[k].events & EPOLLIN) ? POLLIN : 0) | ((events[k].events & EPOLLOUT) ? POLLOUT : 0) |
-                                   ((events[k].events & (EPOLLERR | EPOLLHUP)) ? POLLERR : 0));
-    kw_client_step(cl, fds, n_registered);
+    int n = epoll_wait(e.ep, events, 32, timeout < 0 || timeout > 1000 ? 1000 : timeout);
+    epoll_kw_step(&e, cl, events, n);
   }
   printf("delivered %d, failed %d\n", a.delivered, a.failed);
-  close(ep);
+  epoll_kw_free(&e);
+  close(e.ep);
   kw_client_destroy(cl);
-  return a.failed ? 1 : 0;
+  return a.failed || queued < count ? 1 : 0;
 }

@@ -20,7 +20,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,24 +237,7 @@ static void sweep(cstate *cs, bool idle) {
  * records with kw_consumer_poll(.., 0), so a record is printed as soon as its fetch
  * answer is read; see docs/kwcat.md for why not kw_consumer_poll with a timeout. */
 static void wait_client(kw_client *cl) {
-  static kw_pollfd *kf;
-  static struct pollfd *pf;
-  static int cap;
-  int n;
-  while ((n = kw_client_fds(cl, kf, cap)) > cap) { /* as many as the client has: none left unwatched */
-    kw_pollfd *k = realloc(kf, sizeof *k * (size_t)n);
-    struct pollfd *p = k ? realloc(pf, sizeof *p * (size_t)n) : NULL;
-    if (k) kf = k;
-    if (!p) kwcat_fatal("out of memory");
-    pf = p;
-    cap = n;
-  }
-  for (int i = 0; i < n; i++) pf[i] = (struct pollfd){kf[i].fd, kf[i].events, 0};
-  int wait = kw_client_next_timeout(cl);
-  if (wait < 0 || wait > IDLE_POLL_MS) wait = IDLE_POLL_MS;
-  int r = poll(pf, (nfds_t)n, wait);
-  for (int i = 0; i < n; i++) kf[i].revents = r > 0 ? pf[i].revents : 0;
-  kw_client_step(cl, kf, n);
+  if (kwcat_wait(cl, -1, IDLE_POLL_MS) == KW_ERR_NOMEM) kwcat_fatal("out of memory");
 }
 
 static void on_message(cstate *cs, const kw_message *m) {

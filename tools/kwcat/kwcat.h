@@ -78,6 +78,11 @@ int kwcat_produce(kwcat_opts *o);
 int kwcat_consume(kwcat_opts *o);
 /* -Q: the offset of each -t topic:partition:timestamp, printed as kcat does. */
 int kwcat_query_offsets(const kwcat_opts *o);
+/* Waits in one poll(2) for fd to be readable (fd < 0: none) or for the client's sockets
+ * (cl NULL: none) or its next timer, at most max_ms (-1: no limit), then steps the client
+ * with what is ready. 1: fd is readable; 0: it is not; KW_ERR_IO when poll(2) failed (a
+ * signal is not a failure: 0); KW_ERR_NOMEM when there was no room for every socket. */
+int kwcat_wait(kw_client *cl, int fd, int max_ms);
 
 /* Message output (output.c): -f tokens, the default format or the -J envelope. */
 typedef struct kwcat_tok kwcat_tok;

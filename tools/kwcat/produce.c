@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +18,6 @@
 #include <unistd.h>
 #include "kwcat.h"
 
-#define MAX_CLIENT_FDS 64
 #define POLL_EVERY 64 /* messages between two non-blocking polls while input streams in */
 
 typedef struct pstate {
@@ -98,18 +96,9 @@ static int wait_input(void *ud, int fd) {
   for (;;) {
     if (stop_flag) return -1;
     if (ps->fatal) bail();
-    bool run_client = ps->produced > 0;
-    kw_pollfd kf[MAX_CLIENT_FDS];
-    struct pollfd pf[MAX_CLIENT_FDS + 1];
-    int n = run_client ? kw_client_fds(ps->cl, kf, MAX_CLIENT_FDS) : 0;
-    if (n > MAX_CLIENT_FDS) n = MAX_CLIENT_FDS;
-    pf[0] = (struct pollfd){fd, POLLIN, 0};
-    for (int i = 0; i < n; i++) pf[i + 1] = (struct pollfd){kf[i].fd, kf[i].events, 0};
-    int r = poll(pf, (nfds_t)n + 1, run_client ? kw_client_next_timeout(ps->cl) : -1);
-    if (r < 0 && errno != EINTR) return -1;
-    for (int i = 0; i < n; i++) kf[i].revents = r > 0 ? pf[i + 1].revents : 0;
-    if (run_client) kw_client_step(ps->cl, kf, n);
-    if (r > 0 && pf[0].revents) return 0;
+    int r = kwcat_wait(ps->produced > 0 ? ps->cl : NULL, fd, -1);
+    if (r < 0) return -1;
+    if (r > 0) return 0;
   }
 }
 

@@ -5,16 +5,17 @@
  * no threads of its own): each turn polls every member with kw_consumer_poll(..., slice)
  * (2 ms by default); the rebalance callback of each reports its partitions to the shared
  * tracker, which decides when the group is balanced. --loop fds runs them instead as an
- * application's event loop would: one poll() over all their sockets (k_poll_all). The topic is expected to be empty:
- * what is timed is the group protocol, not fetching. */
+ * application's event loop would: one poll() over all their sockets (k_poll_all, through
+ * kwperf_poll_clients). The topic is expected to be empty: what is timed is the group
+ * protocol, not fetching. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <poll.h>
 #include <string.h>
 #include "kwire.h"
 #include "perf_common.h"
+#include "poll_clients.h"
 
 typedef struct kmember {
   kw_client *cl;
@@ -105,10 +106,7 @@ static int k_poll(void *p, int timeout_ms) {
  * for timers and sends, then one poll() over every member's sockets until the earliest
  * deadline (at most timeout_ms), then a step of each member with what is ready. */
 static int k_poll_all(void *const *ms, const bool *open, int n, int timeout_ms) {
-  enum { MAX_FDS = 64 };
-  kw_pollfd fds[PERF_RB_MEMBERS][MAX_FDS];
-  struct pollfd pfds[PERF_RB_MEMBERS * MAX_FDS];
-  int nf[PERF_RB_MEMBERS] = {0}, np = 0, wait = timeout_ms;
+  kw_client *cls[PERF_RB_MEMBERS] = {NULL};
   for (int i = 0; i < n && i < PERF_RB_MEMBERS; i++) {
     if (!open[i]) continue;
     kmember *m = ms[i];
@@ -119,21 +117,11 @@ static int k_poll_all(void *const *ms, const bool *open, int n, int timeout_ms) 
       return r;
     }
     kw_client_step(m->cl, NULL, 0);
-    int t = kw_client_next_timeout(m->cl);
-    if (t >= 0 && t < wait) wait = t;
-    nf[i] = kw_client_fds(m->cl, fds[i], MAX_FDS);
-    if (nf[i] > MAX_FDS) nf[i] = MAX_FDS;
-    for (int k = 0; k < nf[i]; k++) pfds[np++] = (struct pollfd){fds[i][k].fd, fds[i][k].events, 0};
+    cls[i] = m->cl;
   }
-  int r = poll(pfds, (nfds_t)np, wait);
-  np = 0;
-  for (int i = 0; i < n && i < PERF_RB_MEMBERS; i++) {
-    if (!open[i]) continue;
-    for (int k = 0; k < nf[i]; k++, np++) fds[i][k].revents = r > 0 ? pfds[np].revents : 0;
-    kmember *m = ms[i];
-    kw_client_step(m->cl, fds[i], nf[i]);
-  }
-  return 0;
+  int r = kwperf_poll_clients(cls, n < PERF_RB_MEMBERS ? n : PERF_RB_MEMBERS, timeout_ms);
+  if (r < 0) fprintf(stderr, "kwperf: poll: %s\n", kw_strerror(r));
+  return r;
 }
 
 static void k_close(void *p) {
