@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <time.h>
 #include "core/kw_clock.h"
+#include "kwire/client.h"
 #include "core/kw_hooks.h"
 
 int64_t kw_now_ms(void) {
@@ -19,3 +20,9 @@ int64_t kw_wall_ms(void) {
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* The public faces of the clocks and the seeds (kwire/client.h), for code layered on
+ * kwire (event/) that must run in a simulator's virtual time too. */
+int64_t kw_clock_monotonic_ms(void) { return kw_now_ms(); }
+int64_t kw_clock_wall_ms(void) { return kw_wall_ms(); }
+uint64_t kw_random64(void) { return kw_random_u64(); }

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "kwire/error.h"
 #include "event/kw_envelope.h"
+#include "kwire/client.h"
 #include "event/kw_json.h"
 
 #define MS_DAY 86400000LL
@@ -85,15 +86,9 @@ static int uuid_canon(const uint8_t *s, int32_t n, char out[37]) {
 
 int kw_uuid4(char out[37], uint64_t (*rnd)(void *ud), void *ud) {
   uint8_t b[16];
-  if (rnd) {
-    uint64_t x[2] = {rnd(ud), rnd(ud)};
-    memcpy(b, x, 16);
-  } else {
-    FILE *f = fopen("/dev/urandom", "rb");
-    size_t got = f && !setvbuf(f, NULL, _IONBF, 0) ? fread(b, 1, 16, f) : 0;
-    if (f) fclose(f);
-    if (got != 16) return KW_ERR_IO;
-  }
+  /* the library's randomness by default: a simulator's seed decides it too */
+  uint64_t x[2] = {rnd ? rnd(ud) : kw_random64(), rnd ? rnd(ud) : kw_random64()};
+  memcpy(b, x, 16);
   b[6] = (uint8_t)((b[6] & 0x0F) | 0x40); /* version 4 */
   b[8] = (uint8_t)((b[8] & 0x3F) | 0x80); /* variant 10 (RFC 9562) */
   for (int i = 0, j = 0; i < 16; i++) {

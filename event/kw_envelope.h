@@ -27,8 +27,7 @@ typedef struct kw_envelope {
 } kw_envelope;
 
 /* Appends an envelope to out. event_type: 1-255 bytes of UTF-8. event_id NULL: a fresh
- * UUID v4 from /dev/urandom (the one piece of I/O here, three system calls; pass your own
- * id from kw_uuid4() to avoid it). payload must be exactly one JSON value, nested at most
+ * UUID v4 from the library's randomness (kw_random64). payload must be exactly one JSON value, nested at most
  * 63 deep (the envelope adds a level to the reader's 64); it is copied verbatim without
  * surrounding whitespace (payload.ptr NULL = null). Returns 0, KW_ERR_INVALID_ARG (bad
  * argument or payload; nothing written), KW_ERR_IO (no randomness) or out's error.
@@ -41,7 +40,7 @@ int kw_envelope_encode(kw_buf *out, const char *event_type, int32_t event_versio
  * String fields may be escaped ("\u002B" and all); event_type is unescaped into out. */
 int kw_envelope_decode(kw_slice json, kw_envelope *out, char *reason, size_t reason_len);
 
-/* UUID v4 text from two draws of rnd (NULL: /dev/urandom). 0 or KW_ERR_IO. */
+/* UUID v4 text from two draws of rnd (NULL: the library's kw_random64). 0. */
 int kw_uuid4(char out[37], uint64_t (*rnd)(void *ud), void *ud);
 
 /* RFC 3339 UTC with milliseconds, "2026-11-28T05:50:46.123Z" (years 0000-9999). */

@@ -1,6 +1,6 @@
-/* What every event/ file shares that the public API does not give: the clocks and
- * allocation through a client's kw_mem. event/ is built on the public headers (include/kwire/) only, so
- * it reads the clocks itself rather than through the library's internal ones. */
+/* What every event/ file shares: the clocks (the library's, through the public
+ * kw_clock_* calls, so a simulator's virtual time reaches the router too) and
+ * allocation through a client's kw_mem. */
 #ifndef KW_EVENT_BASE_H
 #define KW_EVENT_BASE_H
 #include <stddef.h>

@@ -88,6 +88,12 @@ typedef struct kw_pollfd {
 KW_API int kw_client_fds(kw_client *cl, kw_pollfd *fds, int max);
 /* Milliseconds until the client needs a step even without I/O (0 = now, -1 = none). */
 KW_API int kw_client_next_timeout(kw_client *cl);
+/* The clocks and randomness the library itself reads: monotonic ms (timers), wall-clock
+ * ms (timestamps), 64 random bits. A simulator (kwsim) stands in for all three, so code
+ * layered on kwire that uses these runs in virtual time with it. */
+KW_API int64_t kw_clock_monotonic_ms(void);
+KW_API int64_t kw_clock_wall_ms(void);
+KW_API uint64_t kw_random64(void);
 /* Does the I/O the fds report ready and runs due timers; fds may be NULL/0 for timers only. */
 KW_API int kw_client_step(kw_client *cl, const kw_pollfd *fds, int n);
 
