@@ -37,4 +37,7 @@ int sim_consumer_workload(kw_sim *s, const char *topic, int32_t n_parts, bool tr
 int sim_group_workload(kw_sim *s, const char *topic, int32_t n_parts, uint64_t seed, bool trace, char *why,
                        size_t whylen);
 
+/* The event router: retries, dead letters, per-key order, offsets committed after success. */
+int sim_router_workload(kw_sim *s, bool trace, char *why, size_t whylen);
+
 #endif
