@@ -47,7 +47,7 @@ char *sim_new_member_id(kw_sim *s, kw_slice client_id) {
   size_t n = (size_t)client_id.len + 1 + 36 + 1;
   char *p = malloc(n);
   if (!p) return NULL;
-  int at = snprintf(p, n, "%.*s-", (int)client_id.len, (const char *)client_id.ptr);
+  int at = client_id.ptr ? snprintf(p, n, "%.*s-", (int)client_id.len, (const char *)client_id.ptr) : 0;
   for (int i = 0; i < 16; i++) at += snprintf(p + at, n - (size_t)at, "%s%02x", (i == 4 || i == 6 || i == 8 || i == 10) ? "-" : "", u.b[i]);
   return p;
 }

@@ -57,6 +57,13 @@ static sim_kmember *kfind(const sim_group *g, kw_slice id) {
 
 const sim_kmember *sim_848_member(const sim_group *g, kw_slice id) { return kfind(g, id); }
 
+static sim_kmember *by_instance(const sim_group *g, kw_slice inst) {
+  for (int i = 0; inst.ptr && i < g->n_km; i++)
+    if (g->km[i]->instance && sim_seq(g->km[i]->instance, inst)) return g->km[i];
+  return NULL;
+}
+
+
 static void kmember_free(sim_kmember *m) {
   for (int i = 0; i < m->n_subs; i++) free(m->subs[i]);
   free(m->subs);
@@ -262,19 +269,26 @@ static int cgh_answer(kw_sim *s, const sim_req *r, kw_buf *out, int16_t err, con
   return SIM_DONE;
 }
 
+/* Kafka's throwIfConsumerGroupHeartbeatRequestIsInvalid. */
 static int16_t cgh_validate(const sim_req *r, const kw_consumer_group_heartbeat_req *q) {
+  if ((r->ver >= 1 || q->member_epoch > 0 || q->member_epoch == -1) && !q->member_id.len)
+    return KW_KERR_INVALID_REQUEST; /* v1+: the client names itself */
   if (!q->group_id.len) return KW_KERR_INVALID_REQUEST;
-  if (q->member_epoch < -2) return KW_KERR_INVALID_REQUEST;
-  if (!q->member_id.len && (q->member_epoch != 0 || r->ver >= 1)) return KW_KERR_INVALID_REQUEST; /* v1: the client names itself */
-  if (q->member_epoch == -2 && !q->instance_id.ptr) return KW_KERR_INVALID_REQUEST;
+  if ((q->instance_id.ptr && !q->instance_id.len) || (q->rack_id.ptr && !q->rack_id.len)) return KW_KERR_INVALID_REQUEST;
   if (q->member_epoch == 0) {
-    if (q->rebalance_timeout_ms <= 0) return KW_KERR_INVALID_REQUEST;
-    if (q->n_subscribed_topic_names < 0) return KW_KERR_INVALID_REQUEST; /* regex subscriptions: not modelled */
-    if (q->n_topic_partitions > 0) return KW_KERR_INVALID_REQUEST;        /* a joining member owns nothing */
+    if (q->rebalance_timeout_ms == -1) return KW_KERR_INVALID_REQUEST;
+    if (q->n_topic_partitions != 0) return KW_KERR_INVALID_REQUEST; /* a joining member owns nothing (and says so) */
+    if (q->n_subscribed_topic_names < 0 && !q->subscribed_topic_regex.ptr) return KW_KERR_INVALID_REQUEST;
+  } else if (q->member_epoch == -2) {
+    if (!q->instance_id.ptr) return KW_KERR_INVALID_REQUEST;
+  } else if (q->member_epoch < -2) {
+    return KW_KERR_INVALID_REQUEST;
   }
-  if (q->subscribed_topic_regex.ptr) return KW_KERR_INVALID_REQUEST;
   if (q->server_assignor.ptr && !sim_seq("range", q->server_assignor) && !sim_seq("uniform", q->server_assignor))
     return KW_KERR_UNSUPPORTED_ASSIGNOR;
+  /* Regular-expression subscriptions (KIP-848 v1) are not modelled: refused rather than
+   * silently treated as no subscription. */
+  if (q->subscribed_topic_regex.ptr) return KW_KERR_INVALID_REQUEST;
   return 0;
 }
 
@@ -290,12 +304,12 @@ static bool owned_of(kw_sim *s, const kw_consumer_group_heartbeat_req *q, sim_tp
   return true;
 }
 
-static sim_kmember *knew(kw_sim *s, sim_group *g, const sim_req *r, const kw_consumer_group_heartbeat_req *q) {
+static sim_kmember *knew(kw_sim *s, sim_group *g, const kw_consumer_group_heartbeat_req *q) {
   sim_kmember **arr = realloc(g->km, sizeof *arr * (size_t)(g->n_km + 1));
   sim_kmember *m = arr ? calloc(1, sizeof *m) : NULL;
   if (arr) g->km = arr;
   if (!m) return NULL;
-  m->id = q->member_id.len ? sim_sdup(q->member_id) : sim_new_member_id(s, sim_client_id(s, r));
+  m->id = q->member_id.len ? sim_sdup(q->member_id) : sim_new_member_id(s, (kw_slice){NULL, 0}); /* v0: a bare uuid */
   m->instance = sim_sdup(q->instance_id);
   if (!m->id) {
     kmember_free(m);
@@ -309,6 +323,11 @@ static sim_kmember *knew(kw_sim *s, sim_group *g, const sim_req *r, const kw_con
 /* Epoch -1 leaves; -2 (a static member) steps out and keeps its partitions for now. */
 static int cgh_leave(kw_sim *s, sim_req *r, kw_buf *out, sim_group *g, const kw_consumer_group_heartbeat_req *q) {
   sim_kmember *m = kfind(g, q->member_id);
+  if (q->instance_id.ptr) { /* a static member leaves by its instance id, which must be its own */
+    sim_kmember *im = by_instance(g, q->instance_id);
+    if (im && !sim_seq(im->id, q->member_id)) return cgh_answer(s, r, out, KW_KERR_FENCED_INSTANCE_ID, NULL, 0, false);
+    m = im;
+  }
   if (!m) return cgh_answer(s, r, out, KW_KERR_UNKNOWN_MEMBER_ID, NULL, 0, false);
   cgh_answer(s, r, out, 0, m, q->member_epoch, false); /* before m may go away */
   if (q->member_epoch == -2 && m->instance) {
@@ -321,45 +340,55 @@ static int cgh_leave(kw_sim *s, sim_req *r, kw_buf *out, sim_group *g, const kw_
   return SIM_DONE;
 }
 
-/* The member a heartbeat is about, joined or checked (Kafka's epoch fencing). */
-static int16_t cgh_member(kw_sim *s, const sim_req *r, sim_group *g, const kw_consumer_group_heartbeat_req *q,
-                          const sim_tpset *owned, bool has_owned, sim_kmember **mp) {
-  sim_kmember *m = kfind(g, q->member_id);
-  if (q->member_epoch == 0) {
-    sim_kmember *im = NULL;
-    for (int i = 0; q->instance_id.ptr && i < g->n_km && !im; i++)
-      if (g->km[i]->instance && sim_seq(g->km[i]->instance, q->instance_id)) im = g->km[i];
-    if (im && im != m) {
-      if (!im->static_left) return KW_KERR_UNRELEASED_INSTANCE_ID;
-      char *id = q->member_id.len ? sim_sdup(q->member_id) : sim_new_member_id(s, sim_client_id(s, r));
-      if (!id) return KW_KERR_COORDINATOR_NOT_AVAILABLE;
-      sim_trace(s, "group %s: static member %s comes back as %s", g->id, im->instance, id);
-      free(im->id);
-      im->id = id; /* it takes the place and the partitions its previous incarnation held */
-      im->static_left = false;
-      *mp = im;
-      return 0;
-    }
-    if (m) { /* a known member starting over owns nothing: what it held is given out again */
-      m->assigned.n = m->revoking.n = 0;
-      m->epoch = m->prev_epoch = 0;
-      m->state = SIM_K_STABLE;
-      g->group_epoch++;
-    }
-    *mp = m ? m : knew(s, g, r, q);
-    return *mp ? 0 : KW_KERR_COORDINATOR_NOT_AVAILABLE;
-  }
-  if (!m) return KW_KERR_UNKNOWN_MEMBER_ID;
-  if (q->member_epoch > m->epoch) return KW_KERR_FENCED_MEMBER_EPOCH;
-  if (q->member_epoch < m->epoch) {
-    /* The answer that moved it to its epoch may be lost: the previous epoch is fine as
-     * long as it owns no more than it is assigned. */
+/* Kafka's epoch fencing: an epoch ahead of the member's is fenced; one behind only if it
+ * is the previous epoch (the answer that moved the member on may be lost) and the member
+ * owns no more than it is assigned. A known member sending epoch 0 is checked the same
+ * way: it stays fenced until its session ends and it is removed. */
+static int16_t check_epoch(const sim_kmember *m, int32_t epoch, const sim_tpset *owned, bool has_owned) {
+  if (epoch > m->epoch) return KW_KERR_FENCED_MEMBER_EPOCH;
+  if (epoch < m->epoch) {
     bool subset = has_owned;
     for (int i = 0; subset && i < owned->n; i++) subset = tps_has(&m->assigned, owned->v[i]);
-    if (q->member_epoch != m->prev_epoch || !subset) return KW_KERR_FENCED_MEMBER_EPOCH;
+    if (epoch != m->prev_epoch || !subset) return KW_KERR_FENCED_MEMBER_EPOCH;
   }
-  *mp = m;
   return 0;
+}
+
+/* A static member joining (epoch 0) under an instance id another member had: allowed
+ * only once that one stepped out (-2); it then takes its place and partitions at epoch 0. */
+static int16_t static_takeover(kw_sim *s, sim_group *g, sim_kmember *im, const kw_consumer_group_heartbeat_req *q) {
+  if (!im->static_left) return KW_KERR_UNRELEASED_INSTANCE_ID;
+  char *id = q->member_id.len ? sim_sdup(q->member_id) : sim_new_member_id(s, (kw_slice){NULL, 0});
+  if (!id) return KW_KERR_COORDINATOR_NOT_AVAILABLE;
+  sim_trace(s, "group %s: static member %s comes back as %s", g->id, im->instance, id);
+  free(im->id);
+  im->id = id;
+  im->static_left = false;
+  im->epoch = im->prev_epoch = 0;
+  return 0;
+}
+
+/* The member a heartbeat is about: joined (epoch 0), or found and checked. */
+static int16_t cgh_member(kw_sim *s, sim_group *g, const kw_consumer_group_heartbeat_req *q,
+                          const sim_tpset *owned, bool has_owned, sim_kmember **mp) {
+  sim_kmember *m = kfind(g, q->member_id);
+  sim_kmember *im = by_instance(g, q->instance_id);
+  if (q->member_epoch == 0 && im && im != m) {
+    int16_t err = static_takeover(s, g, im, q);
+    *mp = im;
+    return err;
+  }
+  if (q->member_epoch == 0 && !m) {
+    *mp = knew(s, g, q);
+    return *mp ? 0 : KW_KERR_COORDINATOR_NOT_AVAILABLE;
+  }
+  if (q->instance_id.ptr) { /* a static member: its instance must be known and be this member */
+    if (!im) return KW_KERR_UNKNOWN_MEMBER_ID;
+    if (im != m) return KW_KERR_FENCED_INSTANCE_ID;
+  }
+  if (!m) return KW_KERR_UNKNOWN_MEMBER_ID;
+  *mp = m;
+  return check_epoch(m, q->member_epoch, owned, has_owned);
 }
 
 int sim_h_consumer_group_heartbeat(kw_sim *s, sim_req *r, kw_buf *out) {
@@ -373,8 +402,11 @@ int sim_h_consumer_group_heartbeat(kw_sim *s, sim_req *r, kw_buf *out) {
   if (sim_fault(s, KW_SIM_ERROR)) return cgh_answer(s, r, out, faults[sim_rand_below(s, 3)], NULL, 0, false);
   int16_t err = sim_group_coord_error(s, r, q.group_id);
   if (!err) err = cgh_validate(r, &q);
-  sim_group *g = err ? NULL : sim_group_create(s, q.group_id);
-  if (!err && !g) err = KW_KERR_COORDINATOR_NOT_AVAILABLE;
+  /* Only a join creates the group; anything else about a group that is not there is
+   * about a member that is not there either. */
+  sim_group *g = err ? NULL : q.member_epoch == 0 ? sim_group_create(s, q.group_id) : sim_group_find(s, q.group_id);
+  if (!err && !g) err = q.member_epoch == 0 ? KW_KERR_COORDINATOR_NOT_AVAILABLE : KW_KERR_UNKNOWN_MEMBER_ID;
+  if (!err && q.member_epoch != 0 && g->type != SIM_G_CONSUMER) err = KW_KERR_UNKNOWN_MEMBER_ID;
   /* A classic group with members is not converted (Kafka's migration is not modelled). */
   if (!err && g->type == SIM_G_CLASSIC && g->n_cm > 0) err = KW_KERR_GROUP_ID_NOT_FOUND;
   if (err) return cgh_answer(s, r, out, err, NULL, 0, false);
@@ -387,7 +419,7 @@ int sim_h_consumer_group_heartbeat(kw_sim *s, sim_req *r, kw_buf *out) {
   bool has_owned = owned_of(s, &q, &owned);
   sim_kmember *m = NULL;
   int n_before = g->n_km;
-  err = cgh_member(s, r, g, &q, &owned, has_owned, &m);
+  err = cgh_member(s, g, &q, &owned, has_owned, &m);
   if (err) {
     free(owned.v);
     return cgh_answer(s, r, out, err, NULL, 0, false);

@@ -23,6 +23,17 @@ static sim_cmember *by_instance(const sim_group *g, kw_slice inst) {
   return NULL;
 }
 
+/* Kafka's ClassicGroup.validateMember: a static member's instance must map to this
+ * member id, and the member must exist. */
+static int16_t validate_member(const sim_group *g, kw_slice mid, kw_slice inst) {
+  if (inst.ptr) {
+    const sim_cmember *im = by_instance(g, inst);
+    if (!im) return KW_KERR_UNKNOWN_MEMBER_ID;
+    if (!sim_seq(im->id, mid)) return KW_KERR_FENCED_INSTANCE_ID;
+  }
+  return by_id(g, mid) ? 0 : KW_KERR_UNKNOWN_MEMBER_ID;
+}
+
 static void free_protos(sim_cmember *m) {
   for (int i = 0; i < m->n_protos; i++) {
     free(m->protos[i].name);
@@ -167,17 +178,19 @@ static const char *select_protocol(const sim_group *g) {
   return best;
 }
 
-/* The JoinGroup answer of the current generation for m (the leader gets every member). */
-static void join_answer(kw_sim *s, const sim_group *g, const sim_cmember *m, kw_buf *out, int16_t ver, int32_t corr) {
+/* The JoinGroup answer of the current generation for m, naming `leader` (NULL: the
+ * group's); the member it names gets every member's metadata. */
+static void join_answer(const sim_group *g, const sim_cmember *m, const char *leader, kw_buf *out, int16_t ver,
+                        int32_t corr) {
+  if (!leader) leader = g->leader;
   kw_join_group_resp resp;
   kw_msg_init(KW_SCHEMA_JOIN_GROUP_RESP, &resp);
   resp.generation_id = g->generation;
   resp.protocol_type = sim_sl(g->protocol_type);
   resp.protocol_name = sim_sl(g->protocol);
-  resp.leader = sim_sl(g->leader);
+  resp.leader = sim_sl(leader);
   resp.member_id = sim_str(m->id);
-  bool leader = g->leader && strcmp(g->leader, m->id) == 0;
-  kw_join_group_resp_member *mem = leader ? calloc((size_t)g->n_cm, sizeof *mem) : NULL;
+  kw_join_group_resp_member *mem = leader && strcmp(leader, m->id) == 0 ? calloc((size_t)g->n_cm, sizeof *mem) : NULL;
   for (int i = 0; mem && i < g->n_cm; i++) {
     kw_msg_init(KW_SCHEMA_JOIN_GROUP_RESP_MEMBER, &mem[i]);
     mem[i].member_id = sim_str(g->cm[i]->id);
@@ -190,19 +203,39 @@ static void join_answer(kw_sim *s, const sim_group *g, const sim_cmember *m, kw_
   sim_req rr = {.api = KW_API_JOIN_GROUP, .ver = ver, .corr = corr};
   sim_put_answer(out, &rr, &resp);
   free(mem);
-  (void)s;
 }
 
-/* PreparingRebalance ends when every member has rejoined (after the initial delay) or
- * the rebalance timeout passes: the members that did not rejoin are out. */
+/* The leader must be a member that rejoined: the old one if it did, else the first. */
+static bool elect_joined_leader(sim_group *g) {
+  const sim_cmember *l = g->leader ? by_id(g, sim_str(g->leader)) : NULL;
+  if (l && l->joined) return true;
+  for (int i = 0; i < g->n_cm; i++)
+    if (g->cm[i]->joined) {
+      free(g->leader);
+      g->leader = sim_sdup(sim_str(g->cm[i]->id));
+      return g->leader != NULL;
+    }
+  return false;
+}
+
+/* PreparingRebalance ends when every member (and every id handed out with
+ * MEMBER_ID_REQUIRED) has joined, after the initial delay, or when the rebalance timeout
+ * passes: dynamic members that did not rejoin are out; static ones stay (their session
+ * timeout decides). With nobody rejoined, Kafka waits another rebalance timeout. */
 static void try_complete_join(kw_sim *s, sim_group *g) {
   if (g->state != SIM_GS_PREPARING) return;
-  bool all = true;
+  bool all = g->n_pending == 0;
   for (int i = 0; i < g->n_cm; i++) all = all && g->cm[i]->joined;
   bool timed_out = s->now >= g->rebalance_deadline;
   if (!timed_out && (!all || s->now < g->join_not_before)) return;
   for (int i = g->n_cm - 1; i >= 0; i--)
-    if (!g->cm[i]->joined) remove_member(s, g, g->cm[i], "did not rejoin within the rebalance timeout");
+    if (!g->cm[i]->joined && !g->cm[i]->instance)
+      remove_member(s, g, g->cm[i], "did not rejoin within the rebalance timeout");
+  if (g->n_cm > 0 && !elect_joined_leader(g)) {
+    g->rebalance_deadline = s->now + max_rebalance_ms(g);
+    sim_trace(s, "group %s: no member rejoined, the rebalance waits on", g->id);
+    return;
+  }
   g->generation++;
   free(g->protocol);
   g->protocol = NULL;
@@ -213,14 +246,13 @@ static void try_complete_join(kw_sim *s, sim_group *g) {
   }
   const char *p = select_protocol(g);
   g->protocol = p ? sim_sdup(sim_str(p)) : NULL;
-  if (!g->leader) g->leader = sim_sdup(sim_str(g->cm[0]->id));
   g->state = SIM_GS_COMPLETING;
   g->sync_deadline = s->now + max_rebalance_ms(g);
   for (int i = 0; i < g->n_cm; i++) {
     sim_cmember *m = g->cm[i];
     m->last_seen = s->now;
     kw_buf_reset(&m->join_answer);
-    if (m->join_pending) join_answer(s, g, m, &m->join_answer, m->join_ver, m->join_corr);
+    if (m->join_pending) join_answer(g, m, NULL, &m->join_answer, m->join_ver, m->join_corr);
   }
   sim_trace(s, "group %s: generation %d, %d members, leader %s, protocol %s", g->id, g->generation, g->n_cm,
             g->leader ? g->leader : "-", g->protocol ? g->protocol : "-");
@@ -320,7 +352,11 @@ static int join_again(kw_sim *s, sim_req *r, const kw_join_group_req *q, kw_buf 
   sim_cmember *m = NULL;
   for (int i = 0; g && i < g->n_cm && !m; i++)
     if (g->cm[i]->join_pending && g->cm[i]->join_conn == r->conn && g->cm[i]->join_corr == r->corr) m = g->cm[i];
-  if (!m) return join_error(out, r, KW_KERR_UNKNOWN_MEMBER_ID, q->member_id); /* removed meanwhile */
+  if (!m) { /* removed meanwhile, or its static instance was taken over by a newer join */
+    const sim_cmember *im = g ? by_instance(g, q->group_instance_id) : NULL;
+    return join_error(out, r, im && !sim_seq(im->id, q->member_id) ? KW_KERR_FENCED_INSTANCE_ID : KW_KERR_UNKNOWN_MEMBER_ID,
+                      q->member_id);
+  }
   try_complete_join(s, g);
   if (m->join_answer.len > 0) {
     kw_buf_raw(out, m->join_answer.data, m->join_answer.len);
@@ -348,11 +384,11 @@ static int join_known(kw_sim *s, sim_group *g, sim_cmember *m, sim_req *r, const
   bool leader = g->leader && strcmp(g->leader, m->id) == 0;
   if (g->state == SIM_GS_PREPARING) return join_park(s, g, m, r, out);
   if (g->state == SIM_GS_COMPLETING && same) {
-    join_answer(s, g, m, out, r->ver, r->corr);
+    join_answer(g, m, NULL, out, r->ver, r->corr);
     return SIM_DONE;
   }
   if (g->state == SIM_GS_STABLE && same && !leader) {
-    join_answer(s, g, m, out, r->ver, r->corr);
+    join_answer(g, m, NULL, out, r->ver, r->corr);
     return SIM_DONE;
   }
   prepare_rebalance(s, g, leader ? "the leader rejoined" : "a member's protocols changed");
@@ -370,23 +406,48 @@ static int join_newcomer(kw_sim *s, sim_group *g, sim_cmember *m, sim_req *r, co
   return join_park(s, g, m, r, out);
 }
 
+/* A static member back with no id (restarted): it takes its old place under a new id
+ * and the old id is fenced. Kafka spares a Stable group a rebalance when the protocol
+ * stays the same, answering with the current generation and the leader as it was (so a
+ * leader that restarted does not assign again: a stable group would not pass it on). */
+static int join_static_again(kw_sim *s, sim_group *g, sim_cmember *m, char *id, sim_req *r, const kw_join_group_req *q,
+                             kw_buf *out) {
+  sim_trace(s, "group %s: static member %s replaces %s with %s", g->id, m->instance, m->id, id);
+  char *old_leader = g->leader ? sim_sdup(sim_str(g->leader)) : NULL;
+  if (g->leader && strcmp(g->leader, m->id) == 0) {
+    free(g->leader);
+    g->leader = sim_sdup(sim_str(id));
+  }
+  free(m->id);
+  m->id = id;
+  m->join_pending = false;
+  m->last_seen = s->now;
+  if (!set_protos(m, q)) {
+    free(old_leader);
+    return join_error(out, r, KW_KERR_COORDINATOR_NOT_AVAILABLE, q->member_id);
+  }
+  settle_member(m, q, r->ver);
+  bool answered = false;
+  if (g->state == SIM_GS_STABLE) {
+    const char *p = select_protocol(g);
+    answered = p && g->protocol && strcmp(p, g->protocol) == 0;
+    if (answered) join_answer(g, m, old_leader, out, r->ver, r->corr);
+    else prepare_rebalance(s, g, "a static member came back with other protocols");
+  } else if (g->state == SIM_GS_COMPLETING) {
+    prepare_rebalance(s, g, "a static member came back while the group synced");
+  }
+  free(old_leader);
+  return answered ? SIM_DONE : join_park(s, g, m, r, out);
+}
+
 /* A member without an id: v4+ dynamic members get one with MEMBER_ID_REQUIRED and must
  * come back with it; static members (group.instance.id) and v0-3 join at once. */
 static int join_new(kw_sim *s, sim_group *g, sim_req *r, const kw_join_group_req *q, kw_buf *out) {
-  char *id = sim_new_member_id(s, sim_client_id(s, r));
+  /* Kafka: "<group.instance.id>-<uuid>" for a static member, "<client.id>-<uuid>" otherwise */
+  char *id = sim_new_member_id(s, q->group_instance_id.ptr ? q->group_instance_id : sim_client_id(s, r));
   if (!id) return join_error(out, r, KW_KERR_COORDINATOR_NOT_AVAILABLE, q->member_id);
   sim_cmember *m = by_instance(g, q->group_instance_id);
-  if (m) { /* the same instance restarted: it takes the old member's place, the old id is fenced */
-    sim_trace(s, "group %s: static member %s replaces %s", g->id, m->instance, m->id);
-    if (g->leader && strcmp(g->leader, m->id) == 0) {
-      free(g->leader);
-      g->leader = sim_sdup(sim_str(id));
-    }
-    free(m->id);
-    m->id = id;
-    m->join_pending = false;
-    return join_known(s, g, m, r, q, out);
-  }
+  if (m) return join_static_again(s, g, m, id, r, q, out);
   if (!q->group_instance_id.ptr && r->ver >= 4) {
     sim_pending_id *arr = realloc(g->pending, sizeof *arr * (size_t)(g->n_pending + 1));
     if (!arr) {
@@ -454,21 +515,17 @@ int sim_h_join_group(kw_sim *s, sim_req *r, kw_buf *out) {
   sim_group *g = join_group_of(s, r, &q, &err);
   if (!g) return join_error(out, r, err, q.member_id);
   if (!q.member_id.len) return join_new(s, g, r, &q, out);
-  sim_cmember *m = by_id(g, q.member_id);
-  sim_cmember *im = by_instance(g, q.group_instance_id);
-  if (im && im != m) return join_error(out, r, KW_KERR_FENCED_INSTANCE_ID, q.member_id);
-  if (m && m->instance && !sim_seq(m->instance, q.group_instance_id))
-    return join_error(out, r, KW_KERR_FENCED_INSTANCE_ID, q.member_id);
-  if (m) return join_known(s, g, m, r, &q, out);
   for (int i = 0; i < g->n_pending; i++) /* back with the id MEMBER_ID_REQUIRED gave it */
     if (sim_seq(g->pending[i].id, q.member_id)) {
       char *id = g->pending[i].id;
       g->pending[i] = g->pending[--g->n_pending];
-      m = add_member(s, g, id, &q, sim_client_id(s, r));
+      sim_cmember *m = add_member(s, g, id, &q, sim_client_id(s, r));
       if (!m) return join_error(out, r, KW_KERR_COORDINATOR_NOT_AVAILABLE, q.member_id);
       return join_newcomer(s, g, m, r, &q, out);
     }
-  return join_error(out, r, KW_KERR_UNKNOWN_MEMBER_ID, q.member_id);
+  if ((err = validate_member(g, q.member_id, q.group_instance_id))) return join_error(out, r, err, q.member_id);
+  if (g->state == SIM_GS_EMPTY) return join_error(out, r, KW_KERR_UNKNOWN_MEMBER_ID, q.member_id);
+  return join_known(s, g, by_id(g, q.member_id), r, &q, out);
 }
 
 /* ---- SyncGroup, Heartbeat ---- */
@@ -481,14 +538,10 @@ static int16_t check_member(kw_sim *s, const sim_req *r, kw_slice gid, kw_slice 
   if (err) return err;
   sim_group *g = sim_group_find(s, gid);
   if (!g || g->type != SIM_G_CLASSIC) return KW_KERR_UNKNOWN_MEMBER_ID;
-  sim_cmember *im = by_instance(g, inst);
-  sim_cmember *m = by_id(g, mid);
-  if (im && im != m) return KW_KERR_FENCED_INSTANCE_ID;
-  if (!m) return KW_KERR_UNKNOWN_MEMBER_ID;
-  if (m->instance && !sim_seq(m->instance, inst)) return KW_KERR_FENCED_INSTANCE_ID;
+  if ((err = validate_member(g, mid, inst))) return err;
   if (gen != g->generation) return KW_KERR_ILLEGAL_GENERATION;
   *gp = g;
-  *mp = m;
+  *mp = by_id(g, mid);
   return 0;
 }
 
@@ -628,11 +681,8 @@ int16_t sim_classic_validate_commit(sim_group *g, kw_slice member, kw_slice inst
   bool empty = g->type != SIM_G_CLASSIC || g->state == SIM_GS_EMPTY;
   if (generation < 0 && empty) return 0; /* a simple consumer or an admin tool */
   if (generation >= 0 || member.len > 0 || instance.ptr) {
-    sim_cmember *im = by_instance(g, instance);
-    sim_cmember *m = by_id(g, member);
-    if (im && im != m) return KW_KERR_FENCED_INSTANCE_ID;
-    if (!m) return KW_KERR_UNKNOWN_MEMBER_ID;
-    if (m->instance && !sim_seq(m->instance, instance)) return KW_KERR_FENCED_INSTANCE_ID;
+    int16_t err = validate_member(g, member, instance);
+    if (err) return err;
     if (generation != g->generation) return KW_KERR_ILLEGAL_GENERATION;
   } else if (!empty) {
     return KW_KERR_UNKNOWN_MEMBER_ID;

@@ -130,7 +130,7 @@ char *sim_sdup(kw_slice v); /* NULL for a null slice or no memory */
 bool sim_seq(const char *a, kw_slice b); /* a (NULL = null) equals b */
 kw_slice sim_sl(const char *a);          /* NULL = null */
 kw_slice sim_client_id(kw_sim *s, const sim_req *r);
-char *sim_new_member_id(kw_sim *s, kw_slice client_id); /* "<client id>-<uuid>", as Kafka */
+char *sim_new_member_id(kw_sim *s, kw_slice prefix); /* "<prefix>-<uuid>"; a null prefix: "<uuid>" */
 kw_uuid sim_random_uuid(kw_sim *s);
 
 /* sim_group_classic.c */
