@@ -194,6 +194,9 @@ static void reconcile(kw_sim *s, sim_group *g, sim_kmember *m, const sim_tpset *
     else tps_add(&m->revoking, m->assigned.v[i]);
   tps_copy(&m->assigned, &keep);
   free(keep.v);
+  bool still_owned = !owned; /* not said: assume it still has them, as Kafka does */
+  for (int i = 0; owned && i < m->revoking.n && !still_owned; i++) still_owned = tps_has(owned, m->revoking.v[i]);
+  if (!still_owned) m->revoking.n = 0; /* it already let them go */
   if (m->revoking.n > 0) { /* give up first; the epoch moves once that is done */
     m->state = SIM_K_UNREVOKED;
     m->revoke_deadline = s->now + m->rebalance_ms;

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* fmemopen */
 /* kwsim's group coordinators (sim/sim_group*.c), driven request by request: each request
  * is encoded with kwire's codec, handed to the simulated broker's dispatch
  * (sim_broker_handle) as if it came off a connection, and its answer decoded. A parked
@@ -173,6 +174,7 @@ static void setup(int brokers) {
 
 static void teardown(void) {
   kw_sim_free(S);
+  S = NULL;
   kw_arena_destroy(A);
 }
 
@@ -387,6 +389,79 @@ Test(sim_group, static_member_fencing, .fini = teardown) {
   cr_assert_eq(hr.error_code, KW_KERR_FENCED_INSTANCE_ID);
   done(&c);
   free(id);
+}
+
+Test(sim_group, static_member_restart_keeps_its_place, .fini = teardown) {
+  setup(1);
+  call c;
+  join(&c, 1, 1, "", "inst-1", "x");
+  S->now += SIM_INITIAL_REBALANCE_DELAY_MS;
+  again(&c);
+  kw_join_group_resp r = join_resp(&c);
+  char *old = dup_slice(r.member_id);
+  cr_assert(strncmp(old, "inst-1-", 7) == 0, "Kafka names a static member after its instance id");
+  done(&c);
+  const char *ids[] = {old};
+  const char *as[] = {"all"};
+  sync_req(&c, 1, old, 1, 1, ids, as);
+  done(&c);
+
+  join(&c, 1, 2, "", "inst-1", "x"); /* the instance restarted: no id, same protocols */
+  r = join_resp(&c);
+  cr_assert_eq(r.error_code, 0, "a Stable group takes it back without a rebalance");
+  cr_assert_eq(r.generation_id, 1);
+  cr_assert(slice_is(r.leader, old), "the leader as it was, so it does not assign again");
+  cr_assert_eq(r.n_members, 0);
+  char *now_id = dup_slice(r.member_id);
+  cr_assert(strcmp(now_id, old) != 0);
+  done(&c);
+  cr_assert_eq(S->groups->g[0]->state, SIM_GS_STABLE);
+
+  kw_heartbeat_req q;
+  kw_msg_init(KW_SCHEMA_HEARTBEAT_REQ, &q);
+  q.group_id = sim_str("g");
+  q.generation_id = 1;
+  q.member_id = sim_str(old);
+  q.group_instance_id = sim_str("inst-1");
+  start(&c, KW_API_HEARTBEAT, 4, &q, 1, 1);
+  kw_heartbeat_resp hr;
+  answer(&c, &hr);
+  cr_assert_eq(hr.error_code, KW_KERR_FENCED_INSTANCE_ID, "the old incarnation is fenced");
+  done(&c);
+  sync_req(&c, 2, now_id, 1, 0, NULL, NULL);
+  kw_sync_group_resp sr;
+  answer(&c, &sr);
+  cr_assert_eq(sr.error_code, 0);
+  cr_assert(slice_is(sr.assignment, "all"), "it keeps the assignment it had");
+  done(&c);
+  free(old);
+  free(now_id);
+}
+
+Test(sim_group, pending_member_id_holds_the_rebalance, .fini = teardown) {
+  setup(1);
+  two t = two_members();
+  char *c_id = member_id_required(1); /* C got an id and has not joined with it yet */
+  call ja, jb;
+  join(&ja, 1, 1, t.a, NULL, "sub-A"); /* the leader rejoins: a rebalance */
+  join(&jb, 1, 2, t.b, NULL, "sub-B");
+  cr_assert_eq(ja.rc, SIM_PARK);
+  cr_assert_eq(jb.rc, SIM_PARK, "both members are in, but Kafka waits for the member it asked to come back");
+  call jc;
+  join(&jc, 1, 1, c_id, NULL, "sub-C");
+  kw_join_group_resp r = join_resp(&jc);
+  cr_assert_eq(r.error_code, 0);
+  cr_assert_eq(r.generation_id, 3);
+  again(&ja);
+  cr_assert_eq(join_resp(&ja).n_members, 3);
+  again(&jb);
+  cr_assert_eq(join_resp(&jb).generation_id, 3);
+  done(&ja);
+  done(&jb);
+  done(&jc);
+  free(c_id);
+  free(t.a);
+  free(t.b);
 }
 
 /* ---- offsets ---- */
@@ -656,6 +731,133 @@ Test(sim_group, kip848_session_timeout_frees_partitions, .fini = teardown) {
   expect_parts(b, "0123");
   cr_assert_eq(heartbeat848("A", 2, (const int[]){0, 1, -1}).err, KW_KERR_UNKNOWN_MEMBER_ID);
   (void)a;
+}
+
+static int16_t cgh_raw(const kw_consumer_group_heartbeat_req *q, int16_t ver) {
+  call c;
+  start(&c, KW_API_CONSUMER_GROUP_HEARTBEAT, ver, q, sim_groups_coordinator(S, "k", 1), 1);
+  kw_consumer_group_heartbeat_resp r;
+  answer(&c, &r);
+  done(&c);
+  return r.error_code;
+}
+
+Test(sim_group, kip848_request_checks_and_static_members, .fini = teardown) {
+  setup(1);
+  kw_slice names[] = {sim_str("t")};
+  kw_consumer_group_heartbeat_req_topic_partitions none;
+  kw_msg_init(KW_SCHEMA_CONSUMER_GROUP_HEARTBEAT_REQ_TOPIC_PARTITIONS, &none);
+  kw_consumer_group_heartbeat_req q;
+  kw_msg_init(KW_SCHEMA_CONSUMER_GROUP_HEARTBEAT_REQ, &q);
+  q.group_id = sim_str("k");
+  q.member_id = sim_str("");
+  q.rebalance_timeout_ms = 30000;
+  q.subscribed_topic_names = names;
+  q.n_subscribed_topic_names = 1;
+  q.topic_partitions = &none;
+  q.n_topic_partitions = 0;
+  cr_assert_eq(cgh_raw(&q, 1), KW_KERR_INVALID_REQUEST, "v1: the client names itself (KIP-1082)");
+  q.member_id = sim_str("S1");
+  q.server_assignor = sim_str("sticky");
+  cr_assert_eq(cgh_raw(&q, 1), KW_KERR_UNSUPPORTED_ASSIGNOR);
+  q.server_assignor = sim_str("uniform");
+  q.n_topic_partitions = -1;
+  cr_assert_eq(cgh_raw(&q, 1), KW_KERR_INVALID_REQUEST, "a join says it owns nothing");
+  q.n_topic_partitions = 0;
+  q.instance_id = sim_str("inst");
+  cr_assert_eq(cgh_raw(&q, 1), 0);
+  q.member_id = sim_str("S2");
+  cr_assert_eq(cgh_raw(&q, 1), KW_KERR_UNRELEASED_INSTANCE_ID, "the instance is still S1's");
+
+  q.member_id = sim_str("S1");
+  q.member_epoch = -2;
+  cr_assert_eq(cgh_raw(&q, 1), 0, "S1 steps out, keeping its partitions");
+  cgh other = heartbeat848("O", 0, NULL);
+  expect_parts(other, ""); /* S1's partitions wait for it */
+  q.member_id = sim_str("S2");
+  q.member_epoch = 0;
+  call c;
+  start(&c, KW_API_CONSUMER_GROUP_HEARTBEAT, 1, &q, sim_groups_coordinator(S, "k", 1), 1);
+  kw_consumer_group_heartbeat_resp r;
+  answer(&c, &r);
+  cr_assert_eq(r.error_code, 0, "the instance came back as S2");
+  cr_assert_not_null(r.assignment);
+  cr_assert_gt(r.assignment->n_topic_partitions, 0, "with the partitions S1 held");
+  done(&c);
+
+  cgh a = heartbeat848("A", 0, NULL);
+  cr_assert_eq(a.err, 0);
+  cr_assert_eq(heartbeat848("A", 0, NULL).err, 0, "epoch 0 again while its previous epoch is 0: the answer was lost");
+}
+
+Test(sim_group, kip848_fenced_member_rejoins_after_its_session, .fini = teardown) {
+  setup(1);
+  cgh a = heartbeat848("A", 0, NULL);
+  a = heartbeat848("A", 1, (const int[]){0, 1, 2, 3, -1});
+  heartbeat848("B", 0, NULL); /* group epoch 2: A moves on */
+  a = heartbeat848("A", 1, (const int[]){0, 1, -1});
+  cr_assert_eq(a.epoch, 2);
+  cr_assert_eq(heartbeat848("A", 0, NULL).err, KW_KERR_FENCED_MEMBER_EPOCH, "a known member cannot start over");
+  cr_assert_eq(heartbeat848("A", 3, NULL).err, KW_KERR_FENCED_MEMBER_EPOCH);
+
+  kw_offset_fetch_req_group fg;
+  kw_msg_init(KW_SCHEMA_OFFSET_FETCH_REQ_GROUP, &fg);
+  fg.group_id = sim_str("k");
+  fg.member_id = sim_str("A");
+  fg.member_epoch = 1;
+  fg.n_topics = -1;
+  kw_offset_fetch_req fq;
+  kw_msg_init(KW_SCHEMA_OFFSET_FETCH_REQ, &fq);
+  fq.groups = &fg;
+  fq.n_groups = 1;
+  call c;
+  start(&c, KW_API_OFFSET_FETCH, 9, &fq, 1, 1);
+  kw_offset_fetch_resp fr;
+  answer(&c, &fr);
+  cr_assert_eq(fr.groups[0].error_code, KW_KERR_STALE_MEMBER_EPOCH);
+  done(&c);
+  fg.member_epoch = 2;
+  start(&c, KW_API_OFFSET_FETCH, 9, &fq, 1, 1);
+  answer(&c, &fr);
+  cr_assert_eq(fr.groups[0].error_code, 0);
+  done(&c);
+
+  for (int i = 0; i < 10; i++) { /* A's failed heartbeats do not keep its session */
+    advance(SIM_848_HEARTBEAT_MS);
+    heartbeat848("B", 2, NULL);
+    heartbeat848("A", 0, NULL);
+  }
+  a = heartbeat848("A", 0, NULL);
+  cr_assert_eq(a.err, 0, "removed at the end of its session, A joins afresh");
+}
+
+/* ---- determinism ---- */
+
+static void run_once(char *trace, size_t cap) {
+  FILE *f = fmemopen(trace, cap, "w");
+  kw_sim_config cfg = {.seed = 7, .n_brokers = 3, .trace = f};
+  cfg.fault_ppm[KW_SIM_ERROR] = 300000;
+  S = kw_sim_new(&cfg);
+  A = kw_arena_new(NULL, 0);
+  kw_sim_create_topic(S, "t", 4, 1);
+  for (int i = 0; i < 20; i++) {
+    sim_groups_move_coordinator(S);
+    heartbeat848(i % 2 ? "A" : "B", 0, NULL);
+    advance(10);
+  }
+  kw_sim_free(S);
+  kw_arena_destroy(A);
+  S = NULL;
+  A = NULL;
+  fclose(f);
+}
+
+Test(sim_group, same_seed_same_run) {
+  static char one[1 << 16], two[1 << 16];
+  run_once(one, sizeof one);
+  run_once(two, sizeof two);
+  cr_assert_gt(strlen(one), 100);
+  cr_assert_str_eq(one, two);
 }
 
 /* ---- stand-ins for the parts not on this branch ---- */
