@@ -118,6 +118,11 @@ int32_t sim_groups_coordinator(kw_sim *s, const char *group, size_t len) {
   return c ? c->node : -1;
 }
 
+int32_t sim_txn_coordinator(kw_sim *s, const char *transactional_id, size_t len) {
+  sim_coord *c = coord_for(s, 1, (kw_slice){(const uint8_t *)transactional_id, (int32_t)len});
+  return c ? c->node : -1;
+}
+
 static void move_coord(kw_sim *s, sim_coord *c, int32_t to) {
   sim_trace(s, "coordinator of %s %s moves from broker %d to %d", c->key_type ? "transactional id" : "group", c->key,
             c->node, to);

@@ -120,6 +120,9 @@ struct sim_groups {
 };
 
 /* sim_group.c */
+/* The broker FindCoordinator names for a transactional id (key type 1), for the
+ * transaction handlers: it moves and fails over like a group's. */
+int32_t sim_txn_coordinator(kw_sim *s, const char *transactional_id, size_t len);
 struct sim_groups *sim_groups_get(kw_sim *s); /* created on first use; NULL: out of memory */
 sim_group *sim_group_find(kw_sim *s, kw_slice id);
 sim_group *sim_group_create(kw_sim *s, kw_slice id);

@@ -831,6 +831,47 @@ Test(sim_group, kip848_fenced_member_rejoins_after_its_session, .fini = teardown
   cr_assert_eq(a.err, 0, "removed at the end of its session, A joins afresh");
 }
 
+Test(sim_group, kip848_member_that_does_not_revoke_is_fenced, .fini = teardown) {
+  setup(1);
+  heartbeat848("A", 0, NULL);
+  const int all[] = {0, 1, 2, 3, -1}, none[] = {-1};
+  heartbeat848("A", 1, all);
+  heartbeat848("B", 0, NULL);
+  cgh a = heartbeat848("A", 1, all);
+  expect_parts(a, "01"); /* asked to give up 2 and 3 */
+  for (int i = 0; i < 7; i++) { /* A keeps heartbeating, still listing 2 and 3, past the rebalance timeout (30 s) */
+    advance(SIM_848_HEARTBEAT_MS);
+    cr_assert_eq(heartbeat848("B", 2, none).err, 0);
+    a = heartbeat848("A", 1, all);
+  }
+  cr_assert_eq(a.err, KW_KERR_UNKNOWN_MEMBER_ID, "fenced for not revoking within the rebalance timeout");
+  cgh b = heartbeat848("B", 3, none);
+  cr_assert_eq(b.epoch, 3);
+  expect_parts(b, "0123");
+}
+
+Test(sim_group, transactional_ids_have_coordinators_too, .fini = teardown) {
+  setup(3);
+  kw_slice keys[] = {sim_str("tx-1")};
+  kw_find_coordinator_req q;
+  kw_msg_init(KW_SCHEMA_FIND_COORDINATOR_REQ, &q);
+  q.key_type = 1;
+  q.coordinator_keys = keys;
+  q.n_coordinator_keys = 1;
+  call c;
+  start(&c, KW_API_FIND_COORDINATOR, 6, &q, 1, 1);
+  kw_find_coordinator_resp r;
+  answer(&c, &r);
+  cr_assert_eq(r.coordinators[0].error_code, 0);
+  cr_assert_eq(r.coordinators[0].node_id, sim_txn_coordinator(S, "tx-1", 4));
+  done(&c);
+  q.key_type = 2; /* share groups: not modelled */
+  start(&c, KW_API_FIND_COORDINATOR, 6, &q, 1, 1);
+  answer(&c, &r);
+  cr_assert_eq(r.coordinators[0].error_code, KW_KERR_INVALID_REQUEST);
+  done(&c);
+}
+
 /* ---- determinism ---- */
 
 static void run_once(char *trace, size_t cap) {
