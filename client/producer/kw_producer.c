@@ -686,20 +686,22 @@ static void send_to(kw_producer *p, kw_broker *br, int64_t now) {
     b->next = NULL;
     b->tp->inflight++;
   }
-  kw_conn_flush(conn);
-  if (p->set.acks == 0) { /* no answer will come: delivered as far as we can know */
-    for (int i = 0; i < rq->n; i++) {
-      rq->b[i]->tp->inflight--;
-      report_batch(p, rq->b[i], 0, 0, -1);
-    }
-    kw_free(p->mem, rq);
-  } else {
+  if (p->set.acks != 0) {
+    /* In the list of requests in flight before the flush: a flush that fails closes the
+     * connection and runs on_produce for it at once, which unlinks it. */
     rq->next = p->reqs;
     rq->prevp = &p->reqs;
     if (p->reqs) p->reqs->prevp = &rq->next;
     p->reqs = rq;
+    rq = NULL;
   }
-  rq = NULL;
+  kw_conn_flush(conn);
+  if (rq) { /* acks=0: no answer will come: delivered as far as we can know */
+    for (int i = 0; i < rq->n; i++) {
+      rq->b[i]->tp->inflight--;
+      report_batch(p, rq->b[i], 0, 0, -1);
+    }
+  }
 out:
   kw_free(p->mem, rq);
   kw_free(p->mem, tds);
