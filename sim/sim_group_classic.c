@@ -252,7 +252,10 @@ static void try_complete_join(kw_sim *s, sim_group *g) {
     sim_cmember *m = g->cm[i];
     m->last_seen = s->now;
     kw_buf_reset(&m->join_answer);
+    /* The join phase is over for it: its answer is out (Kafka sends it even to a closed
+     * connection) and its session timer runs again, whether or not it reads the answer. */
     if (m->join_pending) join_answer(g, m, NULL, &m->join_answer, m->join_ver, m->join_corr);
+    m->join_pending = false;
   }
   sim_trace(s, "group %s: generation %d, %d members, leader %s, protocol %s", g->id, g->generation, g->n_cm,
             g->leader ? g->leader : "-", g->protocol ? g->protocol : "-");
@@ -351,7 +354,9 @@ static int join_again(kw_sim *s, sim_req *r, const kw_join_group_req *q, kw_buf 
   sim_group *g = sim_group_find(s, q->group_id);
   sim_cmember *m = NULL;
   for (int i = 0; g && i < g->n_cm && !m; i++)
-    if (g->cm[i]->join_pending && g->cm[i]->join_conn == r->conn && g->cm[i]->join_corr == r->corr) m = g->cm[i];
+    if ((g->cm[i]->join_pending || g->cm[i]->join_answer.len > 0) && g->cm[i]->join_conn == r->conn &&
+        g->cm[i]->join_corr == r->corr)
+      m = g->cm[i];
   if (!m) { /* removed meanwhile, or its static instance was taken over by a newer join */
     const sim_cmember *im = g ? by_instance(g, q->group_instance_id) : NULL;
     return join_error(out, r, im && !sim_seq(im->id, q->member_id) ? KW_KERR_FENCED_INSTANCE_ID : KW_KERR_UNKNOWN_MEMBER_ID,

@@ -104,6 +104,8 @@ typedef struct sim_req { /* a request a broker is working on */
 typedef struct sim_conn {
   bool open;
   bool broken;        /* dropped: the client reads DISCONNECTED once its bytes are read */
+  bool closed_by_client; /* the broker still reads what was written before (TCP delivers
+                          * it); its answers go nowhere */
   int32_t node;
   uint64_t id;        /* order of creation, for traces */
   kw_buf in;          /* request bytes written by the client, not yet taken */

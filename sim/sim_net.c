@@ -14,8 +14,13 @@
 
 static kw_hooks hooks;
 
+/* A connection the cluster still has (a client may have closed its end). */
+static sim_conn *conn_live(kw_sim *s, int h) { return h >= 0 && h < s->n_conns && s->conns[h].open ? &s->conns[h] : NULL; }
+
+/* A connection as its client sees it: gone once the client closed it. */
 static sim_conn *conn_at(kw_sim *s, int h) {
-  return h >= 0 && h < s->n_conns && s->conns[h].open ? &s->conns[h] : NULL;
+  sim_conn *c = conn_live(s, h);
+  return c && !c->closed_by_client ? c : NULL;
 }
 
 static void free_answers(sim_conn *c) {
@@ -28,7 +33,7 @@ static void free_answers(sim_conn *c) {
 }
 
 void sim_net_break(kw_sim *s, int h) {
-  sim_conn *c = conn_at(s, h);
+  sim_conn *c = conn_live(s, h);
   if (!c || c->broken) return;
   sim_trace(s, "conn %llu to broker %d drops", (unsigned long long)c->id, c->node);
   c->broken = true;
@@ -128,11 +133,9 @@ static ssize_t h_sendv(void *ud, int h, const struct iovec *iov, int iovcnt) {
   return (ssize_t)take;
 }
 
-static void h_close(void *ud, int h) {
-  kw_sim *s = ud;
-  sim_conn *c = conn_at(s, h);
-  if (!c) return;
-  sim_trace(s, "conn %llu to broker %d closed by the client", (unsigned long long)c->id, c->node);
+/* The connection's end: nothing of it is left. */
+static void release(kw_sim *s, int h) {
+  sim_conn *c = &s->conns[h];
   free_answers(c);
   if (c->has_parked) free(c->parked_req.state);
   c->has_parked = false;
@@ -140,6 +143,18 @@ static void h_close(void *ud, int h) {
   kw_buf_free(&c->parked);
   kw_buf_free(&c->out);
   c->open = false;
+}
+
+/* A client's close: as over TCP, what it wrote before still reaches the broker (a
+ * LeaveGroup sent just before closing counts); only the answers are lost. */
+static void h_close(void *ud, int h) {
+  kw_sim *s = ud;
+  sim_conn *c = conn_at(s, h);
+  if (!c || c->closed_by_client) return;
+  sim_trace(s, "conn %llu to broker %d closed by the client", (unsigned long long)c->id, c->node);
+  c->closed_by_client = true;
+  free_answers(c);
+  if (c->broken || c->in.len == 0) release(s, h);
 }
 
 static short readiness(kw_sim *s, const struct pollfd *p) {
@@ -273,6 +288,10 @@ void sim_net_step(kw_sim *s) {
   for (int i = 0; i < n; i++)
     if (ready_to_take(s, &s->conns[order[i]])) take_request(s, order[i]);
   free(order);
+  for (int i = 0; i < s->n_conns; i++) { /* closed by their clients, and drained */
+    sim_conn *c = &s->conns[i];
+    if (c->open && c->closed_by_client && !c->has_parked && (c->broken || whole_request(c) == 0)) release(s, i);
+  }
 }
 
 int64_t sim_net_next_event(kw_sim *s) {

@@ -179,6 +179,8 @@ int sim_run_seed(const kw_sim_config *cfg, bool trace, sim_totals *totals, kw_si
   kw_sim_install(s);
   int rc = sim_producer_workload(s, trace, totals, why, whylen);
   if (!rc) rc = sim_consumer_workload(s, TOPIC, N_PARTS, trace, why, whylen);
+  if (!rc) rc = sim_group_workload(s, TOPIC, N_PARTS, cfg->seed, trace, why, whylen);
+  if (!rc) rc = sim_router_workload(s, trace, why, whylen);
   kw_sim_install(NULL);
   *st = kw_sim_get_stats(s);
   kw_sim_free(s);

@@ -6,6 +6,7 @@
  *   KW_SIM_SEEDS=N     seeds to run (default 200), from KW_SIM_FIRST (default 1)
  *   KW_SIM_SEED=S      one seed only (a replay)
  *   KW_SIM_TRACE=1     the cluster's events and the client's debug log on stderr
+ *   KW_SIM_NO_FAULTS=1 no faults at all (to tell a model or workload problem from a fault's)
  *   KW_SIM_TWICE=N     the first N seeds run twice, their traces compared byte for byte
  *                      (every request's bytes are in the trace, as a CRC)
  *   KW_SIM_NO_IDEMPOTENCE=1  the producer without idempotence: the invariants must
@@ -35,7 +36,7 @@ static void pick_faults(uint64_t seed, kw_sim_config *cfg) {
   for (int f = 0; f < KW_SIM_N_FAULTS; f++) {
     x ^= x >> 29;
     x *= 0xBF58476D1CE4E5B9ull;
-    cfg->fault_ppm[f] = (x >> 40) & 1 ? rate[f] : 0;
+    cfg->fault_ppm[f] = (x >> 40) & 1 && !getenv("KW_SIM_NO_FAULTS") ? rate[f] : 0;
   }
 }
 
