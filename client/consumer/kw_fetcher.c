@@ -630,7 +630,8 @@ void kw_fetcher_run(kw_fetcher *c, int64_t now) {
     if (c->parts[i]->retry_at > 0 && c->parts[i]->retry_at <= now) c->parts[i]->retry_at = 0;
   for (int i = 0; i < c->n_parts; i++) {
     kw_ctp *p = c->parts[i];
-    if (p->state != CTP_RESOLVE || p->in_flight || now < p->retry_at) continue;
+    bool waiting = p->state == CTP_RESOLVE || (p->state == CTP_FETCH && !p->head); /* for a start offset or a leader */
+    if (!waiting || p->in_flight || now < p->retry_at) continue;
     const kw_topic *t = p->t;
     if (p->partition >= t->n_parts) {
       /* Metadata from before the partition was added may predate it: a group assigned
@@ -643,6 +644,7 @@ void kw_fetcher_run(kw_fetcher *c, int64_t now) {
         stop_with(p, KW_ERR_UNKNOWN_TOPIC, 0, -1);
       continue; /* otherwise metadata is not there yet */
     }
+    if (p->state != CTP_RESOLVE) continue; /* it knows where to start: the fetch loop below */
     kw_conn *conn = t->parts[p->partition].leader >= 0 ? kw_cluster_conn(c->cl, t->parts[p->partition].leader, now) : NULL;
     if (conn) send_lookup(c, p, conn, now);
   }

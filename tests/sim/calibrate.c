@@ -94,6 +94,28 @@ static void read_back(obs *o, const char *bootstrap, const char *topic) {
   kw_client_destroy(cl);
 }
 
+/* What a consumer is told about offsets past the end (auto.offset.reset=error) and a
+ * topic that does not exist. */
+static void errors(obs *o, const char *bootstrap, const char *topic) {
+  kw_config *c = base_conf(bootstrap);
+  char err[256];
+  kw_config_set(c, "auto.offset.reset", "error", err, sizeof err);
+  kw_client *cl = kw_consumer_new(c, err, sizeof err);
+  kw_config_free(c);
+  IT_CHECK(cl != NULL, "%s", err);
+  kw_consumer_assign(cl, topic, 0, PER_PART + 5);
+  kw_consumer_assign(cl, "calibrate-no-such-topic", 0, 0);
+  int events = 0;
+  for (int k = 0; k < 300 && events < 2; k++) {
+    kw_message m;
+    if (kw_consumer_poll(cl, &m, 100) != 1 || !m.err) continue;
+    events++;
+    note(o, "event %s [%d]: %s %s", strcmp(m.topic, topic) == 0 ? "topic" : "missing topic", (int)m.partition,
+         kw_errname(m.err), m.err == KW_ERR_BROKER ? kw_kerr_name(m.kafka_error) : "");
+  }
+  kw_client_destroy(cl);
+}
+
 /* One member alone: every partition, commits, and reads the commits back. */
 static void group(obs *o, const char *bootstrap, const char *topic, const char *group_id, const char *protocol) {
   kw_config *c = base_conf(bootstrap);
@@ -131,6 +153,7 @@ static void group(obs *o, const char *bootstrap, const char *topic, const char *
 static void scenario(obs *o, const char *bootstrap, const char *topic, const char *tag) {
   produce(o, bootstrap, topic);
   read_back(o, bootstrap, topic);
+  errors(o, bootstrap, topic);
   char g[96];
   snprintf(g, sizeof g, "calibrate-classic-%s", tag);
   group(o, bootstrap, topic, g, "classic");
