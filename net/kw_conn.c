@@ -115,12 +115,25 @@ int kw_conn_fd(const kw_conn *c) { return c->fd; }
 int kw_conn_in_flight(const kw_conn *c) { return c->nq; }
 size_t kw_conn_unsent(const kw_conn *c) { return c->out.len; }
 
+/* Requests wait while the broker throttles this client (KIP-219): it answered with a
+ * throttle time and mutes the connection until then; writing meanwhile only fills its
+ * buffers, and a quota is the broker telling this client to slow down. */
+static bool throttled(const kw_conn *c) {
+  return c->throttled_until && c->state == KW_CONN_READY && kw_now_ms() < c->throttled_until;
+}
+
+void kw_conn_throttle(kw_conn *c, int32_t ms, int64_t now) {
+  if (ms <= 0 || now + ms <= c->throttled_until) return;
+  c->throttled_until = now + ms;
+  CONN_DBG(c, BROKER, "throttled by the broker for %d ms", (int)ms);
+}
+
 short kw_conn_events(const kw_conn *c) {
   switch (c->state) {
   case KW_CONN_DOWN: return 0;
   case KW_CONN_CONNECTING: return POLLOUT;
   case KW_CONN_HANDSHAKE: return c->hs_want;
-  default: return (short)(POLLIN | (c->out.len ? POLLOUT : 0) | (c->tctx ? c->tp->extra_events(c->tctx) : 0));
+  default: return (short)(POLLIN | (c->out.len && !throttled(c) ? POLLOUT : 0) | (c->tctx ? c->tp->extra_events(c->tctx) : 0));
   }
 }
 
@@ -130,6 +143,7 @@ int64_t kw_conn_deadline(const kw_conn *c) {
   for (int i = 0; i < c->nq; i++)
     if (c->q[i].deadline < d) d = c->q[i].deadline;
   if (c->state == KW_CONN_READY && c->reauth_at && !c->reauth_busy && c->reauth_at < d) d = c->reauth_at;
+  if (c->out.len && throttled(c) && c->throttled_until < d) d = c->throttled_until; /* then write */
   return d;
 }
 
@@ -351,6 +365,7 @@ int kw_conn_connect(kw_conn *c, int64_t now) {
 }
 
 static int flush_out(kw_conn *c) {
+  if (throttled(c)) return 0; /* kw_conn_deadline wakes the client when it ends */
   while (c->out.len) {
     struct iovec iov = {c->out.data, c->out.len};
     ssize_t n = c->tp->sendv(c->tctx, c->fd, &iov, 1);

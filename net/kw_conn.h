@@ -82,6 +82,9 @@ int kw_conn_request_timeout(kw_conn *c, int16_t api_key, int version, const void
 /* A request the broker does not answer (Produce with acks=0): queued for writing only. */
 int kw_conn_send_oneway(kw_conn *c, int16_t api_key, int version, const void *msg, int64_t now);
 /* Writes what is queued now, without waiting for the next step (lower latency). */
+/* The broker answered with throttle_time_ms > 0 (KIP-219): no request is written on
+ * this connection for ms (answers are still read), as the Java client does. */
+void kw_conn_throttle(kw_conn *c, int32_t ms, int64_t now);
 int kw_conn_flush(kw_conn *c);
 /* Bytes queued for writing and not yet accepted by the socket. */
 size_t kw_conn_unsent(const kw_conn *c);

@@ -27,6 +27,7 @@ struct kw_conn {
   int fd, last_error;
   struct addrinfo *addrs, *next_addr;
   int64_t state_deadline; /* connect / handshake timeout */
+  int64_t throttled_until; /* KIP-219: the broker asked for a pause (throttle_time_ms): no request is written before */
   int32_t next_corr;
   kw_buf out; /* encoded frames not yet written */
   kw_buf in;  /* bytes read, not yet a whole frame */

@@ -29,6 +29,7 @@ enum kw_sim_fault {
   KW_SIM_ELECTION,     /* a partition's leadership moves to another in-sync replica (per tick) */
   KW_SIM_COORD_MOVE,   /* a group coordinator moves (per tick) */
   KW_SIM_STALE_META,   /* a Metadata answer from before the last leadership change */
+  KW_SIM_THROTTLE,     /* a Produce or Fetch answer asks the client to pause (KIP-219) */
   KW_SIM_N_FAULTS
 };
 
@@ -69,6 +70,7 @@ void kw_sim_set_fault(kw_sim *s, enum kw_sim_fault f, uint32_t ppm);
 /* What the run did, for reports. */
 typedef struct kw_sim_stats {
   uint64_t requests, answers, connections;
+  uint64_t throttle_violations; /* bytes written on a connection the client was told to pause */
   uint64_t faults[KW_SIM_N_FAULTS];
 } kw_sim_stats;
 kw_sim_stats kw_sim_get_stats(const kw_sim *s);

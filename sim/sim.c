@@ -8,7 +8,7 @@
 
 static const char *const fault_names[KW_SIM_N_FAULTS] = {
     "drop-before", "drop-after", "delay", "short-io", "connect-fail",
-    "error",       "crash",      "election", "coordinator-move", "stale-metadata"};
+    "error",       "crash",      "election", "coordinator-move", "stale-metadata", "throttle"};
 
 const char *kw_sim_fault_name(enum kw_sim_fault f) {
   return f >= 0 && f < KW_SIM_N_FAULTS ? fault_names[f] : "unknown";

@@ -233,6 +233,7 @@ static void put_answer(kw_sim *s, sim_req *r, fetch_state *st, kw_fetch_resp_par
   kw_msg_init(KW_SCHEMA_FETCH_RESP, &resp);
   resp.error_code = st->error;
   resp.session_id = st->session_id;
+  if (r->ver >= 1) resp.throttle_time_ms = sim_throttle(s, r);
   resp.responses = kw_arena_alloc(&s->arena, sizeof *resp.responses * (size_t)(st->n > 0 ? st->n : 1));
   resp.n_responses = 0;
   sim_topic **owner = kw_arena_alloc(&s->arena, sizeof *owner * (size_t)(st->n > 0 ? st->n : 1));

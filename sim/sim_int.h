@@ -82,6 +82,7 @@ typedef struct sim_broker {
 typedef struct sim_answer { /* an answer on its way to the client */
   struct sim_answer *next;
   int64_t due;
+  int32_t throttle_ms; /* KIP-219: the pause it asks for, from when the client reads it */
   bool drop_conn; /* the connection breaks instead of delivering it */
   size_t len;
   uint8_t data[];
@@ -99,6 +100,7 @@ typedef struct sim_req { /* a request a broker is working on */
   bool final;         /* the park time is over: answer with what there is */
   void *state;        /* a parked handler's own (one malloc'd block: freed with free()
                        * by the network if the connection drops before the answer) */
+  int32_t throttle_ms; /* set by a handler whose answer throttles the client */
 } sim_req;
 
 typedef struct sim_conn {
@@ -115,6 +117,11 @@ typedef struct sim_conn {
   sim_answer *head, *tail; /* answers in flight, in order (Kafka answers a connection in order) */
   kw_buf out;         /* answer bytes the client can read now */
   size_t out_off;
+  /* KIP-219: once the client has read up to throttle_at, it must not write for
+   * throttle_ms; until then the broker reads nothing either (it mutes the channel). */
+  size_t throttle_at;
+  int32_t throttle_ms;
+  int64_t throttle_until, muted_until;
 } sim_conn;
 
 /* ---- the simulator ---- */
@@ -164,7 +171,9 @@ void sim_net_install(kw_sim *s, bool on);
 void sim_net_step(kw_sim *s);
 int64_t sim_net_next_event(kw_sim *s);
 /* Queues an answer frame on a connection, due after the network's latency. */
-void sim_net_answer(kw_sim *s, int conn, const uint8_t *frame, size_t len);
+void sim_net_answer(kw_sim *s, int conn, const uint8_t *frame, size_t len, int32_t throttle_ms);
+/* KIP-219 for a handler: with the THROTTLE fault, a pause for the client (0 without). */
+int32_t sim_throttle(kw_sim *s, sim_req *r);
 void sim_net_break(kw_sim *s, int conn);        /* the connection drops now */
 void sim_net_break_node(kw_sim *s, int32_t node); /* every connection to a broker */
 void sim_net_free(kw_sim *s);

@@ -48,13 +48,20 @@ void sim_net_break_node(kw_sim *s, int32_t node) {
     if (s->conns[i].open && s->conns[i].node == node) sim_net_break(s, i);
 }
 
-void sim_net_answer(kw_sim *s, int h, const uint8_t *frame, size_t len) {
+int32_t sim_throttle(kw_sim *s, sim_req *r) {
+  if (!sim_fault(s, KW_SIM_THROTTLE)) return 0;
+  r->throttle_ms = 50 + (int32_t)sim_rand_below(s, 451);
+  return r->throttle_ms;
+}
+
+void sim_net_answer(kw_sim *s, int h, const uint8_t *frame, size_t len, int32_t throttle_ms) {
   sim_conn *c = conn_at(s, h);
   if (!c || c->broken) return;
   sim_answer *a = malloc(sizeof *a + len);
   if (!a) return;
   a->next = NULL;
   a->len = len;
+  a->throttle_ms = throttle_ms;
   memcpy(a->data, frame, len);
   a->due = s->now + (int64_t)sim_rand_below(s, (uint64_t)s->cfg.latency_ms + 1);
   a->drop_conn = sim_fault(s, KW_SIM_DROP_AFTER);
@@ -108,7 +115,12 @@ static ssize_t h_recv(void *ud, int h, void *buf, size_t len) {
   if (n > 1 && sim_fault(s, KW_SIM_SHORT_IO)) n = 1 + (size_t)sim_rand_below(s, n - 1);
   memcpy(buf, c->out.data + c->out_off, n);
   c->out_off += n;
+  if (c->throttle_ms && c->out_off >= c->throttle_at) { /* read it: from now on, a pause */
+    c->throttle_until = s->now + c->throttle_ms;
+    c->throttle_ms = 0;
+  }
   if (c->out_off == c->out.len) {
+    if (c->throttle_ms) c->throttle_at = 0;
     kw_buf_reset(&c->out);
     c->out_off = 0;
   }
@@ -124,6 +136,10 @@ static ssize_t h_sendv(void *ud, int h, const struct iovec *iov, int iovcnt) {
   for (int i = 0; i < iovcnt; i++) total += iov[i].iov_len;
   size_t take = total;
   if (take > 1 && sim_fault(s, KW_SIM_SHORT_IO)) take = 1 + (size_t)sim_rand_below(s, take - 1);
+  if (take > 0 && s->now < c->throttle_until) {
+    s->stats.throttle_violations++;
+    sim_trace(s, "conn %llu: the client wrote while told to pause", (unsigned long long)c->id);
+  }
   size_t left = take;
   for (int i = 0; i < iovcnt && left > 0; i++) {
     size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
@@ -205,7 +221,8 @@ static size_t whole_request(sim_conn *c) {
 }
 
 static bool ready_to_take(kw_sim *s, const sim_conn *c) {
-  return c->open && !c->broken && !c->has_parked && s->brokers[c->node].up && c->in.len >= 4;
+  return c->open && !c->broken && !c->has_parked && s->brokers[c->node].up && c->in.len >= 4 &&
+         s->now >= c->muted_until;
 }
 
 static void run_request(kw_sim *s, int h, sim_req *r) {
@@ -218,7 +235,7 @@ static void run_request(kw_sim *s, int h, sim_req *r) {
     c->parked_req = *r;
   } else {
     c->has_parked = false;
-    if (rc == SIM_DONE && out.len > 0) sim_net_answer(s, h, out.data, out.len);
+    if (rc == SIM_DONE && out.len > 0) sim_net_answer(s, h, out.data, out.len, r->throttle_ms);
   }
   kw_buf_free(&out);
   kw_arena_reset(&s->arena);
@@ -263,6 +280,11 @@ void sim_net_step(kw_sim *s) {
         break;
       }
       kw_buf_raw(&c->out, a->data, a->len);
+      if (a->throttle_ms > 0) { /* Kafka mutes the channel once the answer is sent */
+        c->throttle_at = c->out.len;
+        c->throttle_ms = a->throttle_ms;
+        c->muted_until = s->now + a->throttle_ms;
+      }
       free(a);
     }
   }
@@ -300,6 +322,7 @@ int64_t sim_net_next_event(kw_sim *s) {
     sim_conn *c = &s->conns[i];
     if (!c->open || c->broken) continue;
     if (ready_to_take(s, c) && whole_request(c) > 0) return s->now;
+    if (c->muted_until > s->now && whole_request(c) > 0 && c->muted_until < next) next = c->muted_until;
     if (c->head && c->head->due < next) next = c->head->due;
     if (c->has_parked && c->parked_req.park_until < next) next = c->parked_req.park_until;
   }

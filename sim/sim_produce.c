@@ -184,6 +184,7 @@ int sim_h_produce(kw_sim *s, sim_req *r, kw_buf *out) {
   }
   free(st);
   r->state = NULL;
+  if (r->ver >= 1) resp.throttle_time_ms = sim_throttle(s, r);
   sim_put_answer(out, r, &resp);
   return SIM_DONE;
 }

@@ -414,6 +414,10 @@ static void on_fetch(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   kw_arena_init(&a, c->mem, 0);
   kw_fetch_resp resp;
   if (!err) err = kw_response_decode(key, ver, body, &a, &resp);
+  if (!err && resp.throttle_time_ms > 0) { /* KIP-219: the broker's quota; its answer came, so the broker is known */
+    kw_broker *br = kw_cluster_broker(c->cl, fc->node);
+    if (br && br->conn) kw_conn_throttle(br->conn, resp.throttle_time_ms, now);
+  }
   fsession *s = session_for(c, fc->node);
   bool session_lost = err || resp.error_code == KW_KERR_FETCH_SESSION_ID_NOT_FOUND ||
                       resp.error_code == KW_KERR_INVALID_FETCH_SESSION_EPOCH;

@@ -451,6 +451,7 @@ static bool proves_gap(const kw_ptp *tp, const kw_pbatch *b, int16_t kerr) {
 
 typedef struct preq {
   kw_producer *p;
+  kw_conn *conn; /* its connection (alive while its answer is handled) */
   struct preq *next, **prevp;
   int n;
   kw_pbatch *b[];
@@ -582,6 +583,7 @@ static void on_produce(void *ud, int err, int16_t key, int16_t ver, kw_rd *body)
   kw_arena_init(&a, p->mem, 0);
   kw_produce_resp resp;
   if (!err) err = kw_response_decode(key, ver, body, &a, &resp);
+  if (!err && resp.throttle_time_ms > 0) kw_conn_throttle(rq->conn, resp.throttle_time_ms, now); /* KIP-219 */
   if (!err) {
     for (int32_t t = 0; t < resp.n_responses; t++) {
       const kw_produce_resp_topic_produce_response *tr = &resp.responses[t];
@@ -649,6 +651,7 @@ static void send_to(kw_producer *p, kw_broker *br, int64_t now) {
   kw_produce_req_partition_produce_data *pds = kw_alloc(p->mem, sizeof *pds * (size_t)n);
   if (!rq || !tds || !pds) goto out;
   rq->p = p;
+  rq->conn = conn;
   rq->n = 0;
   int ntd = 0;
   for (int i = 0; i < p->n_topics; i++) {

@@ -183,6 +183,10 @@ int sim_run_seed(const kw_sim_config *cfg, bool trace, sim_totals *totals, kw_si
   if (!rc) rc = sim_router_workload(s, trace, why, whylen);
   kw_sim_install(NULL);
   *st = kw_sim_get_stats(s);
+  /* KIP-219: a client told to pause writes nothing on that connection until it ends */
+  if (!rc && st->throttle_violations)
+    rc = snprintf(why, whylen, "the clients wrote %llu times on connections they were told to pause",
+                  (unsigned long long)st->throttle_violations) > 0;
   kw_sim_free(s);
   return rc;
 }

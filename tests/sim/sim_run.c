@@ -31,7 +31,7 @@ static void pick_faults(uint64_t seed, kw_sim_config *cfg) {
       [KW_SIM_DROP_BEFORE] = 3000, [KW_SIM_DROP_AFTER] = 3000, [KW_SIM_DELAY] = 1000,
       [KW_SIM_SHORT_IO] = 50000,   [KW_SIM_CONNECT_FAIL] = 30000, [KW_SIM_ERROR] = 10000,
       [KW_SIM_CRASH] = 3000,       [KW_SIM_ELECTION] = 5000,   [KW_SIM_COORD_MOVE] = 2000,
-      [KW_SIM_STALE_META] = 50000};
+      [KW_SIM_STALE_META] = 50000, [KW_SIM_THROTTLE] = 20000};
   uint64_t x = seed * 0x9E3779B97F4A7C15ull;
   for (int f = 0; f < KW_SIM_N_FAULTS; f++) {
     x ^= x >> 29;
