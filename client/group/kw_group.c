@@ -326,7 +326,8 @@ int kw_group_leave(kw_group *g, bool *done, int64_t now) {
     if (done) *done = true;
     return err;
   }
-  bool send = !g->set.instance_id && g->member_id && g->member_id[0] && g->generation >= 0;
+  /* joined or still joining: any member id the group gave us (Java's maybeLeaveGroup) */
+  bool send = !g->set.instance_id && g->member_id && g->member_id[0];
   kw_conn *conn = send ? kw_grp_coordinator_conn(g, now) : NULL;
   g->state = G_IDLE;
   g->epoch++;

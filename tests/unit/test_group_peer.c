@@ -20,8 +20,11 @@ typedef struct coord {
   int16_t gen1_offset_error;   /* OffsetFetch's partition error while in generation 1 */
   bool gen1_rebalance;         /* in generation 1, heartbeats after SyncGroup say REBALANCE_IN_PROGRESS */
   int16_t commit_errors[4];    /* the first OffsetCommits' answers (every partition), then none */
+  bool member_id_required;     /* the first JoinGroup is answered MEMBER_ID_REQUIRED (KIP-394) */
+  int32_t hold_join_ms;        /* later JoinGroups are answered this late (a rebalance waiting) */
   /* seen */
-  int n_join, n_sync, n_offset_fetch, n_heartbeat, n_commit;
+  int n_join, n_sync, n_offset_fetch, n_heartbeat, n_commit, n_leave;
+  char left[32]; /* the member id the last LeaveGroup named */
   int generation;
   int owned_at_join[8];    /* partitions m1 said it owned, per JoinGroup */
   int assigned_at_sync[8]; /* partitions the leader gave m1, per SyncGroup */
@@ -109,6 +112,15 @@ static void join_group(fb *b, coord *k, int16_t ver, int32_t corr, kw_rd *body, 
   cr_assert_geq(q.n_protocols, 1);
   if (k->n_join < 8) k->owned_at_join[k->n_join] = owned_in(q.protocols[0].metadata, a);
   k->n_join++;
+  if (k->member_id_required && q.member_id.len == 0) {
+    kw_join_group_resp r;
+    kw_msg_init(KW_SCHEMA_JOIN_GROUP_RESP, &r);
+    r.error_code = KW_KERR_MEMBER_ID_REQUIRED;
+    r.member_id = fb_str("m1");
+    r.generation_id = -1;
+    fb_put_answer(out, KW_API_JOIN_GROUP, ver, corr, &r);
+    return;
+  }
   k->generation++;
   kw_join_group_resp_member m[2];
   kw_msg_init(KW_SCHEMA_JOIN_GROUP_RESP_MEMBER, &m[0]);
@@ -230,7 +242,12 @@ static void offset_commit(coord *k, int16_t ver, int32_t corr, kw_rd *body, kw_b
   fb_put_answer(out, KW_API_OFFSET_COMMIT, ver, corr, &r);
 }
 
-static void leave_group(int16_t ver, int32_t corr, kw_buf *out) {
+static void leave_group(coord *k, int16_t ver, int32_t corr, kw_rd *body, kw_buf *out, kw_arena *a) {
+  kw_leave_group_req q;
+  cr_assert_eq(kw_request_decode(KW_API_LEAVE_GROUP, ver, body, a, &q), 0);
+  kw_slice id = q.n_members > 0 ? q.members[0].member_id : q.member_id;
+  k->n_leave++;
+  snprintf(k->left, sizeof k->left, "%.*s", (int)id.len, (const char *)id.ptr);
   kw_leave_group_resp r;
   kw_msg_init(KW_SCHEMA_LEAVE_GROUP_RESP, &r);
   r.n_members = 0;
@@ -241,12 +258,12 @@ static int32_t coord_answer(fb *b, int16_t api, int16_t ver, int32_t corr, kw_rd
   coord *k = b->ud;
   switch (api) {
   case KW_API_FIND_COORDINATOR: find_coordinator(b, ver, corr, body, out, a); return 0;
-  case KW_API_JOIN_GROUP: join_group(b, k, ver, corr, body, out, a); return 0;
+  case KW_API_JOIN_GROUP: join_group(b, k, ver, corr, body, out, a); return k->n_join > 1 ? k->hold_join_ms : 0;
   case KW_API_SYNC_GROUP: sync_group(k, ver, corr, body, out, a); return 0;
   case KW_API_HEARTBEAT: heartbeat(k, ver, corr, body, out, a); return 0;
   case KW_API_OFFSET_FETCH: offset_fetch(k, ver, corr, body, out, a); return 0;
   case KW_API_OFFSET_COMMIT: offset_commit(k, ver, corr, body, out, a); return 0;
-  case KW_API_LEAVE_GROUP: leave_group(ver, corr, out); return 0;
+  case KW_API_LEAVE_GROUP: leave_group(k, ver, corr, body, out, a); return 0;
   default: return -1;
   }
 }
@@ -439,6 +456,27 @@ Test(group_peer, commit_retried_while_the_coordinator_loads) {
   cr_assert_eq(kerr, 0);
   cr_assert_eq(read_coord(&b, &k).n_commit, 3);
   cr_assert_eq(t.lost + t.revoked, 0);
+  kw_client_destroy(cl);
+  fb_stop(&b);
+}
+
+/* A member that closes while its JoinGroup waits for the rebalance (it already has a
+ * member id from MEMBER_ID_REQUIRED) leaves with LeaveGroup, as the Java consumer does
+ * (maybeLeaveGroup: any member id, joined or joining); otherwise the group counts it in
+ * until its session expires, and the rebalance waits for it. Before, kwire sent
+ * LeaveGroup only once a join had completed. */
+Test(group_peer, a_member_closing_while_joining_leaves_the_group) {
+  fb b;
+  coord k = {.member_id_required = true, .hold_join_ms = 300};
+  start(&b, &k);
+  kw_client *cl = member(&b, "range");
+  kw_message m;
+  for (int i = 0; i < 200 && read_coord(&b, &k).n_join < 2; i++) kw_consumer_poll(cl, &m, 10);
+  cr_assert_eq(read_coord(&b, &k).n_join, 2, "the member never joined with its member id");
+  cr_assert_eq(kw_consumer_close(cl, 3000), KW_OK);
+  coord seen = read_coord(&b, &k);
+  cr_assert_eq(seen.n_leave, 1, "LeaveGroups: %d", seen.n_leave);
+  cr_assert_str_eq(seen.left, "m1");
   kw_client_destroy(cl);
   fb_stop(&b);
 }
