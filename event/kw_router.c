@@ -226,6 +226,7 @@ kw_event_result kw_router_dispatch(kw_event_router *r, const char *topic, int32_
 static int take_record(kw_event_router *r, const kw_message *m) {
   char error[256];
   bool skip, stop;
+  kw_router_drop_held(r, m->topic, m->partition);
   kw_event_result res = kw_router_dispatch(r, m->topic, m->partition, m->offset, m->key, m->key_len, m->value,
                                            m->value_len, 1, error, sizeof error, &skip, &stop);
   if (stop) {

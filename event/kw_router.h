@@ -38,6 +38,7 @@ typedef struct kw_held {
   int64_t first_failure, last_failure; /* wall ms, for the dead-letter headers */
   int64_t retry_at;                    /* monotonic ms */
   char error[256];
+  bool abandoned; /* its partition was assigned again: finishing it stores nothing (kw_router_drop_held) */
 } kw_held;
 
 struct kw_event_router {
@@ -70,6 +71,10 @@ void kw_router_done_with(kw_event_router *r, const char *topic, int32_t partitio
 /* Holds a record that failed on its first try (pausing its partition): NULL when out
  * of memory. */
 kw_held *kw_router_hold(kw_event_router *r, const kw_message *m, kw_event_result first_result, const char *error);
+/* Drops the records held for a partition: a record of it came from the consumer, so the
+ * partition was revoked and assigned again (which pauses nothing) and the consumer
+ * starts over from the committed offset, at or before them. */
+void kw_router_drop_held(kw_event_router *r, const char *topic, int32_t partition);
 /* Moves held records along at `now` (monotonic): retries that are due, dead letters to
  * send, acknowledged ones released. Returns how many finished. */
 int kw_router_work_held(kw_event_router *r, int64_t now);

@@ -66,6 +66,24 @@ static void release(kw_event_router *r, int i) {
   r->held[i] = r->held[--r->n_held];
 }
 
+/* A held record's partition is paused, so a record of that partition comes from the
+ * consumer again only after the partition was revoked and assigned again: a new
+ * assignment is not paused, and the consumer starts over from the committed offset, at
+ * or before the held records, which come again in order. Finishing the old ones as well
+ * would release the partition under the new hold (later events overtaking it) and store
+ * an offset behind the ones stored since. A record whose dead letter is on its way is
+ * only marked: the delivery report still points at it. */
+void kw_router_drop_held(kw_event_router *r, const char *topic, int32_t partition) {
+  for (int i = 0; i < r->n_held; i++) {
+    kw_held *h = r->held[i];
+    if (h->abandoned || h->partition != partition || strcmp(h->topic, topic) != 0) continue;
+    h->abandoned = true;
+    if (h->state == KW_HELD_DLQ_WAIT) continue;
+    free_one(r->mem, h);
+    r->held[i--] = r->held[--r->n_held];
+  }
+}
+
 void kw_router_free_held(kw_event_router *r) {
   for (int i = 0; i < r->n_held; i++) free_one(r->mem, r->held[i]);
   kw_ev_free(r->mem, r->held);
@@ -137,6 +155,13 @@ int kw_router_work_held(kw_event_router *r, int64_t now) {
   int finished = 0;
   for (int i = 0; i < r->n_held; i++) {
     kw_held *h = r->held[i];
+    if (h->abandoned) { /* dropped while its dead letter was on its way */
+      if (h->state != KW_HELD_DLQ_WAIT) {
+        free_one(r->mem, h);
+        r->held[i--] = r->held[--r->n_held];
+      }
+      continue;
+    }
     if (h->state == KW_HELD_RETRY && now >= h->retry_at) retry(r, h, now);
     if (h->state == KW_HELD_DLQ_SEND && now >= h->retry_at && send_dead_letter(r, h) != KW_OK)
       h->retry_at = now + 100; /* the producer's queue is full: try again shortly */
@@ -153,7 +178,7 @@ int64_t kw_router_held_wake(const kw_event_router *r) {
   int64_t wake = INT64_MAX;
   for (int i = 0; i < r->n_held; i++) {
     const kw_held *h = r->held[i];
-    int64_t at = h->state == KW_HELD_DONE ? 0 : h->state == KW_HELD_DLQ_WAIT ? INT64_MAX : h->retry_at;
+    int64_t at = h->state == KW_HELD_DLQ_WAIT ? INT64_MAX : h->state == KW_HELD_DONE || h->abandoned ? 0 : h->retry_at;
     if (at < wake) wake = at;
   }
   return wake;

@@ -343,11 +343,14 @@ static int cgh_leave(kw_sim *s, sim_req *r, kw_buf *out, sim_group *g, const kw_
   return SIM_DONE;
 }
 
-/* Kafka's epoch fencing: an epoch ahead of the member's is fenced; one behind only if it
- * is the previous epoch (the answer that moved the member on may be lost) and the member
- * owns no more than it is assigned. A known member sending epoch 0 is checked the same
- * way: it stays fenced until its session ends and it is removed. */
+/* Kafka's epoch fencing (throwIfConsumerGroupMemberEpochIsInvalid): an epoch ahead of
+ * the member's is fenced; one behind only if it is the previous epoch (the answer that
+ * moved the member on may be lost) and the member owns no more than it is assigned.
+ * Epoch 0 from a known member is a rejoin and always taken (Kafka 4.4; KAFKA-19233): a
+ * fenced member joins again under its own client-made id, keeping its epoch and
+ * assignment, which it gets back in full. */
 static int16_t check_epoch(const sim_kmember *m, int32_t epoch, const sim_tpset *owned, bool has_owned) {
+  if (epoch == 0) return 0;
   if (epoch > m->epoch) return KW_KERR_FENCED_MEMBER_EPOCH;
   if (epoch < m->epoch) {
     bool subset = has_owned;

@@ -93,6 +93,14 @@ static bool reconcile(kw_group *g, const kw_consumer_group_heartbeat_resp_assign
   return true;
 }
 
+/* Assigned partitions not yet set up: their committed offsets not read, the
+ * application not told. */
+static bool offsets_pending(const kw_group *g) {
+  for (int i = 0; i < g->n_assigned; i++)
+    if (g->assigned[i].fresh) return true;
+  return false;
+}
+
 static void on_heartbeat848(void *ud, int err, int16_t key, int16_t ver, kw_rd *body) {
   gctx *c = ud;
   kw_group *g = c->g;
@@ -117,7 +125,15 @@ static void on_heartbeat848(void *ud, int err, int16_t key, int16_t ver, kw_rd *
     g->last_confirmed = sent_at; /* as of the request, not its (maybe late) answer */
     if (resp.heartbeat_interval_ms > 0) g->set.heartbeat_interval_ms = resp.heartbeat_interval_ms;
     g->next_heartbeat = now + g->set.heartbeat_interval_ms;
-    if (g->state == G_JOIN) g->state = G_STABLE;
+    /* Back with the coordinator (found again, or after a fence): partitions taken but
+     * whose committed offsets were never read (the OffsetFetch was lost with the old
+     * coordinator) are still to be set up, even when the answer repeats the target we
+     * hold — as Java's consumer keeps initialising assigned partitions without a
+     * position. */
+    if (g->state == G_JOIN) {
+      g->state = offsets_pending(g) ? G_OFFSETS : G_STABLE;
+      g->retry_at = 0;
+    }
     if (resp.assignment && !reconcile(g, resp.assignment, now)) g->next_heartbeat = now + g->set.retry_backoff_ms;
   } else if (kw_grp_coordinator_error(g, kerr, now)) {
   } else if (kerr == KW_KERR_UNKNOWN_MEMBER_ID || kerr == KW_KERR_FENCED_MEMBER_EPOCH) {

@@ -22,6 +22,7 @@ typedef struct coord {
   int16_t commit_errors[4];    /* the first OffsetCommits' answers (every partition), then none */
   bool member_id_required;     /* the first JoinGroup is answered MEMBER_ID_REQUIRED (KIP-394) */
   int32_t hold_join_ms;        /* later JoinGroups are answered this late (a rebalance waiting) */
+  int16_t first_offset_fetch_error; /* the first OffsetFetch's (top-level) answer, then none */
   /* seen */
   int n_join, n_sync, n_offset_fetch, n_heartbeat, n_commit, n_leave;
   char left[32]; /* the member id the last LeaveGroup named */
@@ -32,7 +33,7 @@ typedef struct coord {
 
 static const int16_t coord_apis[] = {KW_API_FIND_COORDINATOR, KW_API_JOIN_GROUP, KW_API_SYNC_GROUP,
                                      KW_API_HEARTBEAT,        KW_API_OFFSET_FETCH, KW_API_OFFSET_COMMIT,
-                                     KW_API_LEAVE_GROUP};
+                                     KW_API_LEAVE_GROUP,      KW_API_CONSUMER_GROUP_HEARTBEAT};
 
 static kw_slice copy_slice(kw_arena *a, const void *p, size_t n) {
   uint8_t *d = kw_arena_alloc(a, n ? n : 1);
@@ -174,6 +175,12 @@ static void offset_fetch(coord *k, int16_t ver, int32_t corr, kw_rd *body, kw_bu
   int16_t err = k->generation == 1 ? k->gen1_offset_error : 0;
   kw_offset_fetch_resp r;
   kw_msg_init(KW_SCHEMA_OFFSET_FETCH_RESP, &r);
+  if (k->n_offset_fetch == 1 && k->first_offset_fetch_error) {
+    cr_assert_eq(q.n_groups, 0, "a top-level error needs OffsetFetch v7 or older");
+    r.error_code = k->first_offset_fetch_error;
+    fb_put_answer(out, KW_API_OFFSET_FETCH, ver, corr, &r);
+    return;
+  }
   if (q.n_groups > 0) { /* v8+: one group, its topics */
     kw_offset_fetch_resp_group *g = kw_arena_alloc(a, sizeof *g);
     kw_msg_init(KW_SCHEMA_OFFSET_FETCH_RESP_GROUP, g);
@@ -254,6 +261,35 @@ static void leave_group(coord *k, int16_t ver, int32_t corr, kw_rd *body, kw_buf
   fb_put_answer(out, KW_API_LEAVE_GROUP, ver, corr, &r);
 }
 
+/* KIP-848: the member (the only one) gets every partition at epoch 1. Each heartbeat
+ * answer carries the assignment, as Kafka's does for a heartbeat with every field set
+ * (kwire always sends them all). */
+static void consumer_group_heartbeat(coord *k, int16_t ver, int32_t corr, kw_rd *body, kw_buf *out, kw_arena *a) {
+  kw_consumer_group_heartbeat_req q;
+  cr_assert_eq(kw_request_decode(KW_API_CONSUMER_GROUP_HEARTBEAT, ver, body, a, &q), 0);
+  k->n_heartbeat++;
+  kw_consumer_group_heartbeat_resp r;
+  kw_msg_init(KW_SCHEMA_CONSUMER_GROUP_HEARTBEAT_RESP, &r);
+  r.member_id = q.member_id.len ? q.member_id : fb_str("m1");
+  r.member_epoch = q.member_epoch < 0 ? q.member_epoch : 1;
+  r.heartbeat_interval_ms = 50;
+  if (q.member_epoch >= 0) {
+    kw_consumer_group_heartbeat_resp_assignment *as = kw_arena_alloc(a, sizeof *as);
+    kw_consumer_group_heartbeat_resp_topic_partitions *tp = kw_arena_alloc(a, sizeof *tp);
+    int32_t *parts = kw_arena_alloc(a, sizeof *parts * N_PARTS);
+    kw_msg_init(KW_SCHEMA_CONSUMER_GROUP_HEARTBEAT_RESP_ASSIGNMENT, as);
+    kw_msg_init(KW_SCHEMA_CONSUMER_GROUP_HEARTBEAT_RESP_TOPIC_PARTITIONS, tp);
+    memset(tp->topic_id.b, 0x5a, sizeof tp->topic_id.b); /* fake_broker's topic id */
+    for (int32_t p = 0; p < N_PARTS; p++) parts[p] = p;
+    tp->partitions = parts;
+    tp->n_partitions = N_PARTS;
+    as->topic_partitions = tp;
+    as->n_topic_partitions = 1;
+    r.assignment = as;
+  }
+  fb_put_answer(out, KW_API_CONSUMER_GROUP_HEARTBEAT, ver, corr, &r);
+}
+
 static int32_t coord_answer(fb *b, int16_t api, int16_t ver, int32_t corr, kw_rd *body, kw_buf *out, kw_arena *a) {
   coord *k = b->ud;
   switch (api) {
@@ -264,6 +300,7 @@ static int32_t coord_answer(fb *b, int16_t api, int16_t ver, int32_t corr, kw_rd
   case KW_API_OFFSET_FETCH: offset_fetch(k, ver, corr, body, out, a); return 0;
   case KW_API_OFFSET_COMMIT: offset_commit(k, ver, corr, body, out, a); return 0;
   case KW_API_LEAVE_GROUP: leave_group(k, ver, corr, body, out, a); return 0;
+  case KW_API_CONSUMER_GROUP_HEARTBEAT: consumer_group_heartbeat(k, ver, corr, body, out, a); return 0;
   default: return -1;
   }
 }
@@ -477,6 +514,53 @@ Test(group_peer, a_member_closing_while_joining_leaves_the_group) {
   coord seen = read_coord(&b, &k);
   cr_assert_eq(seen.n_leave, 1, "LeaveGroups: %d", seen.n_leave);
   cr_assert_str_eq(seen.left, "m1");
+  kw_client_destroy(cl);
+  fb_stop(&b);
+}
+
+/* ---- KIP-848 (group.protocol=consumer) ---- */
+
+static kw_client *member848(fb *b, told *t) {
+  kw_config *conf = kw_config_new();
+  char addr[64], err[256];
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", b->port);
+  const char *kv[][2] = {{"bootstrap.servers", addr},  {"group.id", "g"},
+                         {"group.protocol", "consumer"}, {"retry.backoff.ms", "50"},
+                         {"retry.backoff.max.ms", "50"}, {"fetch.wait.max.ms", "100"},
+                         {"enable.auto.commit", "false"}};
+  for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+    cr_assert_eq(kw_config_set(conf, kv[i][0], kv[i][1], err, sizeof err), 0, "%s: %s", kv[i][0], err);
+  if (getenv("KW_DEBUG")) kw_config_set(conf, "debug", getenv("KW_DEBUG"), err, sizeof err);
+  kw_client *cl = kw_consumer_new(conf, err, sizeof err);
+  kw_config_free(conf);
+  cr_assert_not_null(cl, "%s", err);
+  kw_consumer_set_rebalance_cb(cl, on_rebalance, t);
+  const char *topics[] = {"t"};
+  cr_assert_eq(kw_consumer_subscribe(cl, topics, 1), 0);
+  return cl;
+}
+
+/* The member is given six partitions at epoch 1; the OffsetFetch for their committed
+ * offsets is answered NOT_COORDINATOR (in kwsim seeds 761, 974, 1619 and 1742 the
+ * coordinator crashed with it in flight). The member finds the coordinator again and
+ * heartbeats at epoch 1, still owning the six, and the broker repeats the same target.
+ * The committed offsets must still be read and the partitions handed to the
+ * application, as Java's consumer keeps initialising the positions of assigned
+ * partitions that have none. The unfixed kwire took "the target we already hold" as
+ * nothing to do: the six stayed assigned, never fetched, never committed. */
+Test(group_peer, kip848_offsets_lost_with_the_coordinator_are_fetched_again) {
+  fb b;
+  coord k = {.first_offset_fetch_error = KW_KERR_NOT_COORDINATOR};
+  told t = {0};
+  start(&b, &k);
+  kw_client *cl = member848(&b, &t);
+  poll_until_told(cl, &b, &k, &t, N_PARTS, 40);
+  coord seen = read_coord(&b, &k);
+  cr_assert_geq(seen.n_offset_fetch, 2, "OffsetFetch sent %d time(s) in %d heartbeats", seen.n_offset_fetch,
+                seen.n_heartbeat);
+  cr_assert_eq(t.assigned, N_PARTS, "the application was told of %d of %d partitions in %d heartbeats", t.assigned,
+               N_PARTS, seen.n_heartbeat);
+  cr_assert_eq(t.lost + t.revoked, 0);
   kw_client_destroy(cl);
   fb_stop(&b);
 }
