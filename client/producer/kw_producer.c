@@ -686,6 +686,14 @@ static void send_to(kw_producer *p, kw_broker *br, int64_t now) {
     b->next = NULL;
     b->tp->inflight++;
   }
+  if (p->set.acks != 0) {
+    /* In the list before the write: a connection that fails on it fails the request at
+     * once (on_produce unlinks and frees it, inside kw_conn_flush). */
+    rq->next = p->reqs;
+    rq->prevp = &p->reqs;
+    if (p->reqs) p->reqs->prevp = &rq->next;
+    p->reqs = rq;
+  }
   kw_conn_flush(conn);
   if (p->set.acks == 0) { /* no answer will come: delivered as far as we can know */
     for (int i = 0; i < rq->n; i++) {
@@ -693,11 +701,6 @@ static void send_to(kw_producer *p, kw_broker *br, int64_t now) {
       report_batch(p, rq->b[i], 0, 0, -1);
     }
     kw_free(p->mem, rq);
-  } else {
-    rq->next = p->reqs;
-    rq->prevp = &p->reqs;
-    if (p->reqs) p->reqs->prevp = &rq->next;
-    p->reqs = rq;
   }
   rq = NULL;
 out:
