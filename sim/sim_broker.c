@@ -77,6 +77,19 @@ static int api_versions(kw_sim *s, sim_req *r, kw_buf *out) {
 
 /* ---- Metadata ---- */
 
+void sim_broker_address(kw_sim *s, int32_t node, kw_slice *host, int32_t *port) {
+  if (node < 1 || node > s->n_brokers) {
+    *host = sim_str("");
+    *port = -1;
+  } else if (s->loopback) {
+    *host = sim_str("127.0.0.1");
+    *port = s->brokers[node].port;
+  } else {
+    *host = sim_str(s->brokers[node].name);
+    *port = 9092;
+  }
+}
+
 static void metadata_brokers(kw_sim *s, kw_metadata_resp *resp) {
   resp->brokers = kw_arena_alloc(&s->arena, sizeof *resp->brokers * (size_t)s->n_brokers);
   resp->n_brokers = 0;
@@ -85,10 +98,7 @@ static void metadata_brokers(kw_sim *s, kw_metadata_resp *resp) {
     kw_metadata_resp_broker *b = &resp->brokers[resp->n_brokers++];
     kw_msg_init(KW_SCHEMA_METADATA_RESP_BROKER, b);
     b->node_id = i;
-    char *host = kw_arena_alloc(&s->arena, 16);
-    if (host) snprintf(host, 16, "sim-%d", i);
-    b->host = sim_str(host ? host : "");
-    b->port = 9092;
+    sim_broker_address(s, i, &b->host, &b->port);
   }
 }
 
@@ -165,9 +175,12 @@ int sim_broker_handle(kw_sim *s, sim_req *r, kw_buf *out) {
   kw_rd_init(&rd, r->body, r->body_len);
   if (kw_req_header_decode(&rd, &h, kw_req_header_version(r->api, r->ver)) != 0) return SIM_NO_ANSWER;
   r->corr = h.correlation_id;
-  if (r->api == KW_API_API_VERSIONS) return api_versions(s, r, out);
   int16_t lo, hi;
-  if (kw_api_versions(r->api, &lo, &hi) != 0 || r->ver < lo || r->ver > hi) return SIM_NO_ANSWER;
+  bool spoken = kw_api_versions(r->api, &lo, &hi) == 0 && r->ver >= lo && r->ver <= hi;
+  /* A scripted error comes first: the request is answered with it and not applied. */
+  if (spoken && !r->resumed && s->n_inject > 0 && sim_inject_take(s, r, out)) return out->len ? SIM_DONE : SIM_NO_ANSWER;
+  if (r->api == KW_API_API_VERSIONS) return api_versions(s, r, out);
+  if (!spoken) return SIM_NO_ANSWER;
   if (r->api == KW_API_METADATA) return metadata(s, r, out);
   for (int i = 0; i < N_HANDLERS; i++)
     if (handlers[i].api == r->api && handlers[i].fn) return handlers[i].fn(s, r, out);

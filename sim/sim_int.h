@@ -8,6 +8,9 @@
  *                  Fetch (sessions) and ListOffsets
  *   sim_group*.c   FindCoordinator, the classic and KIP-848 group coordinators,
  *                  OffsetCommit / OffsetFetch
+ *   sim_inject.c   errors a test scripts (kw_sim_inject_error): the answer built from
+ *                  the request through the codec's field tables
+ *   sim_loop.c     loopback mode: real TCP listeners on 127.0.0.1, the server loop
  * Not installed. */
 #ifndef KW_SIM_INT_H
 #define KW_SIM_INT_H
@@ -74,7 +77,10 @@ typedef struct sim_topic {
 typedef struct sim_broker {
   int32_t node;
   bool up;
-  int64_t restart_at;
+  int64_t restart_at; /* INT64_MAX: stopped until kw_sim_start_broker */
+  char name[16];      /* "sim-N": its host in-process */
+  int listen_fd;      /* loopback mode: its listener on 127.0.0.1, else -1 */
+  int32_t port;       /* ... and that listener's port */
 } sim_broker;
 
 /* ---- connections ---- */
@@ -97,6 +103,7 @@ typedef struct sim_req { /* a request a broker is working on */
   int64_t arrived;
   int64_t park_until; /* SIM_PARK: answer by then at the latest */
   bool final;         /* the park time is over: answer with what there is */
+  bool resumed;       /* a parked request looked at again (not a new one) */
   void *state;        /* a parked handler's own (one malloc'd block: freed with free()
                        * by the network if the connection drops before the answer) */
 } sim_req;
@@ -113,6 +120,7 @@ typedef struct sim_conn {
   sim_answer *head, *tail; /* answers in flight, in order (Kafka answers a connection in order) */
   kw_buf out;         /* answer bytes the client can read now */
   size_t out_off;
+  int fd;             /* loopback mode: the accepted socket, else -1 */
 } sim_conn;
 
 /* ---- the simulator ---- */
@@ -133,7 +141,11 @@ struct kw_sim {
   sim_conn *conns;
   int n_conns;
   uint64_t conn_ids;
-  char bootstrap[KW_SIM_MAX_BROKERS * 16];
+  char bootstrap[KW_SIM_MAX_BROKERS * 24];
+  bool loopback;        /* kw_sim_listen: real sockets, real time */
+  int64_t real_offset;  /* loopback: now = the real monotonic clock + real_offset */
+  struct sim_inject *inject; /* kw_sim_inject_error's queue, in order */
+  int n_inject, cap_inject;
   int64_t next_producer_id;
   struct sim_groups *groups;
   struct sim_fetch_sessions *sessions;
@@ -154,6 +166,9 @@ sim_topic *sim_topic_by_id(kw_sim *s, const kw_uuid *id);
 void sim_step(kw_sim *s);
 /* The earliest future time something happens (an answer due, a park ending, a tick). */
 int64_t sim_next_event(kw_sim *s);
+/* The address clients are told for a broker (Metadata, FindCoordinator): "sim-N":9092
+ * in the process, 127.0.0.1 and its listener's port in loopback mode. */
+void sim_broker_address(kw_sim *s, int32_t node, kw_slice *host, int32_t *port);
 
 /* ---- sim_net.c ---- */
 void sim_net_install(kw_sim *s, bool on);
@@ -166,6 +181,19 @@ void sim_net_answer(kw_sim *s, int conn, const uint8_t *frame, size_t len);
 void sim_net_break(kw_sim *s, int conn);        /* the connection drops now */
 void sim_net_break_node(kw_sim *s, int32_t node); /* every connection to a broker */
 void sim_net_free(kw_sim *s);
+/* A new connection to a broker (its handle), or a negative KW_ERR_*; and its close, by
+ * the client's side. Shared by the seam's connect/close and the loopback loop. */
+int sim_net_open(kw_sim *s, int32_t node);
+void sim_net_close(kw_sim *s, int conn);
+
+/* ---- sim_loop.c ---- */
+void sim_loop_free(kw_sim *s); /* closes the listeners and sockets of loopback mode */
+
+/* ---- sim_inject.c ---- */
+/* A scripted error for this new request (kw_sim_inject_error): the error answer put in
+ * `out` (nothing for acks=0) and true; false when none is due. */
+bool sim_inject_take(kw_sim *s, sim_req *r, kw_buf *out);
+void sim_inject_free(kw_sim *s);
 
 /* ---- sim_broker.c ---- */
 enum { SIM_DONE, SIM_PARK, SIM_NO_ANSWER };
