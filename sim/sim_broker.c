@@ -90,7 +90,9 @@ void sim_broker_address(kw_sim *s, int32_t node, kw_slice *host, int32_t *port) 
   }
 }
 
-static void metadata_brokers(kw_sim *s, kw_metadata_resp *resp) {
+void sim_metadata_brokers(kw_sim *s, kw_metadata_resp *resp) {
+  resp->cluster_id = sim_str("kwsim");
+  resp->controller_id = 1;
   resp->brokers = kw_arena_alloc(&s->arena, sizeof *resp->brokers * (size_t)s->n_brokers);
   resp->n_brokers = 0;
   for (int i = 1; resp->brokers && i <= s->n_brokers; i++) {
@@ -142,9 +144,7 @@ static int metadata(kw_sim *s, sim_req *r, kw_buf *out) {
   if (sim_decode(s, r, &q)) return SIM_NO_ANSWER;
   kw_metadata_resp resp;
   kw_msg_init(KW_SCHEMA_METADATA_RESP, &resp);
-  metadata_brokers(s, &resp);
-  resp.cluster_id = sim_str("kwsim");
-  resp.controller_id = 1;
+  sim_metadata_brokers(s, &resp);
   int32_t n = q.n_topics < 0 ? s->n_topics : q.n_topics; /* null: every topic */
   bool stale = sim_fault(s, KW_SIM_STALE_META);
   resp.topics = kw_arena_alloc(&s->arena, sizeof *resp.topics * (size_t)(n > 0 ? n : 1));

@@ -165,6 +165,7 @@ bool sim_inject_take(kw_sim *s, sim_req *r, kw_buf *out) {
   if (r->api == KW_API_PRODUCE && ((kw_produce_req *)q)->acks == 0) return true; /* no answer, as from Kafka */
   mirror_ctx m = {s, r->ver, in->code, r->api == KW_API_FETCH};
   mirror(&m, &kw_structs[api->req], q, api->resp, resp, 0);
+  if (r->api == KW_API_METADATA) sim_metadata_brokers(s, resp); /* as Kafka: the brokers even when topics fail */
   sim_put_answer(out, r, resp);
   return true;
 }

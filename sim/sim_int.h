@@ -169,6 +169,8 @@ int64_t sim_next_event(kw_sim *s);
 /* The address clients are told for a broker (Metadata, FindCoordinator): "sim-N":9092
  * in the process, 127.0.0.1 and its listener's port in loopback mode. */
 void sim_broker_address(kw_sim *s, int32_t node, kw_slice *host, int32_t *port);
+/* A Metadata answer's broker list (the live brokers) and cluster ids. */
+void sim_metadata_brokers(kw_sim *s, kw_metadata_resp *resp);
 
 /* ---- sim_net.c ---- */
 void sim_net_install(kw_sim *s, bool on);

@@ -206,6 +206,23 @@ Test(sim_user, injected_fetch_errors_are_retried_and_every_record_is_read) {
   kw_sim_free(s);
 }
 
+Test(sim_user, injected_metadata_errors_are_retried) {
+  kw_sim *s = cluster(3, 1, NULL);
+  cr_assert_eq(kw_sim_inject_error(s, KW_API_METADATA, KW_KERR_LEADER_NOT_AVAILABLE, 3), KW_OK);
+  kw_sim_install(s);
+  reports r = {0};
+  kw_client *p = client(s, false);
+  kw_client_set_delivery_cb(p, on_report, &r);
+  produce_n(p, 5);
+  cr_assert_eq(kw_client_flush(p, 60000), KW_OK);
+  kw_client_destroy(p);
+  kw_sim_install(NULL);
+  cr_assert_eq(r.ok, 5);
+  cr_assert_eq(kw_sim_get_stats(s).injected, 3);
+  cr_assert_eq(log_size(s), 5);
+  kw_sim_free(s);
+}
+
 Test(sim_user, inject_error_rejects_what_it_cannot_do) {
   kw_sim *s = cluster(1, 1, NULL);
   cr_assert_eq(kw_sim_inject_error(s, 9999, KW_KERR_NOT_LEADER_OR_FOLLOWER, 1), KW_ERR_INVALID_ARG);
