@@ -1,5 +1,6 @@
 /* kwsim's brokers: one request frame in, one answer frame out, through kwire's codec;
  * ApiVersions and Metadata here, the logs in sim_log.c, groups in sim_group*.c. */
+#include <stdlib.h>
 #include <string.h>
 #include "kwire/error.h"
 #include "sim/sim_int.h"
@@ -8,9 +9,16 @@ kw_slice sim_str(const char *s) { return (kw_slice){(const uint8_t *)s, (int32_t
 
 void sim_put_answer(kw_buf *out, const sim_req *r, const void *resp) {
   size_t at = out->len;
+  void *fitted = sim_fit_version(r->api, r->ver, resp);
   kw_buf_i32(out, 0);
   kw_resp_header_encode(out, r->corr, kw_resp_header_version(r->api, r->ver));
-  kw_response_encode(r->api, r->ver, resp, out);
+  int err = kw_response_encode(r->api, r->ver, fitted ? fitted : resp, out);
+  free(fitted);
+  if (err || out->err) { /* never a frame with a wrong size: no answer (the client times out) */
+    out->len = at;
+    out->err = 0;
+    return;
+  }
   kw_buf_put_i32_at(out, at, (int32_t)(out->len - at - 4));
 }
 

@@ -127,6 +127,55 @@ static void mirror(mirror_ctx *m, const kw_struct_desc *q, const uint8_t *qobj, 
   }
 }
 
+/* ---- answers fitted to the version asked ---- */
+
+static size_t field_size(const kw_field *f) {
+  if (f->flags & KW_FF_ARRAY) return sizeof(void *); /* and the count, below */
+  switch (f->type) {
+  case KW_FT_BOOL: case KW_FT_INT8: return 1;
+  case KW_FT_INT16: case KW_FT_UINT16: return 2;
+  case KW_FT_INT32: case KW_FT_UINT32: return 4;
+  case KW_FT_INT64: case KW_FT_FLOAT64: return 8;
+  case KW_FT_UUID: return sizeof(kw_uuid);
+  case KW_FT_STRUCT: return sizeof(void *);
+  default: return sizeof(kw_slice); /* strings, bytes, records */
+  }
+}
+
+static void fit(int schema, int16_t v, uint8_t *obj, int depth) {
+  if (depth > MIRROR_MAX_DEPTH) return;
+  const kw_struct_desc *sd = &kw_structs[schema];
+  uint8_t *fresh = NULL;
+  for (const kw_field *f = sd->fields; f < sd->fields + sd->n_fields; f++) {
+    if (!present(f, v)) {
+      if (!fresh && (fresh = malloc(sd->size)) != NULL) kw_msg_init(schema, fresh);
+      if (!fresh) return;
+      memcpy(obj + f->off, fresh + f->off, field_size(f));
+      if (f->flags & KW_FF_ARRAY) memcpy(obj + f->count_off, fresh + f->count_off, sizeof(int32_t));
+      continue;
+    }
+    if (f->type != KW_FT_STRUCT) continue;
+    uint8_t *items = *(uint8_t **)(obj + f->off);
+    if (!items) continue;
+    int32_t n = f->flags & KW_FF_ARRAY ? *(int32_t *)(obj + f->count_off) : 1;
+    for (int32_t i = 0; i < n; i++) fit(f->sub, v, items + (size_t)i * kw_structs[f->sub].size, depth + 1);
+  }
+  free(fresh);
+}
+
+/* The handlers fill what kwire's versions carry; an older client (librdkafka asks
+ * ListOffsets v2) gets the same answer without the fields its version lacks, which the
+ * encoder would otherwise refuse. The top-level struct is copied; nested ones, the
+ * handlers' own (arena) memory, are fitted in place. */
+void *sim_fit_version(int16_t api_key, int16_t v, const void *resp) {
+  const kw_api_desc *api = kw_api_find(api_key);
+  uint8_t *copy = api ? malloc(kw_structs[api->resp].size) : NULL;
+  if (!copy) return NULL;
+  memcpy(copy, resp, kw_structs[api->resp].size);
+  fit(api->resp, v, copy, 0);
+  return copy;
+}
+
 /* Metadata for every topic (a null list) names them all, so the error reaches each. */
 static void name_every_topic(kw_sim *s, kw_metadata_req *q) {
   if (q->n_topics >= 0 || s->n_topics == 0) return;

@@ -196,6 +196,9 @@ void sim_loop_free(kw_sim *s); /* closes the listeners and sockets of loopback m
  * `out` (nothing for acks=0) and true; false when none is due. */
 bool sim_inject_take(kw_sim *s, sim_req *r, kw_buf *out);
 void sim_inject_free(kw_sim *s);
+/* The answer without the fields version v lacks (their defaults instead), so an older
+ * client's version encodes: a malloc'd copy of the top-level struct (NULL: no memory). */
+void *sim_fit_version(int16_t api_key, int16_t v, const void *resp);
 
 /* ---- sim_broker.c ---- */
 enum { SIM_DONE, SIM_PARK, SIM_NO_ANSWER };

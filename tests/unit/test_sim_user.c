@@ -292,3 +292,34 @@ Test(sim_user, loopback_stopped_broker_closes_connections_until_started) {
   close(fd);
   kw_sim_free(s);
 }
+
+/* librdkafka (kcat) asks ListOffsets v2: the answer must leave out what v2 lacks (the
+ * leader epoch, v4+) instead of going out as a frame the encoder gave up on. */
+Test(sim_user, loopback_answers_an_older_version_than_kwire_uses) {
+  kw_sim *s = cluster(1, 1, NULL);
+  cr_assert_eq(kw_sim_listen(s), KW_OK);
+  int fd = connect_port(atoi(strchr(kw_sim_bootstrap(s), ':') + 1));
+  static const uint8_t req[] = {
+      0, 0, 0, 39,                         /* size */
+      0, 2, 0, 2, 0, 0, 0, 7, 0, 1, 'x',   /* ListOffsets v2, correlation 7, client "x" */
+      0xff, 0xff, 0xff, 0xff, 0,           /* replica -1, read_uncommitted */
+      0, 0, 0, 1, 0, 1, 't',               /* one topic, "t" */
+      0, 0, 0, 1, 0, 0, 0, 0,              /* one partition, 0 */
+      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}; /* latest */
+  cr_assert_eq(sizeof req, 43u);
+  cr_assert_eq(send(fd, req, sizeof req, 0), (ssize_t)sizeof req);
+  uint8_t ans[256];
+  size_t got = 0;
+  for (int turn = 0; turn < 200 && (got < 4 || got < 4 + (size_t)(ans[0] << 24 | ans[1] << 16 | ans[2] << 8 | ans[3]));
+       turn++) {
+    kw_sim_serve(s, 10);
+    ssize_t n = recv(fd, ans + got, sizeof ans - got, MSG_DONTWAIT);
+    if (n > 0) got += (size_t)n;
+  }
+  cr_assert_geq(got, 8u);
+  int32_t size = (int32_t)(ans[0] << 24 | ans[1] << 16 | ans[2] << 8 | ans[3]);
+  cr_assert_eq(size, (int32_t)got - 4, "frame size %d, %zu bytes came", size, got);
+  cr_assert_eq(ans[7], 7); /* the correlation id */
+  close(fd);
+  kw_sim_free(s);
+}
