@@ -76,7 +76,8 @@ int kw_sim_serve(kw_sim *s, int timeout_ms);
 /* Topics: replication 0 means min(3, brokers). Returns 0 or a KW_ERR_*. */
 int kw_sim_create_topic(kw_sim *s, const char *name, int32_t partitions, int replication);
 
-/* Virtual time: runs the cluster until `until` (monotonic ms). */
+/* Virtual time: runs the cluster until `until` (monotonic ms). In the process only: in
+ * loopback mode the clock is the real one and kw_sim_serve runs the cluster. */
 int64_t kw_sim_now(const kw_sim *s);
 void kw_sim_advance(kw_sim *s, int64_t until);
 
