@@ -173,7 +173,7 @@ int kw_sim_serve(kw_sim *s, int timeout_ms) {
   int64_t next = sim_next_event(s) - s->now;
   if (next < wait) wait = next < 0 ? 0 : next;
   int n = poll(p, (nfds_t)np, wait > INT32_MAX ? INT32_MAX : (int)wait);
-  if (n < 0 && errno != EINTR) n = KW_ERR_IO;
+  int rc = n >= 0 ? n : errno == EINTR ? 0 : KW_ERR_IO;
   for (int i = 0; n > 0 && i < np; i++) {
     if (!p[i].revents) continue;
     if (i < s->n_brokers) accept_all(s, i + 1);
@@ -181,7 +181,6 @@ int kw_sim_serve(kw_sim *s, int timeout_ms) {
   }
   free(p);
   free(conn_of);
-  if (n < 0 && n != KW_ERR_IO) n = 0;
   work(s);
-  return n;
+  return rc;
 }
