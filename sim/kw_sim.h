@@ -1,5 +1,6 @@
 /* kwsim: a simulated Kafka cluster in the process, for deterministic simulation tests
- * of the whole client (tests/sim) and for users' own tests.
+ * of the whole client (tests/sim) and for users' own tests (docs/testing.md). Installed
+ * as <kwire/sim.h>, in libkwsim.a (CMake: kwire::kwsim).
  *
  * The cluster speaks the real wire protocol, encoded and decoded with kwire's codec, to
  * clients that reach it through the library's seam (core/kw_hooks.h): no sockets, no
@@ -8,7 +9,12 @@
  *
  * Single-threaded, like the library: the clients and the cluster run on the caller's
  * thread. A client's wait (kw_client_poll, or a blocking call) runs the cluster and
- * advances virtual time; kw_sim_advance does the same for a loop of its own. */
+ * advances virtual time; kw_sim_advance does the same for a loop of its own.
+ *
+ * Or on loopback ports (kw_sim_listen): real TCP listeners on 127.0.0.1, one per
+ * broker, served by kw_sim_serve on the caller's thread, in real time. Then any Kafka
+ * client, in this process or another, uses it like a cluster; faults and scripted
+ * errors work the same, only the run is no longer repeatable. */
 #ifndef KW_SIM_H
 #define KW_SIM_H
 #include <stdbool.h>
@@ -50,28 +56,56 @@ typedef struct kw_sim kw_sim;
 kw_sim *kw_sim_new(const kw_sim_config *cfg);
 void kw_sim_free(kw_sim *s);
 /* Makes this simulator the process's network, clock and randomness (kw_hooks); NULL
- * restores the real ones. Install before creating clients. */
+ * restores the real ones. Install before creating clients. Not for a simulator in
+ * loopback mode (kw_sim_listen): that one is served by kw_sim_serve. */
 void kw_sim_install(kw_sim *s);
-/* "sim-1:9092,sim-2:9092,...": bootstrap.servers for clients. */
+/* "sim-1:9092,sim-2:9092,...": bootstrap.servers for clients; in loopback mode
+ * "127.0.0.1:P1,127.0.0.1:P2,...". */
 const char *kw_sim_bootstrap(const kw_sim *s);
+
+/* Loopback mode: opens one nonblocking TCP listener per broker on 127.0.0.1 (ports the
+ * system picks). From then on Metadata and FindCoordinator name those addresses and the
+ * cluster's clock is the real monotonic clock. Not with kw_sim_install (KW_ERR_STATE).
+ * Returns 0 or a KW_ERR_*. */
+int kw_sim_listen(kw_sim *s);
+/* One turn of the server: waits up to timeout_ms (or until the cluster's next timer)
+ * for a connection or bytes, then does what they allow: accepts, reads requests,
+ * answers, closes. Call it in a loop, or between the steps of a client on the same
+ * thread. Returns the number of sockets that were ready (0 on a timeout) or a KW_ERR_*. */
+int kw_sim_serve(kw_sim *s, int timeout_ms);
 
 /* Topics: replication 0 means min(3, brokers). Returns 0 or a KW_ERR_*. */
 int kw_sim_create_topic(kw_sim *s, const char *name, int32_t partitions, int replication);
 
-/* Virtual time: runs the cluster until `until` (monotonic ms). */
+/* Virtual time: runs the cluster until `until` (monotonic ms). In the process only: in
+ * loopback mode the clock is the real one and kw_sim_serve runs the cluster. */
 int64_t kw_sim_now(const kw_sim *s);
 void kw_sim_advance(kw_sim *s, int64_t until);
 
 /* Direct faults, for scripted tests. */
 void kw_sim_crash_broker(kw_sim *s, int32_t node);   /* restarts after crash_ms */
+/* A broker goes down as in a crash (its connections drop, leadership moves, what it had
+ * not replicated is lost) and stays down, refusing connections, until started again.
+ * 0, or KW_ERR_INVALID_ARG for a node that does not exist. */
+int kw_sim_stop_broker(kw_sim *s, int32_t node);
+int kw_sim_start_broker(kw_sim *s, int32_t node);
 void kw_sim_move_leader(kw_sim *s, const char *topic, int32_t partition);
 void kw_sim_set_fault(kw_sim *s, enum kw_sim_fault f, uint32_t ppm);
+/* The next `count` requests of API `api_key` (KW_API_PRODUCE, ...) are answered with
+ * Kafka error `kafka_error` (KW_KERR_*) and not applied: every error code of the answer
+ * is set (partition, topic, group, top level; a Fetch's per partition only), and the
+ * topics and partitions are those the request named. A Produce with acks=0 gets no
+ * answer, as from Kafka. An incremental Fetch that names no partition passes and the
+ * error waits for one that does. Calls queue up, per API, in order. 0 or a KW_ERR_*
+ * (KW_ERR_INVALID_ARG: an API kwire's codec does not speak, an error code of 0, count < 1). */
+int kw_sim_inject_error(kw_sim *s, int16_t api_key, int16_t kafka_error, int count);
 
 /* What the run did, for reports. */
 typedef struct kw_sim_stats {
   uint64_t requests, answers, connections;
   uint64_t throttle_violations; /* bytes written on a connection the client was told to pause */
   uint64_t faults[KW_SIM_N_FAULTS];
+  uint64_t injected; /* requests answered with a kw_sim_inject_error error */
 } kw_sim_stats;
 kw_sim_stats kw_sim_get_stats(const kw_sim *s);
 const char *kw_sim_fault_name(enum kw_sim_fault f);

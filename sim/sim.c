@@ -60,8 +60,9 @@ kw_sim *kw_sim_new(const kw_sim_config *cfg) {
   s->next_producer_id = 1000;
   size_t at = 0;
   for (int i = 1; i <= s->n_brokers; i++) {
-    s->brokers[i] = (sim_broker){i, true, 0};
-    at += (size_t)snprintf(s->bootstrap + at, sizeof s->bootstrap - at, "%ssim-%d:9092", i > 1 ? "," : "", i);
+    s->brokers[i] = (sim_broker){.node = i, .up = true, .listen_fd = -1};
+    snprintf(s->brokers[i].name, sizeof s->brokers[i].name, "sim-%d", i);
+    at += (size_t)snprintf(s->bootstrap + at, sizeof s->bootstrap - at, "%s%s:9092", i > 1 ? "," : "", s->brokers[i].name);
   }
   kw_arena_init(&s->arena, NULL, 0);
   return s;
@@ -69,7 +70,9 @@ kw_sim *kw_sim_new(const kw_sim_config *cfg) {
 
 void kw_sim_free(kw_sim *s) {
   if (!s) return;
+  sim_loop_free(s);
   sim_net_free(s);
+  sim_inject_free(s);
   sim_groups_free(s);
   sim_fetch_free(s);
   sim_log_free(s);
@@ -130,6 +133,25 @@ void kw_sim_crash_broker(kw_sim *s, int32_t node) {
   sim_log_crash(s, node);
 }
 
+int kw_sim_stop_broker(kw_sim *s, int32_t node) {
+  if (node < 1 || node > s->n_brokers) return KW_ERR_INVALID_ARG;
+  kw_sim_crash_broker(s, node);
+  s->brokers[node].restart_at = INT64_MAX; /* until kw_sim_start_broker */
+  return KW_OK;
+}
+
+static void restart(kw_sim *s, int32_t node) {
+  sim_trace(s, "broker %d restarts", node);
+  s->brokers[node].up = true;
+  sim_log_restart(s, node);
+}
+
+int kw_sim_start_broker(kw_sim *s, int32_t node) {
+  if (node < 1 || node > s->n_brokers) return KW_ERR_INVALID_ARG;
+  if (!s->brokers[node].up) restart(s, node);
+  return KW_OK;
+}
+
 void kw_sim_move_leader(kw_sim *s, const char *topic, int32_t partition) {
   sim_topic *t = sim_topic_find(s, topic, strlen(topic));
   if (t && partition >= 0 && partition < t->n_parts) sim_log_elect(s, t, &t->parts[partition]);
@@ -139,11 +161,7 @@ void kw_sim_move_leader(kw_sim *s, const char *topic, int32_t partition) {
  * that are not tied to a request. */
 static void tick(kw_sim *s) {
   for (int i = 1; i <= s->n_brokers; i++)
-    if (!s->brokers[i].up && s->now >= s->brokers[i].restart_at) {
-      sim_trace(s, "broker %d restarts", i);
-      s->brokers[i].up = true;
-      sim_log_restart(s, i);
-    }
+    if (!s->brokers[i].up && s->now >= s->brokers[i].restart_at) restart(s, i);
   int up = 0;
   for (int i = 1; i <= s->n_brokers; i++) up += s->brokers[i].up;
   /* Never the last broker up: a run with no cluster at all proves nothing. */

@@ -1,5 +1,6 @@
 /* kwsim's brokers: one request frame in, one answer frame out, through kwire's codec;
  * ApiVersions and Metadata here, the logs in sim_log.c, groups in sim_group*.c. */
+#include <stdlib.h>
 #include <string.h>
 #include "kwire/error.h"
 #include "sim/sim_int.h"
@@ -8,9 +9,16 @@ kw_slice sim_str(const char *s) { return (kw_slice){(const uint8_t *)s, (int32_t
 
 void sim_put_answer(kw_buf *out, const sim_req *r, const void *resp) {
   size_t at = out->len;
+  void *fitted = sim_fit_version(r->api, r->ver, resp);
   kw_buf_i32(out, 0);
   kw_resp_header_encode(out, r->corr, kw_resp_header_version(r->api, r->ver));
-  kw_response_encode(r->api, r->ver, resp, out);
+  int err = kw_response_encode(r->api, r->ver, fitted ? fitted : resp, out);
+  free(fitted);
+  if (err || out->err) { /* never a frame with a wrong size: no answer (the client times out) */
+    out->len = at;
+    out->err = 0;
+    return;
+  }
   kw_buf_put_i32_at(out, at, (int32_t)(out->len - at - 4));
 }
 
@@ -77,7 +85,22 @@ static int api_versions(kw_sim *s, sim_req *r, kw_buf *out) {
 
 /* ---- Metadata ---- */
 
-static void metadata_brokers(kw_sim *s, kw_metadata_resp *resp) {
+void sim_broker_address(kw_sim *s, int32_t node, kw_slice *host, int32_t *port) {
+  if (node < 1 || node > s->n_brokers) {
+    *host = sim_str("");
+    *port = -1;
+  } else if (s->loopback) {
+    *host = sim_str("127.0.0.1");
+    *port = s->brokers[node].port;
+  } else {
+    *host = sim_str(s->brokers[node].name);
+    *port = 9092;
+  }
+}
+
+void sim_metadata_brokers(kw_sim *s, kw_metadata_resp *resp) {
+  resp->cluster_id = sim_str("kwsim");
+  resp->controller_id = 1;
   resp->brokers = kw_arena_alloc(&s->arena, sizeof *resp->brokers * (size_t)s->n_brokers);
   resp->n_brokers = 0;
   for (int i = 1; resp->brokers && i <= s->n_brokers; i++) {
@@ -85,10 +108,7 @@ static void metadata_brokers(kw_sim *s, kw_metadata_resp *resp) {
     kw_metadata_resp_broker *b = &resp->brokers[resp->n_brokers++];
     kw_msg_init(KW_SCHEMA_METADATA_RESP_BROKER, b);
     b->node_id = i;
-    char *host = kw_arena_alloc(&s->arena, 16);
-    if (host) snprintf(host, 16, "sim-%d", i);
-    b->host = sim_str(host ? host : "");
-    b->port = 9092;
+    sim_broker_address(s, i, &b->host, &b->port);
   }
 }
 
@@ -132,9 +152,7 @@ static int metadata(kw_sim *s, sim_req *r, kw_buf *out) {
   if (sim_decode(s, r, &q)) return SIM_NO_ANSWER;
   kw_metadata_resp resp;
   kw_msg_init(KW_SCHEMA_METADATA_RESP, &resp);
-  metadata_brokers(s, &resp);
-  resp.cluster_id = sim_str("kwsim");
-  resp.controller_id = 1;
+  sim_metadata_brokers(s, &resp);
   int32_t n = q.n_topics < 0 ? s->n_topics : q.n_topics; /* null: every topic */
   bool stale = sim_fault(s, KW_SIM_STALE_META);
   resp.topics = kw_arena_alloc(&s->arena, sizeof *resp.topics * (size_t)(n > 0 ? n : 1));
@@ -165,9 +183,12 @@ int sim_broker_handle(kw_sim *s, sim_req *r, kw_buf *out) {
   kw_rd_init(&rd, r->body, r->body_len);
   if (kw_req_header_decode(&rd, &h, kw_req_header_version(r->api, r->ver)) != 0) return SIM_NO_ANSWER;
   r->corr = h.correlation_id;
-  if (r->api == KW_API_API_VERSIONS) return api_versions(s, r, out);
   int16_t lo, hi;
-  if (kw_api_versions(r->api, &lo, &hi) != 0 || r->ver < lo || r->ver > hi) return SIM_NO_ANSWER;
+  bool spoken = kw_api_versions(r->api, &lo, &hi) == 0 && r->ver >= lo && r->ver <= hi;
+  /* A scripted error comes first: the request is answered with it and not applied. */
+  if (spoken && !r->resumed && s->n_inject > 0 && sim_inject_take(s, r, out)) return out->len ? SIM_DONE : SIM_NO_ANSWER;
+  if (r->api == KW_API_API_VERSIONS) return api_versions(s, r, out);
+  if (!spoken) return SIM_NO_ANSWER;
   if (r->api == KW_API_METADATA) return metadata(s, r, out);
   for (int i = 0; i < N_HANDLERS; i++)
     if (handlers[i].api == r->api && handlers[i].fn) return handlers[i].fn(s, r, out);

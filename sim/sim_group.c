@@ -159,12 +159,14 @@ static void find_one(kw_sim *s, int8_t type, kw_slice key, bool fault, int16_t *
   else *err = 0, *node = c->node;
 }
 
-static kw_slice host_of(kw_sim *s, int32_t node) {
-  if (node < 0) return sim_str("");
-  char *h = kw_arena_alloc(&s->arena, 16);
-  if (!h) return sim_str("");
-  snprintf(h, 16, "sim-%d", node);
-  return sim_str(h);
+/* The coordinator's address as Metadata gives it (in loopback mode, its port). */
+static void address_of(kw_sim *s, int32_t node, kw_slice *host, int32_t *port) {
+  if (node < 0) {
+    *host = sim_str("");
+    *port = -1;
+  } else {
+    sim_broker_address(s, node, host, port);
+  }
 }
 
 int sim_h_find_coordinator(kw_sim *s, sim_req *r, kw_buf *out) {
@@ -178,8 +180,7 @@ int sim_h_find_coordinator(kw_sim *s, sim_req *r, kw_buf *out) {
   kw_msg_init(KW_SCHEMA_FIND_COORDINATOR_RESP, &resp);
   if (r->ver < 4) {
     find_one(s, q.key_type, q.key, fault, &resp.error_code, &resp.node_id);
-    resp.host = host_of(s, resp.node_id);
-    resp.port = resp.node_id < 0 ? -1 : 9092;
+    address_of(s, resp.node_id, &resp.host, &resp.port);
   } else {
     int32_t n = q.n_coordinator_keys > 0 ? q.n_coordinator_keys : 0;
     resp.coordinators = kw_arena_alloc(&s->arena, sizeof *resp.coordinators * (size_t)(n ? n : 1));
@@ -190,8 +191,7 @@ int sim_h_find_coordinator(kw_sim *s, sim_req *r, kw_buf *out) {
       kw_msg_init(KW_SCHEMA_FIND_COORDINATOR_RESP_COORDINATOR, c);
       c->key = q.coordinator_keys[i];
       find_one(s, q.key_type, c->key, fault, &c->error_code, &c->node_id);
-      c->host = host_of(s, c->node_id);
-      c->port = c->node_id < 0 ? -1 : 9092;
+      address_of(s, c->node_id, &c->host, &c->port);
     }
   }
   sim_put_answer(out, r, &resp);

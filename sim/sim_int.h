@@ -8,6 +8,9 @@
  *                  Fetch (sessions) and ListOffsets
  *   sim_group*.c   FindCoordinator, the classic and KIP-848 group coordinators,
  *                  OffsetCommit / OffsetFetch
+ *   sim_inject.c   errors a test scripts (kw_sim_inject_error): the answer built from
+ *                  the request through the codec's field tables
+ *   sim_loop.c     loopback mode: real TCP listeners on 127.0.0.1, the server loop
  * Not installed. */
 #ifndef KW_SIM_INT_H
 #define KW_SIM_INT_H
@@ -74,7 +77,10 @@ typedef struct sim_topic {
 typedef struct sim_broker {
   int32_t node;
   bool up;
-  int64_t restart_at;
+  int64_t restart_at; /* INT64_MAX: stopped until kw_sim_start_broker */
+  char name[16];      /* "sim-N": its host in-process */
+  int listen_fd;      /* loopback mode: its listener on 127.0.0.1, else -1 */
+  int32_t port;       /* ... and that listener's port */
 } sim_broker;
 
 /* ---- connections ---- */
@@ -98,6 +104,7 @@ typedef struct sim_req { /* a request a broker is working on */
   int64_t arrived;
   int64_t park_until; /* SIM_PARK: answer by then at the latest */
   bool final;         /* the park time is over: answer with what there is */
+  bool resumed;       /* a parked request looked at again (not a new one) */
   void *state;        /* a parked handler's own (one malloc'd block: freed with free()
                        * by the network if the connection drops before the answer) */
   int32_t throttle_ms; /* set by a handler whose answer throttles the client */
@@ -122,6 +129,7 @@ typedef struct sim_conn {
   size_t throttle_at;
   int32_t throttle_ms;
   int64_t throttle_until, muted_until;
+  int fd;             /* loopback mode: the accepted socket, else -1 */
 } sim_conn;
 
 /* ---- the simulator ---- */
@@ -142,7 +150,11 @@ struct kw_sim {
   sim_conn *conns;
   int n_conns;
   uint64_t conn_ids;
-  char bootstrap[KW_SIM_MAX_BROKERS * 16];
+  char bootstrap[KW_SIM_MAX_BROKERS * 24];
+  bool loopback;        /* kw_sim_listen: real sockets, real time */
+  int64_t real_offset;  /* loopback: now = the real monotonic clock + real_offset */
+  struct sim_inject *inject; /* kw_sim_inject_error's queue, in order */
+  int n_inject, cap_inject;
   int64_t next_producer_id;
   struct sim_groups *groups;
   struct sim_fetch_sessions *sessions;
@@ -163,6 +175,11 @@ sim_topic *sim_topic_by_id(kw_sim *s, const kw_uuid *id);
 void sim_step(kw_sim *s);
 /* The earliest future time something happens (an answer due, a park ending, a tick). */
 int64_t sim_next_event(kw_sim *s);
+/* The address clients are told for a broker (Metadata, FindCoordinator): "sim-N":9092
+ * in the process, 127.0.0.1 and its listener's port in loopback mode. */
+void sim_broker_address(kw_sim *s, int32_t node, kw_slice *host, int32_t *port);
+/* A Metadata answer's broker list (the live brokers) and cluster ids. */
+void sim_metadata_brokers(kw_sim *s, kw_metadata_resp *resp);
 
 /* ---- sim_net.c ---- */
 void sim_net_install(kw_sim *s, bool on);
@@ -177,6 +194,22 @@ int32_t sim_throttle(kw_sim *s, sim_req *r);
 void sim_net_break(kw_sim *s, int conn);        /* the connection drops now */
 void sim_net_break_node(kw_sim *s, int32_t node); /* every connection to a broker */
 void sim_net_free(kw_sim *s);
+/* A new connection to a broker (its handle), or a negative KW_ERR_*; and its close, by
+ * the client's side. Shared by the seam's connect/close and the loopback loop. */
+int sim_net_open(kw_sim *s, int32_t node);
+void sim_net_close(kw_sim *s, int conn);
+
+/* ---- sim_loop.c ---- */
+void sim_loop_free(kw_sim *s); /* closes the listeners and sockets of loopback mode */
+
+/* ---- sim_inject.c ---- */
+/* A scripted error for this new request (kw_sim_inject_error): the error answer put in
+ * `out` (nothing for acks=0) and true; false when none is due. */
+bool sim_inject_take(kw_sim *s, sim_req *r, kw_buf *out);
+void sim_inject_free(kw_sim *s);
+/* The answer without the fields version v lacks (their defaults instead), so an older
+ * client's version encodes: a malloc'd copy of the top-level struct (NULL: no memory). */
+void *sim_fit_version(int16_t api_key, int16_t v, const void *resp);
 
 /* ---- sim_broker.c ---- */
 enum { SIM_DONE, SIM_PARK, SIM_NO_ANSWER };

@@ -79,6 +79,24 @@ static int64_t h_now(void *ud) { return ((kw_sim *)ud)->now; }
 static int64_t h_wall(void *ud) { return ((kw_sim *)ud)->now + ((kw_sim *)ud)->wall_offset; }
 static uint64_t h_random(void *ud) { return sim_rand(ud); }
 
+int sim_net_open(kw_sim *s, int32_t node) {
+  sim_conn *arr = realloc(s->conns, sizeof *arr * (size_t)(s->n_conns + 1));
+  if (!arr) return KW_ERR_NOMEM;
+  s->conns = arr;
+  sim_conn *c = &s->conns[s->n_conns];
+  memset(c, 0, sizeof *c);
+  c->open = true;
+  c->node = node;
+  c->id = ++s->conn_ids;
+  c->fd = -1;
+  kw_buf_init_grow(&c->in, NULL);
+  kw_buf_init_grow(&c->parked, NULL);
+  kw_buf_init_grow(&c->out, NULL);
+  s->stats.connections++;
+  sim_trace(s, "conn %llu to broker %d opens", (unsigned long long)c->id, node);
+  return s->n_conns++;
+}
+
 static int h_connect(void *ud, const char *host, int port, int *handle) {
   kw_sim *s = ud;
   int node = 0;
@@ -88,20 +106,9 @@ static int h_connect(void *ud, const char *host, int port, int *handle) {
     sim_trace(s, "connect to broker %d refused", node);
     return KW_ERR_CONNECT;
   }
-  sim_conn *arr = realloc(s->conns, sizeof *arr * (size_t)(s->n_conns + 1));
-  if (!arr) return KW_ERR_NOMEM;
-  s->conns = arr;
-  sim_conn *c = &s->conns[s->n_conns];
-  memset(c, 0, sizeof *c);
-  c->open = true;
-  c->node = node;
-  c->id = ++s->conn_ids;
-  kw_buf_init_grow(&c->in, NULL);
-  kw_buf_init_grow(&c->parked, NULL);
-  kw_buf_init_grow(&c->out, NULL);
-  *handle = s->n_conns++;
-  s->stats.connections++;
-  sim_trace(s, "conn %llu to broker %d opens", (unsigned long long)c->id, node);
+  int h = sim_net_open(s, node);
+  if (h < 0) return h;
+  *handle = h;
   return KW_OK;
 }
 
@@ -163,8 +170,7 @@ static void release(kw_sim *s, int h) {
 
 /* A client's close: as over TCP, what it wrote before still reaches the broker (a
  * LeaveGroup sent just before closing counts); only the answers are lost. */
-static void h_close(void *ud, int h) {
-  kw_sim *s = ud;
+void sim_net_close(kw_sim *s, int h) {
   sim_conn *c = conn_at(s, h);
   if (!c || c->closed_by_client) return;
   sim_trace(s, "conn %llu to broker %d closed by the client", (unsigned long long)c->id, c->node);
@@ -172,6 +178,8 @@ static void h_close(void *ud, int h) {
   free_answers(c);
   if (c->broken || c->in.len == 0) release(s, h);
 }
+
+static void h_close(void *ud, int h) { sim_net_close(ud, h); }
 
 static short readiness(kw_sim *s, const struct pollfd *p) {
   sim_conn *c = conn_at(s, p->fd);
@@ -295,6 +303,7 @@ void sim_net_step(kw_sim *s) {
     sim_req r = c->parked_req;
     r.body = c->parked.data;
     r.final = s->now >= r.park_until;
+    r.resumed = true;
     run_request(s, i, &r);
   }
   /* New requests, one per connection, connections in a seeded order. */
@@ -331,7 +340,7 @@ int64_t sim_net_next_event(kw_sim *s) {
 
 void sim_net_free(kw_sim *s) {
   for (int i = 0; i < s->n_conns; i++)
-    if (s->conns[i].open) h_close(s, i);
+    if (s->conns[i].open) release(s, i);
   free(s->conns);
   s->conns = NULL;
   s->n_conns = 0;
