@@ -7,7 +7,6 @@
  * exactly once, in offset order per partition, with the key and value the log holds;
  * nothing is handed out that the log does not hold. */
 #define _POSIX_C_SOURCE 200809L
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,19 +28,8 @@ typedef struct part {
 
 typedef struct check {
   part parts[MAX_PARTS];
-  char *why;
-  size_t whylen;
-  bool bad;
+  sim_verdict v;
 } check;
-
-static void fail(check *c, const char *fmt, ...) {
-  if (c->bad) return;
-  c->bad = true;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(c->why, c->whylen, fmt, ap);
-  va_end(ap);
-}
 
 static part *walking;
 
@@ -63,13 +51,13 @@ static void keep(void *ud, int64_t offset, const uint8_t *key, int32_t key_len, 
 
 static void on_message(check *c, const kw_message *m, int32_t n_parts) {
   if (m->partition < 0 || m->partition >= n_parts) {
-    fail(c, "a record from partition %d", (int)m->partition);
+    sim_fail(&c->v, "a record from partition %d", (int)m->partition);
     return;
   }
   part *p = &c->parts[m->partition];
   if (p->next >= p->n)
     {
-    fail(c, "[%d] offset %lld handed out past the log's end (%d records)", (int)m->partition,
+    sim_fail(&c->v, "[%d] offset %lld handed out past the log's end (%d records)", (int)m->partition,
                 (long long)m->offset, p->n);
     return;
   }
@@ -78,7 +66,7 @@ static void on_message(check *c, const kw_message *m, int32_t n_parts) {
   snprintf(v, sizeof v, "%.*s", m->value ? (int)m->value_len : 0, m->value ? (const char *)m->value : "");
   if (m->offset != want->offset || strcmp(v, want->value) != 0)
     {
-    fail(c, "[%d] handed out offset %lld \"%s\", the log's next is %lld \"%s\"", (int)m->partition,
+    sim_fail(&c->v, "[%d] handed out offset %lld \"%s\", the log's next is %lld \"%s\"", (int)m->partition,
                 (long long)m->offset, v, (long long)want->offset, want->value);
     return;
   }
@@ -88,12 +76,11 @@ static void on_message(check *c, const kw_message *m, int32_t n_parts) {
 int sim_consumer_workload(kw_sim *s, const char *topic, int32_t n_parts, bool trace, char *why, size_t whylen) {
   check *c = calloc(1, sizeof *c);
   if (!c) return snprintf(why, whylen, "out of memory"), 1;
-  c->why = why;
-  c->whylen = whylen;
+  c->v = (sim_verdict){why, whylen, false};
   int total = 0;
   for (int32_t i = 0; i < n_parts && i < MAX_PARTS; i++) {
     walking = &c->parts[i];
-    if (kw_sim_read_log(s, topic, i, keep, NULL)) fail(c, "reading the log of [%d]", (int)i);
+    if (kw_sim_read_log(s, topic, i, keep, NULL)) sim_fail(&c->v, "reading the log of [%d]", (int)i);
     total += c->parts[i].n;
   }
   kw_config *conf = kw_config_new();
@@ -107,23 +94,23 @@ int sim_consumer_workload(kw_sim *s, const char *topic, int32_t n_parts, bool tr
   kw_config_set_mem(conf, &mem.mem);
   kw_client *cl = kw_consumer_new(conf, err, sizeof err);
   kw_config_free(conf);
-  if (!cl) fail(c, "consumer: %s", err);
+  if (!cl) sim_fail(&c->v, "consumer: %s", err);
   for (int32_t i = 0; cl && i < n_parts; i++) kw_consumer_assign(cl, topic, i, KW_OFFSET_BEGINNING);
   int got = 0;
   int64_t end = kw_sim_now(s) + 120000; /* virtual */
-  while (cl && !c->bad && got < total && kw_sim_now(s) < end) {
+  while (cl && !c->v.bad && got < total && kw_sim_now(s) < end) {
     kw_message m;
     int rc = kw_consumer_poll(cl, &m, 100);
     if (rc != 1 || m.err) continue; /* error events: the fetcher recovers on its own */
     on_message(c, &m, n_parts);
     got++;
   }
-  if (!c->bad && got < total) fail(c, "the consumer got %d of %d records in 120 s (virtual)", got, total);
+  if (!c->v.bad && got < total) sim_fail(&c->v, "the consumer got %d of %d records in 120 s (virtual)", got, total);
   if (cl) kw_client_destroy(cl);
-  if (cl && mem.live) fail(c, "the destroyed consumer still holds %zu bytes", mem.live);
-  if (mem.peak > SIM_MEM_BOUND) fail(c, "the consumer held %zu bytes at its peak", mem.peak);
+  if (cl && mem.live) sim_fail(&c->v, "the destroyed consumer still holds %zu bytes", mem.live);
+  if (mem.peak > SIM_MEM_BOUND) sim_fail(&c->v, "the consumer held %zu bytes at its peak", mem.peak);
   for (int i = 0; i < MAX_PARTS; i++) free(c->parts[i].recs);
-  int bad = c->bad;
+  int bad = c->v.bad;
   free(c);
   return bad;
 }

@@ -11,7 +11,6 @@
  * - a partition's committed offset never goes backwards;
  * - at the end the group has committed every partition up to its high watermark. */
 #define _POSIX_C_SOURCE 200809L
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,19 +42,8 @@ typedef struct groups {
   member m[N_MEMBERS + 1];
   const char *protocol, *strategy;
   bool trace;
-  char *why;
-  size_t whylen;
-  bool bad;
+  sim_verdict v;
 } groups;
-
-static void fail(groups *g, const char *fmt, ...) {
-  if (g->bad) return;
-  g->bad = true;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(g->why, g->whylen, fmt, ap);
-  va_end(ap);
-}
 
 static void on_rebalance(void *ud, int kind, const kw_topic_partition *tps, int n) {
   member *m = ud;
@@ -63,9 +51,9 @@ static void on_rebalance(void *ud, int kind, const kw_topic_partition *tps, int 
     if (tps[i].partition < 0 || tps[i].partition >= MAX_PARTS) continue;
     bool *own = &m->owns[tps[i].partition];
     if (kind == KW_REBALANCE_ASSIGNED && *own)
-      fail(m->g, "member %d assigned [%d] it already owns", m->index, (int)tps[i].partition);
+      sim_fail(&m->g->v, "member %d assigned [%d] it already owns", m->index, (int)tps[i].partition);
     if (kind != KW_REBALANCE_ASSIGNED && !*own)
-      fail(m->g, "member %d gave up [%d] it did not own", m->index, (int)tps[i].partition);
+      sim_fail(&m->g->v, "member %d gave up [%d] it did not own", m->index, (int)tps[i].partition);
     *own = kind == KW_REBALANCE_ASSIGNED;
   }
 }
@@ -88,14 +76,14 @@ static void join(groups *g, member *m, int index) {
   for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
     if (*kv[i][1] && kw_config_set(conf, kv[i][0], kv[i][1], err, sizeof err) != 0 &&
         strcmp(kv[i][0], "partition.assignment.strategy") != 0)
-      fail(g, "config %s: %s", kv[i][0], err);
+      sim_fail(&g->v, "config %s: %s", kv[i][0], err);
   memset(m, 0, sizeof *m);
   m->g = g;
   m->index = index;
   m->c = kw_consumer_new(conf, err, sizeof err);
   kw_config_free(conf);
   if (!m->c) {
-    fail(g, "consumer: %s", err);
+    sim_fail(&g->v, "consumer: %s", err);
     return;
   }
   kw_consumer_set_rebalance_cb(m->c, on_rebalance, m);
@@ -118,11 +106,11 @@ static void turn(groups *g, member *m) {
     if (msg.err) continue;
     int32_t p = msg.partition;
     if (p < 0 || p >= g->n_parts || msg.offset < 0 || msg.offset >= MAX_RECS) {
-      fail(g, "record out of range");
+      sim_fail(&g->v, "record out of range");
       return;
     }
     if (!m->owns[p]) {
-      fail(g, "member %d was handed [%d] offset %lld, a partition it does not own", m->index, (int)p,
+      sim_fail(&g->v, "member %d was handed [%d] offset %lld, a partition it does not own", m->index, (int)p,
            (long long)msg.offset);
       return;
     }
@@ -143,7 +131,7 @@ static void watch_commits(groups *g) {
   for (int32_t p = 0; p < g->n_parts; p++) {
     int64_t c = kw_sim_committed(g->s, GROUP, g->topic, p);
     if (c < g->committed[p] && c >= 0)
-      fail(g, "[%d] committed offset went back from %lld to %lld", (int)p, (long long)g->committed[p], (long long)c);
+      sim_fail(&g->v, "[%d] committed offset went back from %lld to %lld", (int)p, (long long)g->committed[p], (long long)c);
     if (c > g->committed[p]) g->committed[p] = c;
   }
 }
@@ -177,7 +165,7 @@ int sim_group_workload(kw_sim *s, const char *topic, int32_t n_parts, uint64_t s
   groups *g = calloc(1, sizeof *g);
   if (!g) return snprintf(why, whylen, "out of memory"), 1;
   *g = (groups){.s = s, .topic = topic, .n_parts = n_parts < MAX_PARTS ? n_parts : MAX_PARTS, .trace = trace,
-                .why = why, .whylen = whylen};
+                .v = {why, whylen, false}};
   static const char *const kinds[][2] = {{"classic", "range"}, {"classic", "cooperative-sticky"}, {"consumer", "range"}};
   g->protocol = kinds[seed % 3][0];
   g->strategy = kinds[seed % 3][1];
@@ -187,21 +175,21 @@ int sim_group_workload(kw_sim *s, const char *topic, int32_t n_parts, uint64_t s
   }
   for (int i = 0; i < N_MEMBERS; i++) join(g, &g->m[i], i);
   int64_t t0 = kw_sim_now(s), end = t0 + 120000;
-  while (!g->bad && kw_sim_now(s) < end && !all_done(g)) {
+  while (!g->v.bad && kw_sim_now(s) < end && !all_done(g)) {
     script(g, t0, kw_sim_now(s));
     for (int i = 0; i <= N_MEMBERS; i++) turn(g, &g->m[i]);
     watch_commits(g);
     kw_sim_advance(s, kw_sim_now(s) + 10);
   }
-  if (!g->bad && !all_done(g)) {
+  if (!g->v.bad && !all_done(g)) {
     int32_t p = 0;
     while (p < g->n_parts && (g->hw[p] == 0 || g->committed[p] >= g->hw[p])) p++;
-    fail(g, "%s/%s: after 120 s (virtual) [%d] is committed at %lld of %lld", g->protocol, g->strategy,
+    sim_fail(&g->v, "%s/%s: after 120 s (virtual) [%d] is committed at %lld of %lld", g->protocol, g->strategy,
          (int)(p < g->n_parts ? p : 0), (long long)g->committed[p < g->n_parts ? p : 0],
          (long long)g->hw[p < g->n_parts ? p : 0]);
   }
   for (int i = 0; i <= N_MEMBERS; i++) leave(&g->m[i]);
-  int bad = g->bad;
+  int bad = g->v.bad;
   free(g);
   return bad;
 }

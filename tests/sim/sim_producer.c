@@ -11,7 +11,6 @@
  * - a record reported failed is not in the log, unless the report says its outcome is
  *   unknown (KW_ERR_TIMED_OUT: the broker may have taken it). */
 #define _POSIX_C_SOURCE 200809L
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,25 +37,14 @@ typedef struct run {
   rec_state rec[N_RECORDS];
   int last_seq[N_PARTS][N_KEYS]; /* the last key sequence met while walking a log */
   int32_t walking;               /* the partition being walked */
-  char *why;
-  size_t whylen;
-  bool bad;
+  sim_verdict v;
 } run;
-
-static void fail(run *r, const char *fmt, ...) {
-  if (r->bad) return;
-  r->bad = true;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(r->why, r->whylen, fmt, ap);
-  va_end(ap);
-}
 
 static void on_delivery(void *ud, const kw_delivery_report *dr) {
   run *r = ud;
   int i = (int)(intptr_t)dr->opaque;
   if (i < 0 || i >= N_RECORDS) {
-    fail(r, "a delivery report for an unknown record %d", i);
+    sim_fail(&r->v, "a delivery report for an unknown record %d", i);
     return;
   }
   rec_state *x = &r->rec[i];
@@ -75,19 +63,19 @@ static void on_log_record(void *ud, int64_t offset, const uint8_t *key, int32_t 
   snprintf(v, sizeof v, "%.*s", value_len > 0 ? (int)value_len : 0, value ? (const char *)value : "");
   int k, seq, i;
   if (sscanf(v, "%d:%d:%d", &k, &seq, &i) != 3 || k < 0 || k >= N_KEYS || i < 0 || i >= N_RECORDS) {
-    fail(r, "a record in the log that nobody produced: \"%s\" at %lld", v, (long long)offset);
+    sim_fail(&r->v, "a record in the log that nobody produced: \"%s\" at %lld", v, (long long)offset);
     return;
   }
   rec_state *x = &r->rec[i];
   if (x->in_log++) {
-    fail(r, "record %d is in the log twice: %s [%d] at %lld and %s [%d] at %lld", i, TOPIC, (int)x->log_partition,
+    sim_fail(&r->v, "record %d is in the log twice: %s [%d] at %lld and %s [%d] at %lld", i, TOPIC, (int)x->log_partition,
          (long long)x->log_offset, TOPIC, (int)r->walking, (long long)offset);
     return;
   }
   x->log_partition = r->walking;
   x->log_offset = offset;
   if (seq <= r->last_seq[r->walking][k])
-    fail(r, "key %d out of order in %s [%d]: sequence %d at offset %lld after %d", k, TOPIC, (int)r->walking, seq,
+    sim_fail(&r->v, "key %d out of order in %s [%d]: sequence %d at offset %lld after %d", k, TOPIC, (int)r->walking, seq,
          (long long)offset, r->last_seq[r->walking][k]);
   r->last_seq[r->walking][k] = seq;
 }
@@ -105,7 +93,7 @@ static kw_client *new_producer(kw_sim *s, bool trace, run *r) {
                          {"debug", trace ? "all" : ""}};
   for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
     if (*kv[i][1] && kw_config_set(conf, kv[i][0], kv[i][1], err, sizeof err) != 0) {
-      fail(r, "config %s: %s", kv[i][0], err);
+      sim_fail(&r->v, "config %s: %s", kv[i][0], err);
       kw_config_free(conf);
       return NULL;
     }
@@ -113,29 +101,29 @@ static kw_client *new_producer(kw_sim *s, bool trace, run *r) {
   kw_config_set_mem(conf, &r->mem.mem);
   kw_client *p = kw_producer_new(conf, err, sizeof err);
   kw_config_free(conf);
-  if (!p) fail(r, "producer: %s", err);
+  if (!p) sim_fail(&r->v, "producer: %s", err);
   else kw_client_set_delivery_cb(p, on_delivery, r);
   return p;
 }
 
 static void check(kw_sim *s, run *r) {
-  for (int32_t p = 0; p < N_PARTS && !r->bad; p++) {
+  for (int32_t p = 0; p < N_PARTS && !r->v.bad; p++) {
     r->walking = p;
     for (int k = 0; k < N_KEYS; k++) r->last_seq[p][k] = -1;
     int err = kw_sim_read_log(s, TOPIC, p, on_log_record, r);
-    if (err) fail(r, "reading %s [%d]: %s", TOPIC, (int)p, kw_strerror(err));
+    if (err) sim_fail(&r->v, "reading %s [%d]: %s", TOPIC, (int)p, kw_strerror(err));
   }
-  for (int i = 0; i < N_RECORDS && !r->bad; i++) {
+  for (int i = 0; i < N_RECORDS && !r->v.bad; i++) {
     rec_state *x = &r->rec[i];
-    if (x->reports != 1) fail(r, "record %d got %d delivery reports", i, x->reports);
+    if (x->reports != 1) sim_fail(&r->v, "record %d got %d delivery reports", i, x->reports);
     else if (!x->err && !x->in_log)
-      fail(r, "record %d was reported delivered at %s [%d] %lld but is not in the log", i, TOPIC, (int)x->partition,
+      sim_fail(&r->v, "record %d was reported delivered at %s [%d] %lld but is not in the log", i, TOPIC, (int)x->partition,
            (long long)x->offset);
     else if (!x->err && (x->log_partition != x->partition || x->log_offset != x->offset))
-      fail(r, "record %d was reported at %s [%d] %lld, the log has it at [%d] %lld", i, TOPIC, (int)x->partition,
+      sim_fail(&r->v, "record %d was reported at %s [%d] %lld, the log has it at [%d] %lld", i, TOPIC, (int)x->partition,
            (long long)x->offset, (int)x->log_partition, (long long)x->log_offset);
     else if (x->err && x->err != KW_ERR_TIMED_OUT && x->in_log)
-      fail(r, "record %d was reported failed (%s) but is in the log at [%d] %lld", i, kw_errname(x->err),
+      sim_fail(&r->v, "record %d was reported failed (%s) but is in the log at [%d] %lld", i, kw_errname(x->err),
            (int)x->log_partition, (long long)x->log_offset);
   }
 }
@@ -143,32 +131,31 @@ static void check(kw_sim *s, run *r) {
 int sim_producer_workload(kw_sim *s, bool trace, sim_totals *totals, char *why, size_t whylen) {
   run *r = calloc(1, sizeof *r);
   if (!r) return snprintf(why, whylen, "out of memory"), 1;
-  r->why = why;
-  r->whylen = whylen;
-  if (kw_sim_create_topic(s, TOPIC, N_PARTS, 0) != 0) fail(r, "create topic");
-  kw_client *p = r->bad ? NULL : new_producer(s, trace, r);
+  r->v = (sim_verdict){why, whylen, false};
+  if (kw_sim_create_topic(s, TOPIC, N_PARTS, 0) != 0) sim_fail(&r->v, "create topic");
+  kw_client *p = r->v.bad ? NULL : new_producer(s, trace, r);
   int seq[N_KEYS] = {0};
-  for (int i = 0; p && i < N_RECORDS && !r->bad; i++) {
+  for (int i = 0; p && i < N_RECORDS && !r->v.bad; i++) {
     int k = i % N_KEYS;
     char key[8], value[32];
     int kl = snprintf(key, sizeof key, "k%d", k), vl = snprintf(value, sizeof value, "%d:%d:%d", k, seq[k]++, i);
     int rc = kw_produce(p, TOPIC, KW_PARTITION_UA, key, (size_t)kl, value, (size_t)vl, NULL, 0, 0, (void *)(intptr_t)i);
-    if (rc) fail(r, "kw_produce of record %d: %s", i, kw_strerror(rc));
+    if (rc) sim_fail(&r->v, "kw_produce of record %d: %s", i, kw_strerror(rc));
     if (i % 10 == 9) kw_client_poll(p, 50); /* a few at a time, while virtual time moves */
   }
-  if (p && !r->bad) kw_client_flush(p, 300000);
+  if (p && !r->v.bad) kw_client_flush(p, 300000);
   int unreported = 0;
   for (int i = 0; i < N_RECORDS; i++) unreported += r->rec[i].reports == 0;
   if (p) kw_client_destroy(p); /* reports the rest as KW_ERR_DESTROYED */
-  if (p && r->mem.live) fail(r, "the destroyed producer still holds %zu bytes", r->mem.live);
-  if (r->mem.peak > SIM_MEM_BOUND) fail(r, "the producer held %zu bytes at its peak", r->mem.peak);
-  if (!r->bad && unreported) fail(r, "%d records had no delivery report after a flush of 300 s (virtual)", unreported);
-  if (!r->bad) check(s, r);
+  if (p && r->mem.live) sim_fail(&r->v, "the destroyed producer still holds %zu bytes", r->mem.live);
+  if (r->mem.peak > SIM_MEM_BOUND) sim_fail(&r->v, "the producer held %zu bytes at its peak", r->mem.peak);
+  if (!r->v.bad && unreported) sim_fail(&r->v, "%d records had no delivery report after a flush of 300 s (virtual)", unreported);
+  if (!r->v.bad) check(s, r);
   for (int i = 0; i < N_RECORDS; i++) {
     totals->acked += r->rec[i].reports && !r->rec[i].err;
     totals->failed += r->rec[i].reports && r->rec[i].err;
   }
-  int bad = r->bad;
+  int bad = r->v.bad;
   free(r);
   return bad;
 }

@@ -8,7 +8,6 @@
  * order they were published; at the end the group has committed every partition of
  * the source topic up to its high watermark. */
 #define _POSIX_C_SOURCE 200809L
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,19 +26,8 @@ typedef struct rstate {
   int in_dlq[N_EVENTS];
   int last_ok[N_ORDERS];  /* the last event number handled per order */
   int published;
-  char *why;
-  size_t whylen;
-  bool bad;
+  sim_verdict v;
 } rstate;
-
-static void fail(rstate *r, const char *fmt, ...) {
-  if (r->bad) return;
-  r->bad = true;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(r->why, r->whylen, fmt, ap);
-  va_end(ap);
-}
 
 static bool dead(int n) { return n % 7 == 3; }
 static bool flaky(int n) { return n % 5 == 1; }
@@ -48,7 +36,7 @@ static kw_event_result handle(void *ud, const kw_event *ev, char *error, size_t 
   rstate *r = ud;
   int n = -1;
   if (sscanf(ev->payload, "{\"n\":%d}", &n) != 1 || n < 0 || n >= N_EVENTS) {
-    fail(r, "the handler got an event nobody published: %.*s", (int)ev->payload_len, ev->payload);
+    sim_fail(&r->v, "the handler got an event nobody published: %.*s", (int)ev->payload_len, ev->payload);
     return KW_EVENT_OK;
   }
   r->tries[n]++;
@@ -59,7 +47,7 @@ static kw_event_result handle(void *ud, const kw_event *ev, char *error, size_t 
   if (flaky(n) && ev->attempt < 3) return KW_EVENT_RETRY;
   int order = n % N_ORDERS;
   if (n < r->last_ok[order] && !r->ok[n])
-    fail(r, "order %d: event %d handled after event %d", order, n, r->last_ok[order]);
+    sim_fail(&r->v, "order %d: event %d handled after event %d", order, n, r->last_ok[order]);
   if (n > r->last_ok[order]) r->last_ok[order] = n;
   r->ok[n]++;
   return KW_EVENT_OK;
@@ -84,7 +72,7 @@ static void publish(kw_sim *s, rstate *r, bool trace) {
   kw_client *p = kw_producer_new(c, err, sizeof err);
   kw_config_free(c);
   if (!p) {
-    fail(r, "producer: %s", err);
+    sim_fail(&r->v, "producer: %s", err);
     return;
   }
   for (int n = 0; n < N_EVENTS; n++) {
@@ -130,15 +118,14 @@ static bool committed_all(kw_sim *s) {
 int sim_router_workload(kw_sim *s, bool trace, char *why, size_t whylen) {
   rstate *r = calloc(1, sizeof *r);
   if (!r) return snprintf(why, whylen, "out of memory"), 1;
-  r->why = why;
-  r->whylen = whylen;
+  r->v = (sim_verdict){why, whylen, false};
   for (int i = 0; i < N_ORDERS; i++) r->last_ok[i] = -1;
-  if (kw_sim_create_topic(s, SRC, N_PARTS, 0) || kw_sim_create_topic(s, DLQ, 1, 0)) fail(r, "create topics");
-  if (!r->bad) publish(s, r, trace);
-  kw_client *cl = r->bad ? NULL : router_consumer(s, trace);
+  if (kw_sim_create_topic(s, SRC, N_PARTS, 0) || kw_sim_create_topic(s, DLQ, 1, 0)) sim_fail(&r->v, "create topics");
+  if (!r->v.bad) publish(s, r, trace);
+  kw_client *cl = r->v.bad ? NULL : router_consumer(s, trace);
   char err[256] = "";
   kw_event_router *rt = cl ? kw_event_router_new(cl, err, sizeof err) : NULL;
-  if (!r->bad && !rt) fail(r, "router: %s", err);
+  if (!r->v.bad && !rt) sim_fail(&r->v, "router: %s", err);
   if (rt) {
     kw_event_route(rt, "OrderCreated", 1, 1, handle, r);
     kw_event_router_set_retry(rt, 5, 50, 400);
@@ -148,7 +135,7 @@ int sim_router_workload(kw_sim *s, bool trace, char *why, size_t whylen) {
   }
   int64_t end = kw_sim_now(s) + 120000;
   int done = 0;
-  while (rt && !r->bad && kw_sim_now(s) < end) {
+  while (rt && !r->v.bad && kw_sim_now(s) < end) {
     kw_event_router_run(rt, 20);
     done = 0;
     for (int n = 0; n < r->published; n++) done += dead(n) ? r->tries[n] > 0 : r->ok[n] > 0;
@@ -157,15 +144,15 @@ int sim_router_workload(kw_sim *s, bool trace, char *why, size_t whylen) {
   if (rt) kw_event_router_free(rt);
   if (cl) kw_client_destroy(cl);
   kw_sim_read_log(s, DLQ, 0, in_dlq, r);
-  for (int n = 0; n < r->published && !r->bad; n++) {
-    if (dead(n) && r->ok[n]) fail(r, "event %d failed for good but was handled", n);
-    else if (dead(n) && !r->in_dlq[n]) fail(r, "event %d failed for good and is not in the dead-letter topic", n);
-    else if (!dead(n) && !r->ok[n]) fail(r, "event %d was never handled (%d tries)", n, r->tries[n]);
-    else if (!dead(n) && r->in_dlq[n]) fail(r, "event %d was handled and also dead-lettered", n);
+  for (int n = 0; n < r->published && !r->v.bad; n++) {
+    if (dead(n) && r->ok[n]) sim_fail(&r->v, "event %d failed for good but was handled", n);
+    else if (dead(n) && !r->in_dlq[n]) sim_fail(&r->v, "event %d failed for good and is not in the dead-letter topic", n);
+    else if (!dead(n) && !r->ok[n]) sim_fail(&r->v, "event %d was never handled (%d tries)", n, r->tries[n]);
+    else if (!dead(n) && r->in_dlq[n]) sim_fail(&r->v, "event %d was handled and also dead-lettered", n);
   }
-  if (!r->bad && r->published != N_EVENTS) fail(r, "only %d of %d events were published", r->published, N_EVENTS);
-  if (!r->bad && !committed_all(s)) fail(r, "the group did not commit every partition of %s to its end", SRC);
-  int bad = r->bad;
+  if (!r->v.bad && r->published != N_EVENTS) sim_fail(&r->v, "only %d of %d events were published", r->published, N_EVENTS);
+  if (!r->v.bad && !committed_all(s)) sim_fail(&r->v, "the group did not commit every partition of %s to its end", SRC);
+  int bad = r->v.bad;
   free(r);
   return bad;
 }

@@ -7,7 +7,7 @@
 #include "kwire/mem.h"
 #include "sim/kw_sim.h"
 
-/* A counting allocator (sim_mem.c): give &m->mem to kw_config_set_mem. */
+/* A counting allocator (sim_common.c): give &m->mem to kw_config_set_mem. */
 typedef struct sim_mem {
   kw_mem mem;
   size_t live, peak;
@@ -16,6 +16,15 @@ void sim_mem_init(sim_mem *m);
 /* The most a workload's client may hold: its queues' configured limits are far above
  * what the workloads write, so this catches growth that nothing bounds. */
 #define SIM_MEM_BOUND (8u << 20)
+
+/* A workload's verdict: the first invariant that failed, in words (why: whylen bytes). */
+typedef struct sim_verdict {
+  char *why;
+  size_t whylen;
+  bool bad;
+} sim_verdict;
+/* Records the first failure only: the rest follow from it. */
+void sim_fail(sim_verdict *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 typedef struct sim_totals {
   uint64_t acked, failed; /* delivery reports over every seed */

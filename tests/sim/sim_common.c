@@ -1,6 +1,8 @@
-/* A counting allocator for the workloads' clients: the bytes a client holds, at most
+/* What the workloads share: the verdict, and a counting allocator for their clients: the bytes a client holds, at most
  * and now, so a run can check that memory stays bounded by the configuration and that
  * a destroyed client holds nothing. Each block carries its size in front. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tests/sim/sim_workloads.h"
@@ -44,4 +46,13 @@ static void *m_realloc(void *ud, void *ptr, size_t n) {
 void sim_mem_init(sim_mem *m) {
   memset(m, 0, sizeof *m);
   m->mem = (kw_mem){m, m_alloc, m_realloc, m_free};
+}
+
+void sim_fail(sim_verdict *v, const char *fmt, ...) {
+  if (v->bad) return;
+  v->bad = true;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(v->why, v->whylen, fmt, ap);
+  va_end(ap);
 }
