@@ -327,14 +327,9 @@ static int join_error(kw_buf *out, const sim_req *r, int16_t err, kw_slice membe
 }
 
 /* Parks m's JoinGroup until the rebalance completes (or answers now if it just did). */
-static int join_park(kw_sim *s, sim_group *g, sim_cmember *m, sim_req *r, kw_buf *out) {
-  m->joined = true;
-  m->join_pending = true;
-  m->join_conn = r->conn;
-  m->join_corr = r->corr;
-  m->join_ver = r->ver;
-  m->last_seen = s->now;
-  kw_buf_reset(&m->join_answer);
+/* The join phase may be over: the member's answer goes out, or it stays parked until
+ * the phase can end (the initial delay, or the rebalance timeout). */
+static int join_answer_or_park(kw_sim *s, sim_group *g, sim_cmember *m, sim_req *r, kw_buf *out) {
   try_complete_join(s, g);
   if (m->join_answer.len > 0) {
     kw_buf_raw(out, m->join_answer.data, m->join_answer.len);
@@ -345,6 +340,17 @@ static int join_park(kw_sim *s, sim_group *g, sim_cmember *m, sim_req *r, kw_buf
   int64_t next = g->join_not_before > s->now ? g->join_not_before : g->rebalance_deadline;
   r->park_until = next > s->now ? next : s->now + 1;
   return SIM_PARK;
+}
+
+static int join_park(kw_sim *s, sim_group *g, sim_cmember *m, sim_req *r, kw_buf *out) {
+  m->joined = true;
+  m->join_pending = true;
+  m->join_conn = r->conn;
+  m->join_corr = r->corr;
+  m->join_ver = r->ver;
+  m->last_seen = s->now;
+  kw_buf_reset(&m->join_answer);
+  return join_answer_or_park(s, g, m, r, out);
 }
 
 /* A JoinGroup called again while parked. */
@@ -362,16 +368,7 @@ static int join_again(kw_sim *s, sim_req *r, const kw_join_group_req *q, kw_buf 
     return join_error(out, r, im && !sim_seq(im->id, q->member_id) ? KW_KERR_FENCED_INSTANCE_ID : KW_KERR_UNKNOWN_MEMBER_ID,
                       q->member_id);
   }
-  try_complete_join(s, g);
-  if (m->join_answer.len > 0) {
-    kw_buf_raw(out, m->join_answer.data, m->join_answer.len);
-    kw_buf_reset(&m->join_answer);
-    m->join_pending = false;
-    return SIM_DONE;
-  }
-  int64_t next = g->join_not_before > s->now ? g->join_not_before : g->rebalance_deadline;
-  r->park_until = next > s->now ? next : s->now + 1;
-  return SIM_PARK;
+  return join_answer_or_park(s, g, m, r, out);
 }
 
 static void settle_member(sim_cmember *m, const kw_join_group_req *q, int16_t ver) {
