@@ -1,4 +1,4 @@
-/* What the workloads share: the verdict, and a counting allocator for their clients: the bytes a client holds, at most
+/* What the workloads share: the verdict, client configurations, and a counting allocator for their clients: the bytes a client holds, at most
  * and now, so a run can check that memory stays bounded by the configuration and that
  * a destroyed client holds nothing. Each block carries its size in front. */
 #include <stdarg.h>
@@ -55,4 +55,15 @@ void sim_fail(sim_verdict *v, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(v->why, v->whylen, fmt, ap);
   va_end(ap);
+}
+
+static void quiet(void *ud, int level, const char *ctx, const char *msg) { (void)ud, (void)level, (void)ctx, (void)msg; }
+
+kw_config *sim_client_config(kw_sim *s, bool trace) {
+  kw_config *c = kw_config_new();
+  char err[256];
+  if (!c) return NULL;
+  kw_config_set(c, "bootstrap.servers", kw_sim_bootstrap(s), err, sizeof err);
+  if (!trace) kw_config_set_log_cb(c, quiet, NULL);
+  return c;
 }

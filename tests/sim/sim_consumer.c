@@ -83,7 +83,7 @@ int sim_consumer_workload(kw_sim *s, const char *topic, int32_t n_parts, bool tr
     if (kw_sim_read_log(s, topic, i, keep, NULL)) sim_fail(&c->v, "reading the log of [%d]", (int)i);
     total += c->parts[i].n;
   }
-  kw_config *conf = kw_config_new();
+  kw_config *conf = sim_client_config(s, trace);
   char err[256];
   kw_config_set(conf, "bootstrap.servers", kw_sim_bootstrap(s), err, sizeof err);
   kw_config_set(conf, "request.timeout.ms", "5000", err, sizeof err);

@@ -59,7 +59,7 @@ static void on_rebalance(void *ud, int kind, const kw_topic_partition *tps, int 
 }
 
 static void join(groups *g, member *m, int index) {
-  kw_config *conf = kw_config_new();
+  kw_config *conf = sim_client_config(g->s, g->trace);
   char err[256];
   const char *kv[][2] = {{"bootstrap.servers", kw_sim_bootstrap(g->s)},
                          {"group.id", GROUP},

@@ -81,7 +81,7 @@ static void on_log_record(void *ud, int64_t offset, const uint8_t *key, int32_t 
 }
 
 static kw_client *new_producer(kw_sim *s, bool trace, run *r) {
-  kw_config *conf = kw_config_new();
+  kw_config *conf = sim_client_config(s, trace);
   char err[256];
   const char *kv[][2] = {{"bootstrap.servers", kw_sim_bootstrap(s)},
                          {"enable.idempotence", getenv("KW_SIM_NO_IDEMPOTENCE") ? "false" : "true"},

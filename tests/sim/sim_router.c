@@ -64,7 +64,7 @@ static void in_dlq(void *ud, int64_t offset, const uint8_t *k, int32_t kl, const
 }
 
 static void publish(kw_sim *s, rstate *r, bool trace) {
-  kw_config *c = kw_config_new();
+  kw_config *c = sim_client_config(s, trace);
   char err[256];
   kw_config_set(c, "bootstrap.servers", kw_sim_bootstrap(s), err, sizeof err);
   kw_config_set(c, "request.timeout.ms", "5000", err, sizeof err);
@@ -86,7 +86,7 @@ static void publish(kw_sim *s, rstate *r, bool trace) {
 }
 
 static kw_client *router_consumer(kw_sim *s, bool trace) {
-  kw_config *c = kw_config_new();
+  kw_config *c = sim_client_config(s, trace);
   char err[256];
   const char *kv[][2] = {{"bootstrap.servers", kw_sim_bootstrap(s)}, {"group.id", "order-pricing"},
                          {"auto.offset.reset", "earliest"},          {"enable.auto.offset.store", "false"},

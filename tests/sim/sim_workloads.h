@@ -4,6 +4,7 @@
 #define KW_TESTS_SIM_WORKLOADS_H
 #include <stddef.h>
 #include <stdint.h>
+#include "kwire/config.h"
 #include "kwire/mem.h"
 #include "sim/kw_sim.h"
 
@@ -25,6 +26,10 @@ typedef struct sim_verdict {
 } sim_verdict;
 /* Records the first failure only: the rest follow from it. */
 void sim_fail(sim_verdict *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A client configuration for the cluster: its bootstrap servers, and kwire's log kept
+ * quiet unless the run is traced (a seed's warnings are expected: faults cause them). */
+kw_config *sim_client_config(kw_sim *s, bool trace);
 
 typedef struct sim_totals {
   uint64_t acked, failed; /* delivery reports over every seed */
