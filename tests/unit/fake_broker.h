@@ -349,10 +349,12 @@ static int32_t fb_handle(fb *b, const fb_conn *c, const uint8_t *frame, size_t l
   return hold;
 }
 
+/* MSG_NOSIGNAL: a client that closed its socket (a test ending while an answer was
+ * held) must not kill the test process with SIGPIPE. */
 static void fb_write_all(int fd, const kw_buf *out) {
   size_t at = 0;
   while (at < out->len) {
-    ssize_t n = write(fd, out->data + at, out->len - at);
+    ssize_t n = send(fd, out->data + at, out->len - at, MSG_NOSIGNAL);
     if (n <= 0) return;
     at += (size_t)n;
   }
